@@ -1,0 +1,40 @@
+# Single entry point. Every target bootstraps .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test unit integration infra e2e demo lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest -q tests/integration
+
+infra: $(STAMP)
+	$(BIN)/python -m pytest -q tests/infra
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest -q tests/e2e
+
+demo: $(STAMP)
+	$(BIN)/territory-router demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/cfn-lint template.yaml
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache

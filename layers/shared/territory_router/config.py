@@ -1,0 +1,66 @@
+"""Function configuration, read from the environment once per container by the handlers.
+
+Domain code never reads the environment: handlers build ``Settings`` and pass plain values down.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    leads_table: str = ""
+    routing_table: str = ""
+    idempotency_table: str = ""
+    territory_bucket: str = ""
+    tagging_queue_url: str = ""
+    assignment_queue_url: str = ""
+    writeback_dlq_url: str = ""
+    app_event_bus: str = ""
+    salesforce_org_id: str = ""
+    salesforce_secret_name: str = ""
+    writeback_enabled: bool = False
+    nearest_tolerance_km: float = Field(default=25.0, ge=0)
+    catch_all_territory_id: str | None = None
+    default_sla_minutes: int = Field(default=60, ge=1)
+    max_reroutes: int = Field(default=2, ge=0)
+    auto_activate_territories: bool = True
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        return cls(
+            leads_table=e.get("LEADS_TABLE", ""),
+            routing_table=e.get("ROUTING_TABLE", ""),
+            idempotency_table=e.get("IDEMPOTENCY_TABLE", ""),
+            territory_bucket=e.get("TERRITORY_BUCKET", ""),
+            tagging_queue_url=e.get("TAGGING_QUEUE_URL", ""),
+            assignment_queue_url=e.get("ASSIGNMENT_QUEUE_URL", ""),
+            writeback_dlq_url=e.get("WRITEBACK_DLQ_URL", ""),
+            app_event_bus=e.get("APP_EVENT_BUS", ""),
+            salesforce_org_id=e.get("SALESFORCE_ORG_ID", ""),
+            salesforce_secret_name=e.get("SALESFORCE_SECRET_NAME", ""),
+            writeback_enabled=_flag(e.get("WRITEBACK_ENABLED"), False),
+            nearest_tolerance_km=float(e.get("NEAREST_TOLERANCE_KM") or 25.0),
+            catch_all_territory_id=e.get("CATCH_ALL_TERRITORY_ID") or None,
+            default_sla_minutes=int(e.get("DEFAULT_SLA_MINUTES") or 60),
+            max_reroutes=int(e.get("MAX_REROUTES") or 2),
+            auto_activate_territories=_flag(e.get("AUTO_ACTIVATE_TERRITORIES"), True),
+        )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """Settings of this container (cached: Lambda environment does not change while warm)."""
+    return Settings.from_env()

@@ -1,0 +1,76 @@
+"""The lead as every step of the pipeline sees it, independent of how Salesforce sent it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LeadStatus(StrEnum):
+    """Where a lead is in our pipeline (not the Salesforce ``Status`` picklist)."""
+
+    RECEIVED = "RECEIVED"  # taken in, waiting for a territory
+    TAGGED = "TAGGED"  # territory stamped, waiting for an owner
+    ASSIGNED = "ASSIGNED"  # owned by a rep or queue, SLA clock running
+    ATTENDED = "ATTENDED"  # a person acted on it: SLA met, counter released
+    ESCALATED = "ESCALATED"  # re-routed too often: handed to the group's manager/queue
+    CLOSED = "CLOSED"  # converted / disqualified: counter released
+    DELETED = "DELETED"  # deleted in Salesforce: counter released
+
+
+OPEN_STATUSES = frozenset({LeadStatus.ASSIGNED})
+
+
+class TagMethod(StrEnum):
+    """How the territory was found, recorded on the lead (``TagMethod``)."""
+
+    POLYGON = "POLYGON"  # the point is inside a territory polygon
+    NEAREST = "NEAREST"  # within the tolerance (km) of a territory: coastlines, simplified borders
+    POSTAL_CODE = "POSTAL_CODE"  # postal code listed by a territory
+    STATE = "STATE"  # state/province listed by a territory
+    COUNTRY = "COUNTRY"  # country listed by a territory
+    CATCH_ALL = "CATCH_ALL"  # nothing matched: the configured catch-all territory
+    UNTAGGED = "UNTAGGED"  # nothing matched and no catch-all configured
+
+
+class Lead(BaseModel):
+    """A Salesforce lead, normalised. Field names follow our Python style; ``sf_fields`` keeps the rest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lead_id: str = Field(min_length=15, max_length=18)
+    org_id: str | None = None
+    created_at: datetime | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    street: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    industry: str | None = None
+    lead_source: str | None = None
+    status: str | None = None  # Salesforce Lead.Status picklist value
+    language: str | None = None
+    product_interest: str | None = None
+    owner_id: str | None = None
+    # Any other Lead fields from the event (API name -> value), for skill rules.
+    sf_fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class TagResult(BaseModel):
+    """The territory stamp of one lead."""
+
+    model_config = ConfigDict(frozen=True)
+
+    territory_id: str | None
+    territory_name: str | None = None
+    method: TagMethod
+    note: str = ""

@@ -1,0 +1,57 @@
+"""Messages that travel between the functions (SQS bodies and app-bus event details)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from territory_router.domain.leads import Lead, TagResult
+
+APP_EVENT_SOURCE = "territory-router"
+DETAIL_LEAD_ASSIGNED = "LeadAssigned"
+DETAIL_LEAD_REROUTED = "LeadRerouted"
+DETAIL_LEAD_ESCALATED = "LeadEscalated"
+
+
+class TagRequest(BaseModel):
+    """Body of a TaggingQueue message: a lead taken in, waiting for its territory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lead: Lead
+    received_at: datetime
+    source_event_id: str | None = None
+
+
+class AssignRequest(BaseModel):
+    """Body of an AssignmentQueue message: a tagged lead waiting for an owner."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lead: Lead
+    tag: TagResult
+
+
+class LeadAssignedDetail(BaseModel):
+    """Detail of ``LeadAssigned`` / ``LeadRerouted`` / ``LeadEscalated`` events on the app bus."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    lead_id: str
+    org_id: str | None = None
+    owner_id: str
+    owner_kind: Literal["USER", "QUEUE"] = "USER"
+    owner_name: str | None = None
+    territory_id: str | None = None
+    territory_name: str | None = None
+    tag_method: str | None = None
+    group_id: str | None = None
+    strategy: str | None = None
+    assigned_at: datetime
+    sla_due_at: datetime | None = None
+    reroute_count: int = 0
+    previous_owner_id: str | None = None
+    fallback: bool = False
+    decision: dict[str, Any] = Field(default_factory=dict)
