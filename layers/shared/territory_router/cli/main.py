@@ -1,0 +1,51 @@
+"""``territory-router`` command line. Each sub-command group lives in its own module with ``register()``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Modules that add sub-commands: each exposes ``register(subparsers)``; the parsers they add set ``func``
+# (``func(args) -> int`` exit code).
+COMMAND_MODULES = (
+    "territory_router.cli.local_cmd",
+    "territory_router.cli.demo_cmd",
+    "territory_router.cli.territories",
+    "territory_router.cli.tag",
+    "territory_router.cli.reps",
+    "territory_router.cli.leads",
+    "territory_router.cli.dlq",
+    "territory_router.cli.report",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="territory-router",
+        description="Territory management and lead assignment for Salesforce on AWS Lambda.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that command group is not part of this build
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
