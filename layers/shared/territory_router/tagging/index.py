@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import shapely
 import shapely.errors
-from shapely.geometry.base import BaseGeometry
 
 from territory_router.domain.territory import Territory, TerritorySet
 
@@ -137,7 +136,9 @@ class TerritoryIndex:
         if magic != MAGIC:
             raise IndexFormatError("not a territory index (bad magic)")
         if version != FORMAT_VERSION:
-            raise IndexFormatError(f"unsupported index format version {version} (this code reads {FORMAT_VERSION})")
+            raise IndexFormatError(
+                f"unsupported index format version {version} (this code reads {FORMAT_VERSION})"
+            )
         start = _HEADER.size
         try:
             meta = json.loads(data[start : start + meta_len])
@@ -152,7 +153,9 @@ class TerritoryIndex:
         if blob_start + offsets[-1] != len(data) or len(meta.get("geometry_positions", ())) != count:
             raise IndexFormatError("truncated or corrupt index geometry section")
         parts = np.empty(count, dtype=object)
-        parts[:] = [data[blob_start + a : blob_start + b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+        parts[:] = [
+            data[blob_start + a : blob_start + b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)
+        ]
         try:
             geometries = shapely.from_wkb(parts) if count else np.empty(0, dtype=object)
         except shapely.errors.GEOSException as exc:
