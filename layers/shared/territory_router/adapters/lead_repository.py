@@ -1,0 +1,115 @@
+"""The lead records in ``LeadsTable`` (schema: docs/architecture.md). Every write is conditional."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from territory_router.adapters.dynamo import from_item, to_attr, to_item
+from territory_router.domain.leads import Lead, LeadStatus, TagResult
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class LeadRepository:
+    def __init__(self, dynamodb_client, table_name: str) -> None:
+        self._ddb = dynamodb_client
+        self._table = table_name
+
+    def create_received(self, lead: Lead, *, received_at: datetime, source_event_id: str | None) -> bool:
+        """Record a new lead. Returns False when the lead is already known (an at-least-once duplicate)."""
+        item = to_item(
+            {
+                "lead_id": lead.lead_id,
+                "org_id": lead.org_id,
+                "status": LeadStatus.RECEIVED.value,
+                "version": 1,
+                "received_at": received_at.isoformat(),
+                "updated_at": received_at.isoformat(),
+                "source_event_id": source_event_id,
+                "lead": lead.model_dump(mode="json", exclude_none=True),
+                "reroute_count": 0,
+            }
+        )
+        try:
+            self._ddb.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(lead_id)"
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def get(self, lead_id: str, *, consistent: bool = True) -> dict[str, Any] | None:
+        resp = self._ddb.get_item(
+            TableName=self._table, Key={"lead_id": {"S": lead_id}}, ConsistentRead=consistent
+        )
+        return from_item(resp.get("Item"))
+
+    def mark_tagged(self, lead_id: str, tag: TagResult, *, now: datetime) -> bool:
+        """Stamp the territory. Only a RECEIVED lead moves to TAGGED; a redelivered message changes nothing."""
+        values = {
+            ":received": to_attr(LeadStatus.RECEIVED.value),
+            ":tagged": to_attr(LeadStatus.TAGGED.value),
+            ":method": to_attr(tag.method.value),
+            ":note": to_attr(tag.note or ""),
+            ":now": to_attr(now.isoformat()),
+            ":one": to_attr(1),
+        }
+        sets = ["#s = :tagged", "tag_method = :method", "tag_note = :note", "updated_at = :now", "version = version + :one"]
+        removes = []
+        if tag.territory_id is not None:
+            sets.append("territory_id = :tid")
+            values[":tid"] = to_attr(tag.territory_id)
+        else:
+            removes.append("territory_id")
+        if tag.territory_name is not None:
+            sets.append("territory_name = :tname")
+            values[":tname"] = to_attr(tag.territory_name)
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"lead_id": {"S": lead_id}},
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(lead_id) AND #s = :received",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def reopen_deleted(self, lead: Lead, *, now: datetime, source_event_id: str | None) -> bool:
+        """An UNDELETE brings a DELETED lead back to RECEIVED so it is routed again."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"lead_id": {"S": lead.lead_id}},
+                UpdateExpression=(
+                    "SET #s = :received, updated_at = :now, version = version + :one, #l = :lead, "
+                    "source_event_id = :eid REMOVE owner_id, owner_kind, territory_id, territory_name"
+                ),
+                ConditionExpression="#s = :deleted",
+                ExpressionAttributeNames={"#s": "status", "#l": "lead"},
+                ExpressionAttributeValues={
+                    ":received": to_attr(LeadStatus.RECEIVED.value),
+                    ":deleted": to_attr(LeadStatus.DELETED.value),
+                    ":now": to_attr(now.isoformat()),
+                    ":one": to_attr(1),
+                    ":lead": to_attr(lead.model_dump(mode="json", exclude_none=True)),
+                    ":eid": to_attr(source_event_id or ""),
+                },
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True

@@ -1,0 +1,104 @@
+"""Run Lambda handlers in-process, the way the Lambda service would call them."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from territory_router.local.template import ACCOUNT_ID, FunctionSpec
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that our handlers and powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    deadline: float
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class FunctionRuntime:
+    """One function of the template: its handler module, imported once (a warm container), and invocations.
+
+    Handlers of one stack share this process, so their environments are merged; a variable that two
+    functions set to different values is refused (see ``merge_environments``).
+    """
+
+    def __init__(self, spec: FunctionSpec, region: str) -> None:
+        self.spec = spec
+        self.region = region
+        self._module: ModuleType | None = None
+        self._lock = threading.Lock()  # a Lambda container runs one invocation at a time
+        self.invocations = 0
+        self.errors = 0
+
+    @property
+    def name(self) -> str:
+        return self.spec.logical_id
+
+    def _load(self):
+        if self._module is None:
+            module_name, _, _func = self.spec.handler.rpartition(".")
+            path = self.spec.code_uri / (module_name.replace(".", "/") + ".py")
+            if not path.is_file():
+                raise FileNotFoundError(f"{self.name}: handler file {path} not found")
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            assert spec and spec.loader
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+            self._module = module
+        return getattr(self._module, self.spec.handler.rpartition(".")[2])
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            handler = self._load()
+            context = LambdaContext(
+                function_name=self.name,
+                memory_limit_in_mb=self.spec.memory_mb,
+                invoked_function_arn=f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.name}",
+                aws_request_id=str(uuid.uuid4()),
+                deadline=time.monotonic() + self.spec.timeout,
+                log_group_name=f"/aws/lambda/{self.name}",
+            )
+            self.invocations += 1
+            try:
+                return handler(event, context)
+            except Exception:
+                self.errors += 1
+                raise
+
+
+def merge_environments(specs: list[FunctionSpec]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for spec in specs:
+        for key, value in spec.environment.items():
+            if key in merged and merged[key] != value:
+                raise ValueError(
+                    f"environment variable {key} differs between {owner[key]} ({merged[key]!r}) and "
+                    f"{spec.logical_id} ({value!r}); the local stack runs handlers in one process, so give "
+                    "function-specific settings distinct names"
+                )
+            merged[key] = value
+            owner.setdefault(key, spec.logical_id)
+    return merged
+
+
+def apply_environment(env: dict[str, str]) -> None:
+    os.environ.update(env)
