@@ -1,0 +1,618 @@
+"""Salesforce events as Event Relay delivers them to Amazon EventBridge, parsed into ``LeadChange`` values.
+
+Two kinds of Salesforce events reach the intake:
+
+* Change Data Capture ``LeadChangeEvent`` (detail-type ``/data/LeadChangeEvent``): a ``ChangeEventHeader`` plus
+  the changed Lead fields, with the compound ``Name`` and ``Address`` fields nested as CDC sends them.
+* Our platform event ``Lead_Routing__e`` (detail-type ``/event/Lead_Routing__e``): flat custom fields
+  (``Lead_Id__c``, ``Street__c``, ``Latitude__c`` ...) published by a flow/trigger when a lead asks for routing.
+
+The EventBridge envelope is ``{"version", "id", "detail-type", "source", "account", "time", "region",
+"resources", "detail": {"payload": {...}, "schemaId": ..., "id": ...}}`` with ``source`` =
+``aws.partner/salesforce.com/<orgId>/<relayId>``.
+
+Everything here is pure: no boto3, no environment. Error messages name the field that is wrong but never
+echo field values (they may be personal data).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from territory_router.domain.leads import Lead
+from territory_router.salesforce.ids import (
+    LEAD_KEY_PREFIX,
+    ORG_KEY_PREFIX,
+    is_salesforce_id,
+    same_id,
+    to_18,
+)
+
+PARTNER_SOURCE_PREFIX = "aws.partner/salesforce.com/"
+LEAD_CHANGE_EVENT = "LeadChangeEvent"
+LEAD_ROUTING_EVENT = "Lead_Routing__e"
+# Event Relay names the channel in detail-type; accept the bare event name too.
+CDC_DETAIL_TYPES = frozenset({"/data/LeadChangeEvent", "LeadChangeEvent"})
+PLATFORM_DETAIL_TYPES = frozenset({"/event/Lead_Routing__e", "Lead_Routing__e"})
+
+MAX_EVENT_BYTES = 256 * 1024  # EventBridge's own limit for one event
+MAX_DEPTH = 16  # envelope > detail > payload > compound field > value is 5 deep; leave room, refuse abuse
+MAX_RECORD_IDS = 2000
+MAX_STRING = 32 * 1024
+
+
+class InvalidEvent(ValueError):
+    """The event cannot be used. ``reason`` says what is wrong (never contains field values)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ForeignOrgEvent(InvalidEvent):
+    """The event comes from another Salesforce org than the one this deployment serves."""
+
+    def __init__(self, org_id: str, expected_org_id: str):
+        super().__init__(f"event from org {org_id} but this deployment accepts only org {expected_org_id}")
+        self.org_id = org_id
+        self.expected_org_id = expected_org_id
+
+
+class ChangeKind(StrEnum):
+    CREATE = "CREATE"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    UNDELETE = "UNDELETE"
+    GAP = "GAP"  # GAP_* and GAP_OVERFLOW: the change is known, the data is not (refetch/report)
+
+
+class EventSource(StrEnum):
+    CDC = "CDC"
+    PLATFORM_EVENT = "PLATFORM_EVENT"
+
+
+_CHANGE_TYPES = {
+    "CREATE": ChangeKind.CREATE,
+    "UPDATE": ChangeKind.UPDATE,
+    "DELETE": ChangeKind.DELETE,
+    "UNDELETE": ChangeKind.UNDELETE,
+    "GAP_CREATE": ChangeKind.GAP,
+    "GAP_UPDATE": ChangeKind.GAP,
+    "GAP_DELETE": ChangeKind.GAP,
+    "GAP_UNDELETE": ChangeKind.GAP,
+    "GAP_OVERFLOW": ChangeKind.GAP,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Wire models (what Salesforce and EventBridge send)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class RelayDetail(BaseModel):
+    """``detail`` of an Event Relay event."""
+
+    model_config = ConfigDict(extra="allow")
+
+    payload: dict[str, Any]
+    schemaId: str | None = None  # noqa: N815 - Salesforce's name
+    id: str | None = None  # the event's EventUuid
+    replayId: str | int | None = None  # noqa: N815
+
+
+class RelayEnvelope(BaseModel):
+    """The EventBridge event Event Relay puts on the partner event bus."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    version: str | None = None
+    id: str = Field(min_length=1, max_length=256)
+    detail_type: str = Field(alias="detail-type", min_length=1, max_length=256)
+    source: str = Field(min_length=1, max_length=256)
+    account: str | None = None
+    time: str | None = None
+    region: str | None = None
+    resources: list[str] = Field(default_factory=list)
+    detail: RelayDetail
+
+
+class ChangeEventHeader(BaseModel):
+    """CDC ``ChangeEventHeader``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    entityName: str = Field(min_length=1)  # noqa: N815
+    recordIds: list[str] = Field(default_factory=list)  # noqa: N815
+    changeType: str  # noqa: N815
+    changeOrigin: str | None = None  # noqa: N815
+    transactionKey: str | None = None  # noqa: N815
+    sequenceNumber: int | None = None  # noqa: N815
+    commitTimestamp: int | str | None = None  # noqa: N815
+    commitNumber: int | str | None = None  # noqa: N815
+    commitUser: str | None = None  # noqa: N815
+    changedFields: list[str] = Field(default_factory=list)  # noqa: N815
+    nulledFields: list[str] = Field(default_factory=list)  # noqa: N815
+    diffFields: list[str] = Field(default_factory=list)  # noqa: N815
+
+
+class LeadRoutingEventPayload(BaseModel):
+    """Our platform event ``Lead_Routing__e`` (see infra/salesforce). Values arrive as text or numbers."""
+
+    model_config = ConfigDict(extra="allow")
+
+    Lead_Id__c: str  # noqa: N815
+    EventUuid: str | None = None  # noqa: N815
+    CreatedDate: int | str | None = None  # noqa: N815
+    CreatedById: str | None = None  # noqa: N815
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The parsed value the pipeline works with
+# ---------------------------------------------------------------------------------------------------------
+
+
+class LeadChange(BaseModel):
+    """One change to one Lead. A CDC event naming several records gives one ``LeadChange`` per record.
+
+    ``lead_id`` is the 18-character id; it is ``None`` only for a ``GAP_OVERFLOW`` event, which names no record.
+    ``lead`` is filled for CREATE, UNDELETE and the platform event. ``changed_fields`` maps Lead field API
+    names (compound fields flattened: ``City``, ``LastName``) to their new values; a field set to null maps to
+    ``None``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ChangeKind
+    lead_id: str | None
+    org_id: str
+    event_id: str
+    idempotency_key: str
+    source: EventSource
+    change_type: str  # Salesforce's own value, e.g. GAP_UPDATE
+    lead: Lead | None = None
+    changed_fields: dict[str, Any] = Field(default_factory=dict)
+    commit_user: str | None = None
+    commit_timestamp: datetime | None = None
+    change_origin: str | None = None
+    transaction_key: str | None = None
+    sequence_number: int | None = None
+    gap: bool = False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Value helpers
+# ---------------------------------------------------------------------------------------------------------
+
+# CDC (and REST) Lead field API name -> Lead attribute
+_LEAD_FIELD_MAP: dict[str, str] = {
+    "FirstName": "first_name",
+    "LastName": "last_name",
+    "Company": "company",
+    "Email": "email",
+    "Phone": "phone",
+    "Street": "street",
+    "City": "city",
+    "State": "state",
+    "StateCode": "state",
+    "PostalCode": "postal_code",
+    "Country": "country",
+    "CountryCode": "country",
+    "Latitude": "latitude",
+    "Longitude": "longitude",
+    "Industry": "industry",
+    "LeadSource": "lead_source",
+    "Status": "status",
+    "OwnerId": "owner_id",
+    "CreatedDate": "created_at",
+    "Language__c": "language",
+    "Product_Interest__c": "product_interest",
+    "ProductInterest__c": "product_interest",
+}
+
+# Lead_Routing__e custom field -> Lead attribute
+_PLATFORM_FIELD_MAP: dict[str, str] = {
+    "First_Name__c": "first_name",
+    "Last_Name__c": "last_name",
+    "Company__c": "company",
+    "Email__c": "email",
+    "Phone__c": "phone",
+    "Street__c": "street",
+    "City__c": "city",
+    "State__c": "state",
+    "PostalCode__c": "postal_code",
+    "Country__c": "country",
+    "Latitude__c": "latitude",
+    "Longitude__c": "longitude",
+    "Industry__c": "industry",
+    "Lead_Source__c": "lead_source",
+    "Status__c": "status",
+    "Owner_Id__c": "owner_id",
+    "Language__c": "language",
+    "Product_Interest__c": "product_interest",
+    "Lead_Created_Date__c": "created_at",
+}
+
+_COMPOUND_FIELDS = ("Name", "Address")
+_HEADER_FIELD = "ChangeEventHeader"
+# Platform event system fields that are not lead data.
+_PLATFORM_SYSTEM_FIELDS = frozenset({"Lead_Id__c", "EventUuid", "ReplayId", "CreatedDate", "CreatedById"})
+# StateCode/CountryCode win over the free-text State/Country when both are present.
+_PREFERRED_SOURCES = {"state": "StateCode", "country": "CountryCode"}
+
+
+def parse_datetime(value: Any, *, field: str) -> datetime | None:
+    """Epoch milliseconds (int or digits) or ISO-8601 text (``Z``/``+0000``) -> aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidEvent(f"{field}: expected epoch milliseconds or ISO-8601 date, got a boolean")
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+        try:
+            millis = float(value)
+            if not math.isfinite(millis):
+                raise ValueError
+            return datetime.fromtimestamp(millis / 1000.0, tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            raise InvalidEvent(f"{field}: epoch milliseconds out of range") from None
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > 40:
+            raise InvalidEvent(f"{field}: not a date (too long)")
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidEvent(f"{field}: not an ISO-8601 date nor epoch milliseconds") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    raise InvalidEvent(f"{field}: expected epoch milliseconds or ISO-8601 date, got {type(value).__name__}")
+
+
+def _text(value: Any, *, field: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidEvent(f"{field}: expected text, got a non-finite number")
+        return str(value)
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise InvalidEvent(f"{field}: text longer than {MAX_STRING} characters")
+        text = value.strip()
+        return text or None
+    raise InvalidEvent(f"{field}: expected text, got {type(value).__name__}")
+
+
+def _coordinate(value: Any, *, field: str, limit: float) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise InvalidEvent(f"{field}: expected a number, got a boolean")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise InvalidEvent(f"{field}: expected a number") from None
+    else:
+        raise InvalidEvent(f"{field}: expected a number, got {type(value).__name__}")
+    if not math.isfinite(number) or abs(number) > limit:
+        # A wrong geocode must not lose the lead: postal code/state/country still route it.
+        return None
+    return number
+
+
+def _sf_scalar(value: Any, *, field: str) -> str | int | float | bool | None:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return _text(value, field=field)
+    raise InvalidEvent(f"{field}: expected a scalar value, got {type(value).__name__}")
+
+
+def _flatten(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Payload fields with the compound Name/Address fields flattened into their components."""
+    flat: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key == _HEADER_FIELD:
+            continue
+        if key in _COMPOUND_FIELDS:
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                raise InvalidEvent(f"payload.{key}: compound field must be an object, got {type(value).__name__}")
+            for part, part_value in value.items():
+                flat[str(part)] = part_value
+            continue
+        flat[key] = value
+    return flat
+
+
+def _check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise InvalidEvent(f"event nested deeper than {limit} levels")
+        if isinstance(item, Mapping):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def _validation_reason(prefix: str, error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_input=False, include_url=False)[:5]:
+        loc = ".".join(str(p) for p in item["loc"]) or "(root)"
+        parts.append(f"{prefix}{loc}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def _lead_id(value: Any, *, field: str) -> str:
+    if not is_salesforce_id(value):
+        raise InvalidEvent(f"{field}: not a 15/18-character Salesforce id")
+    if not value.startswith(LEAD_KEY_PREFIX):
+        raise InvalidEvent(f"{field}: not a Lead id (Lead ids start with {LEAD_KEY_PREFIX})")
+    return to_18(value)
+
+
+def _optional_id(value: Any, *, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not is_salesforce_id(value):
+        raise InvalidEvent(f"{field}: not a 15/18-character Salesforce id")
+    return to_18(value)
+
+
+def _org_id_from_source(source: str) -> str:
+    if not source.startswith(PARTNER_SOURCE_PREFIX):
+        raise InvalidEvent(f"source: not a Salesforce partner event source (expected {PARTNER_SOURCE_PREFIX}<orgId>/<relayId>)")
+    parts = source[len(PARTNER_SOURCE_PREFIX) :].split("/")
+    if len(parts) != 2 or not all(parts):
+        raise InvalidEvent("source: expected aws.partner/salesforce.com/<orgId>/<relayId>")
+    org_id = parts[0]
+    if not is_salesforce_id(org_id) or not org_id.startswith(ORG_KEY_PREFIX):
+        raise InvalidEvent("source: org id is not a Salesforce organization id (00D...)")
+    return to_18(org_id)
+
+
+def _build_lead(lead_id: str, org_id: str, fields: Mapping[str, Any], field_map: Mapping[str, str],
+                *, skip: frozenset[str] = frozenset()) -> Lead:
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    sf_fields: dict[str, str | int | float | bool | None] = {}
+    for name, raw in fields.items():
+        if name in skip:
+            continue
+        attr = field_map.get(name)
+        if attr is None:
+            if isinstance(raw, Mapping | list):
+                continue  # other compound/structured fields are not routing data
+            value = _sf_scalar(raw, field=f"payload.{name}")
+            if value is not None:
+                sf_fields[name] = value
+            continue
+        if attr == "latitude":
+            value = _coordinate(raw, field=f"payload.{name}", limit=90)
+        elif attr == "longitude":
+            value = _coordinate(raw, field=f"payload.{name}", limit=180)
+        elif attr == "created_at":
+            value = parse_datetime(raw, field=f"payload.{name}")
+        elif attr == "owner_id":
+            value = _optional_id(raw, field=f"payload.{name}")
+        else:
+            value = _text(raw, field=f"payload.{name}")
+        if value is None:
+            continue
+        preferred = _PREFERRED_SOURCES.get(attr)
+        if attr in values and preferred and sources.get(attr) == preferred:
+            continue
+        values[attr] = value
+        sources[attr] = name
+    if (values.get("latitude") is None) != (values.get("longitude") is None):
+        values.pop("latitude", None)  # half a coordinate is no coordinate
+        values.pop("longitude", None)
+    try:
+        return Lead(lead_id=lead_id, org_id=org_id, sf_fields=sf_fields, **values)
+    except ValidationError as exc:  # pragma: no cover - values are normalised above
+        raise InvalidEvent(_validation_reason("lead.", exc)) from None
+
+
+def _changed_fields(header: ChangeEventHeader, flat: Mapping[str, Any]) -> dict[str, Any]:
+    names: list[str] = []
+    for raw in header.changedFields + header.nulledFields:
+        if raw.startswith("0x"):
+            continue  # Pub/Sub bitmap form: fall back to the payload's own keys
+        names.append(raw.split(".", 1)[1] if raw.startswith(("Name.", "Address.")) else raw)
+    if not names:
+        names = [k for k, v in flat.items() if v is not None]
+    changed: dict[str, Any] = {}
+    for name in names:
+        if name in _COMPOUND_FIELDS:
+            continue
+        value = flat.get(name)
+        if isinstance(value, Mapping | list):
+            continue
+        changed[name] = _sf_scalar(value, field=f"payload.{name}")
+    for raw in header.nulledFields:
+        name = raw.split(".", 1)[1] if raw.startswith(("Name.", "Address.")) else raw
+        changed[name] = None
+    return changed
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------------------
+
+
+def parse_relay_message(body: str | bytes, *, expected_org_id: str | None) -> list[LeadChange]:
+    """Parse the raw JSON text of an Event Relay event (e.g. an SQS message body)."""
+    if isinstance(body, bytes | bytearray):
+        if len(body) > MAX_EVENT_BYTES:
+            raise InvalidEvent(f"event larger than {MAX_EVENT_BYTES // 1024} KB")
+        try:
+            body = bytes(body).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent(f"event is not valid UTF-8 (byte {exc.start})") from None
+    if not isinstance(body, str):
+        raise InvalidEvent(f"event body must be JSON text, got {type(body).__name__}")
+    if len(body.encode("utf-8", errors="surrogatepass")) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"event larger than {MAX_EVENT_BYTES // 1024} KB")
+    try:
+        event = json.loads(body)
+    except RecursionError:
+        raise InvalidEvent(f"event nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise InvalidEvent(f"event is not JSON ({exc.msg} at position {exc.pos})") from None
+    return parse_relay_event(event, expected_org_id=expected_org_id)
+
+
+def parse_relay_event(event: dict, *, expected_org_id: str | None) -> list[LeadChange]:
+    """Parse one Event Relay EventBridge event into one ``LeadChange`` per Lead it names.
+
+    Raises ``InvalidEvent`` (reason names what is wrong) for anything malformed or not about Leads, and
+    ``ForeignOrgEvent`` when the org in ``source`` is not ``expected_org_id`` (``None`` accepts any org).
+    """
+    if not isinstance(event, Mapping):
+        raise InvalidEvent(f"event must be a JSON object, got {type(event).__name__}")
+    _check_depth(event)
+    try:
+        size = len(json.dumps(event, separators=(",", ":"), default=str).encode("utf-8", errors="surrogatepass"))
+    except (TypeError, ValueError, RecursionError):
+        raise InvalidEvent("event is not JSON-serialisable") from None
+    if size > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"event larger than {MAX_EVENT_BYTES // 1024} KB")
+    try:
+        envelope = RelayEnvelope.model_validate(event)
+    except ValidationError as exc:
+        raise InvalidEvent(_validation_reason("", exc)) from None
+
+    org_id = _org_id_from_source(envelope.source)
+    if expected_org_id:
+        if not is_salesforce_id(expected_org_id):
+            raise InvalidEvent("expected_org_id is not a Salesforce id (configuration error)")
+        if not same_id(org_id, expected_org_id):
+            raise ForeignOrgEvent(org_id, to_18(expected_org_id))
+
+    detail_type = envelope.detail_type
+    if detail_type in CDC_DETAIL_TYPES:
+        return _parse_cdc(envelope, org_id)
+    if detail_type in PLATFORM_DETAIL_TYPES:
+        return _parse_platform_event(envelope, org_id)
+    raise InvalidEvent(
+        "detail-type: unsupported event channel (expected /data/LeadChangeEvent or /event/Lead_Routing__e)"
+    )
+
+
+def _event_id(envelope: RelayEnvelope, payload: Mapping[str, Any]) -> str:
+    detail = envelope.detail
+    for candidate in (detail.id, detail.replayId, payload.get("EventUuid"), payload.get("ReplayId")):
+        if isinstance(candidate, str | int) and not isinstance(candidate, bool) and str(candidate).strip():
+            text = str(candidate).strip()
+            if len(text) > 256:
+                raise InvalidEvent("detail.id: event id longer than 256 characters")
+            return text
+    return envelope.id
+
+
+def _parse_cdc(envelope: RelayEnvelope, org_id: str) -> list[LeadChange]:
+    payload = envelope.detail.payload
+    raw_header = payload.get(_HEADER_FIELD)
+    if raw_header is None:
+        raise InvalidEvent("detail.payload.ChangeEventHeader: missing (not a Change Data Capture event)")
+    if not isinstance(raw_header, Mapping):
+        raise InvalidEvent("detail.payload.ChangeEventHeader: must be an object")
+    try:
+        header = ChangeEventHeader.model_validate(raw_header)
+    except ValidationError as exc:
+        raise InvalidEvent(_validation_reason("detail.payload.ChangeEventHeader.", exc)) from None
+    if header.entityName != "Lead":
+        raise InvalidEvent("detail.payload.ChangeEventHeader.entityName: only Lead changes are accepted")
+    kind = _CHANGE_TYPES.get(header.changeType)
+    if kind is None:
+        raise InvalidEvent(
+            "detail.payload.ChangeEventHeader.changeType: unknown change type "
+            f"(expected one of {', '.join(sorted(_CHANGE_TYPES))})"
+        )
+    if len(header.recordIds) > MAX_RECORD_IDS:
+        raise InvalidEvent(f"detail.payload.ChangeEventHeader.recordIds: more than {MAX_RECORD_IDS} ids")
+    record_ids: list[str] = []
+    for index, raw_id in enumerate(header.recordIds):
+        lead_id = _lead_id(raw_id, field=f"detail.payload.ChangeEventHeader.recordIds.{index}")
+        if lead_id not in record_ids:
+            record_ids.append(lead_id)
+    overflow = header.changeType == "GAP_OVERFLOW"
+    if not record_ids and not overflow:
+        raise InvalidEvent("detail.payload.ChangeEventHeader.recordIds: no record id")
+
+    commit_user = _optional_id(header.commitUser, field="detail.payload.ChangeEventHeader.commitUser")
+    commit_ts = parse_datetime(header.commitTimestamp, field="detail.payload.ChangeEventHeader.commitTimestamp")
+    event_id = _event_id(envelope, payload)
+    flat = _flatten(payload)
+    changed = _changed_fields(header, flat) if kind is ChangeKind.UPDATE else {}
+
+    common = {
+        "kind": kind,
+        "org_id": org_id,
+        "event_id": event_id,
+        "source": EventSource.CDC,
+        "change_type": header.changeType,
+        "changed_fields": changed,
+        "commit_user": commit_user,
+        "commit_timestamp": commit_ts,
+        "change_origin": header.changeOrigin,
+        "transaction_key": header.transactionKey,
+        "sequence_number": header.sequenceNumber,
+        "gap": kind is ChangeKind.GAP,
+    }
+    if overflow and not record_ids:
+        return [LeadChange(lead_id=None, idempotency_key=f"{event_id}:*", **common)]
+
+    changes = []
+    for lead_id in record_ids:
+        lead = None
+        if kind in (ChangeKind.CREATE, ChangeKind.UNDELETE):
+            lead = _build_lead(lead_id, org_id, flat, _LEAD_FIELD_MAP, skip=frozenset({"Id"}))
+        changes.append(LeadChange(lead_id=lead_id, idempotency_key=f"{event_id}:{lead_id}", lead=lead, **common))
+    return changes
+
+
+def _parse_platform_event(envelope: RelayEnvelope, org_id: str) -> list[LeadChange]:
+    payload = envelope.detail.payload
+    try:
+        event = LeadRoutingEventPayload.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidEvent(_validation_reason("detail.payload.", exc)) from None
+    lead_id = _lead_id(event.Lead_Id__c.strip(), field="detail.payload.Lead_Id__c")
+    created_by = _optional_id(event.CreatedById, field="detail.payload.CreatedById")
+    created = parse_datetime(event.CreatedDate, field="detail.payload.CreatedDate")
+    event_id = _event_id(envelope, payload)
+    lead = _build_lead(lead_id, org_id, payload, _PLATFORM_FIELD_MAP, skip=_PLATFORM_SYSTEM_FIELDS)
+    if lead.created_at is None and created is not None:
+        lead = lead.model_copy(update={"created_at": created})
+    return [
+        LeadChange(
+            kind=ChangeKind.CREATE,
+            lead_id=lead_id,
+            org_id=org_id,
+            event_id=event_id,
+            idempotency_key=f"{event_id}:{lead_id}",
+            source=EventSource.PLATFORM_EVENT,
+            change_type=LEAD_ROUTING_EVENT,
+            lead=lead,
+            commit_user=created_by,
+            commit_timestamp=created,
+        )
+    ]

@@ -1,0 +1,332 @@
+"""Builders of Event Relay events exactly as Salesforce delivers them to EventBridge (demo, tests, docs).
+
+They use Salesforce's field API names and the CDC shapes: compound ``Name`` and ``Address`` fields nested,
+``commitTimestamp`` and dates in epoch milliseconds (``date_format="iso"`` gives ISO-8601 text instead).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from territory_router.domain.leads import Lead
+from territory_router.salesforce.events import LEAD_ROUTING_EVENT, PARTNER_SOURCE_PREFIX
+from territory_router.salesforce.ids import to_18
+
+DEFAULT_RELAY_ID = "0YLxx0000000001GAA"
+DEFAULT_ACCOUNT = "123456789012"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_COMMIT_USER = "005xx000001SvUNAA0"
+DEFAULT_SCHEMA_ID = "0V7xx0000000001CAA"
+CDC_DETAIL_TYPE = "/data/LeadChangeEvent"
+PLATFORM_DETAIL_TYPE = f"/event/{LEAD_ROUTING_EVENT}"
+
+DateFormat = Literal["epoch_ms", "iso"]
+
+_NAME_PARTS = ("Salutation", "FirstName", "MiddleName", "LastName", "Suffix")
+_ADDRESS_PARTS = ("Street", "City", "State", "PostalCode", "Country", "StateCode", "CountryCode",
+                  "Latitude", "Longitude", "GeocodeAccuracy")
+
+# Lead attribute -> Lead field API name
+_API_NAMES = {
+    "first_name": "FirstName",
+    "last_name": "LastName",
+    "company": "Company",
+    "email": "Email",
+    "phone": "Phone",
+    "street": "Street",
+    "city": "City",
+    "state": "State",
+    "postal_code": "PostalCode",
+    "country": "Country",
+    "latitude": "Latitude",
+    "longitude": "Longitude",
+    "industry": "Industry",
+    "lead_source": "LeadSource",
+    "status": "Status",
+    "owner_id": "OwnerId",
+    "language": "Language__c",
+    "product_interest": "Product_Interest__c",
+}
+# Lead attribute -> Lead_Routing__e field
+_PLATFORM_NAMES = {
+    "first_name": "First_Name__c",
+    "last_name": "Last_Name__c",
+    "company": "Company__c",
+    "email": "Email__c",
+    "phone": "Phone__c",
+    "street": "Street__c",
+    "city": "City__c",
+    "state": "State__c",
+    "postal_code": "PostalCode__c",
+    "country": "Country__c",
+    "latitude": "Latitude__c",
+    "longitude": "Longitude__c",
+    "industry": "Industry__c",
+    "lead_source": "Lead_Source__c",
+    "status": "Status__c",
+    "owner_id": "Owner_Id__c",
+    "language": "Language__c",
+    "product_interest": "Product_Interest__c",
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _format_date(value: datetime, date_format: DateFormat) -> int | str:
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if date_format == "iso":
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return int(value.timestamp() * 1000)
+
+
+def _as_lead(lead: Lead | Mapping[str, Any]) -> Lead | None:
+    if isinstance(lead, Lead):
+        return lead
+    if "lead_id" in lead:
+        return Lead.model_validate(dict(lead))
+    return None  # a mapping of Salesforce API names: used as the payload as it is
+
+
+def _flat_api_fields(lead: Lead) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for attr, api_name in _API_NAMES.items():
+        fields[api_name] = getattr(lead, attr)
+    fields.update(lead.sf_fields)
+    return fields
+
+
+def _nest_compounds(flat: Mapping[str, Any], *, full: bool) -> dict[str, Any]:
+    """Flat API names -> CDC shape with nested Name/Address (``full`` fills absent parts with null)."""
+    payload: dict[str, Any] = {}
+    name = {k: flat[k] for k in _NAME_PARTS if k in flat}
+    address = {k: flat[k] for k in _ADDRESS_PARTS if k in flat}
+    if full:
+        name = {k: name.get(k) for k in _NAME_PARTS if k not in ("MiddleName", "Suffix")}
+        address = {k: address.get(k) for k in _ADDRESS_PARTS if k not in ("StateCode", "CountryCode")}
+    if name:
+        payload["Name"] = name
+    if address:
+        payload["Address"] = address
+    for key, value in flat.items():
+        if key in _NAME_PARTS or key in _ADDRESS_PARTS:
+            continue
+        payload[key] = value
+    return payload
+
+
+def _envelope(detail_type: str, payload: dict[str, Any], *, org_id: str, relay_id: str, event_id: str,
+              time: datetime, account: str, region: str, replay_id: int | None) -> dict[str, Any]:
+    detail: dict[str, Any] = {"payload": payload, "schemaId": DEFAULT_SCHEMA_ID, "id": event_id}
+    if replay_id is not None:
+        detail["replayId"] = str(replay_id)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": f"{PARTNER_SOURCE_PREFIX}{org_id}/{relay_id}",
+        "account": account,
+        "time": time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def _header(change_type: str, record_ids: list[str], *, commit_user: str, time: datetime,
+            changed_fields: list[str] | None = None, nulled_fields: list[str] | None = None,
+            change_origin: str = "com/salesforce/api/rest/62.0") -> dict[str, Any]:
+    return {
+        "entityName": "Lead",
+        "recordIds": record_ids,
+        "changeType": change_type,
+        "changeOrigin": change_origin,
+        "transactionKey": str(uuid.uuid4()),
+        "sequenceNumber": 1,
+        "commitTimestamp": int(time.timestamp() * 1000),
+        "commitNumber": int(time.timestamp() * 1000) * 1000 + 1,
+        "commitUser": commit_user,
+        "nulledFields": nulled_fields or [],
+        "diffFields": [],
+        "changedFields": changed_fields or [],
+    }
+
+
+def cdc_create_event(
+    lead: Lead | Mapping[str, Any],
+    *,
+    org_id: str,
+    relay_id: str = DEFAULT_RELAY_ID,
+    event_id: str | None = None,
+    record_ids: Iterable[str] | None = None,
+    commit_user: str = DEFAULT_COMMIT_USER,
+    time: datetime | None = None,
+    date_format: DateFormat = "epoch_ms",
+    change_type: Literal["CREATE", "UNDELETE"] = "CREATE",
+    account: str = DEFAULT_ACCOUNT,
+    region: str = DEFAULT_REGION,
+    replay_id: int | None = None,
+) -> dict[str, Any]:
+    """A ``LeadChangeEvent`` CREATE as Event Relay puts it on the partner bus.
+
+    ``lead`` is a ``Lead`` (or a dict of its attributes), or a dict of Salesforce Lead API names
+    (``{"LastName": ..., "City": ...}``; then ``record_ids`` is required). ``record_ids`` defaults to the lead's id;
+    several ids make one event for a bulk insert with identical values, as CDC does.
+    """
+    time = time or _now()
+    model = _as_lead(lead)
+    if model is not None:
+        flat = _flat_api_fields(model)
+        if model.created_at is not None:
+            flat["CreatedDate"] = model.created_at
+        ids = list(record_ids) if record_ids is not None else [model.lead_id]
+    else:
+        flat = dict(lead)
+        if record_ids is None:
+            raise ValueError("record_ids is required when lead is a mapping of Salesforce API names")
+        ids = list(record_ids)
+    flat.setdefault("CreatedDate", time)
+    flat.setdefault("CreatedById", commit_user)
+    flat.setdefault("LastModifiedDate", flat["CreatedDate"])
+    flat.setdefault("LastModifiedById", commit_user)
+    flat.setdefault("IsConverted", False)
+    flat.setdefault("Status", "Open - Not Contacted")
+    for key in ("CreatedDate", "LastModifiedDate"):
+        if isinstance(flat[key], datetime):
+            flat[key] = _format_date(flat[key], date_format)
+    ids = [to_18(i) for i in ids]
+    payload = {"ChangeEventHeader": _header(change_type, ids, commit_user=commit_user, time=time)}
+    payload.update(_nest_compounds(flat, full=True))
+    return _envelope(CDC_DETAIL_TYPE, payload, org_id=org_id, relay_id=relay_id,
+                     event_id=event_id or str(uuid.uuid4()), time=time, account=account, region=region,
+                     replay_id=replay_id)
+
+
+def cdc_update_event(
+    lead_id: str | Iterable[str],
+    changes: Mapping[str, Any],
+    *,
+    org_id: str,
+    relay_id: str = DEFAULT_RELAY_ID,
+    event_id: str | None = None,
+    commit_user: str = DEFAULT_COMMIT_USER,
+    change_origin: str = "com/salesforce/api/rest/62.0",
+    time: datetime | None = None,
+    date_format: DateFormat = "epoch_ms",
+    account: str = DEFAULT_ACCOUNT,
+    region: str = DEFAULT_REGION,
+    replay_id: int | None = None,
+) -> dict[str, Any]:
+    """A ``LeadChangeEvent`` UPDATE: ``changes`` maps Lead API names to new values (``None`` = nulled).
+
+    Name/Address components (``LastName``, ``City`` ...) are nested and listed as ``Address.City`` in
+    ``changedFields``, as CDC does; ``LastModifiedDate`` is always part of the change.
+    """
+    time = time or _now()
+    ids = [lead_id] if isinstance(lead_id, str) else list(lead_id)
+    ids = [to_18(i) for i in ids]
+    flat = {k: v for k, v in changes.items() if v is not None}
+    flat["LastModifiedDate"] = _format_date(time, date_format)
+    changed, nulled = [], []
+    for key, value in list(changes.items()) + [("LastModifiedDate", flat["LastModifiedDate"])]:
+        name = f"Name.{key}" if key in _NAME_PARTS else f"Address.{key}" if key in _ADDRESS_PARTS else key
+        (nulled if value is None else changed).append(name)
+    payload = {
+        "ChangeEventHeader": _header("UPDATE", ids, commit_user=commit_user, time=time, changed_fields=changed,
+                                     nulled_fields=nulled, change_origin=change_origin)
+    }
+    payload.update(_nest_compounds(flat, full=False))
+    return _envelope(CDC_DETAIL_TYPE, payload, org_id=org_id, relay_id=relay_id,
+                     event_id=event_id or str(uuid.uuid4()), time=time, account=account, region=region,
+                     replay_id=replay_id)
+
+
+def cdc_header_only_event(
+    change_type: str,
+    lead_ids: Iterable[str],
+    *,
+    org_id: str,
+    relay_id: str = DEFAULT_RELAY_ID,
+    event_id: str | None = None,
+    commit_user: str = DEFAULT_COMMIT_USER,
+    time: datetime | None = None,
+) -> dict[str, Any]:
+    """A DELETE or GAP_* event: the header alone, no field data."""
+    time = time or _now()
+    ids = [to_18(i) for i in lead_ids]
+    payload = {"ChangeEventHeader": _header(change_type, ids, commit_user=commit_user, time=time)}
+    return _envelope(CDC_DETAIL_TYPE, payload, org_id=org_id, relay_id=relay_id,
+                     event_id=event_id or str(uuid.uuid4()), time=time, account=DEFAULT_ACCOUNT,
+                     region=DEFAULT_REGION, replay_id=None)
+
+
+def cdc_delete_event(lead_ids: str | Iterable[str], **kwargs: Any) -> dict[str, Any]:
+    ids = [lead_ids] if isinstance(lead_ids, str) else list(lead_ids)
+    return cdc_header_only_event("DELETE", ids, **kwargs)
+
+
+def platform_event(
+    lead: Lead | Mapping[str, Any],
+    *,
+    org_id: str,
+    relay_id: str = DEFAULT_RELAY_ID,
+    event_id: str | None = None,
+    created_by: str = DEFAULT_COMMIT_USER,
+    time: datetime | None = None,
+    date_format: DateFormat = "iso",
+    account: str = DEFAULT_ACCOUNT,
+    region: str = DEFAULT_REGION,
+    replay_id: int | None = None,
+) -> dict[str, Any]:
+    """A ``Lead_Routing__e`` platform event (our own schema, see infra/salesforce).
+
+    ``lead`` is a ``Lead`` (or dict of its attributes) or a dict of ``Lead_Routing__e`` field names.
+    Coordinates are sent as text, as a flow using TEXT() would.
+    """
+    time = time or _now()
+    model = _as_lead(lead)
+    event_uuid = event_id or str(uuid.uuid4())
+    if model is not None:
+        payload: dict[str, Any] = {"Lead_Id__c": model.lead_id}
+        for attr, name in _PLATFORM_NAMES.items():
+            value = getattr(model, attr)
+            if value is None:
+                continue
+            payload[name] = str(value) if attr in ("latitude", "longitude") else value
+        if model.created_at is not None:
+            payload["Lead_Created_Date__c"] = _format_date(model.created_at, date_format)
+    else:
+        payload = dict(lead)
+    payload.setdefault("EventUuid", event_uuid)
+    payload.setdefault("CreatedDate", _format_date(time, date_format))
+    payload.setdefault("CreatedById", created_by)
+    return _envelope(PLATFORM_DETAIL_TYPE, payload, org_id=org_id, relay_id=relay_id, event_id=event_uuid,
+                     time=time, account=account, region=region, replay_id=replay_id)
+
+
+def sample_lead(lead_id: str = "00Qxx0000001AbCEAU", **overrides: Any) -> Lead:
+    """A plausible lead in San Francisco (override any attribute)."""
+    values: dict[str, Any] = {
+        "lead_id": lead_id,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "company": "Analytical Engines Ltd",
+        "email": "ada@example.com",
+        "phone": "+1 415 555 0100",
+        "street": "415 Mission Street",
+        "city": "San Francisco",
+        "state": "CA",
+        "postal_code": "94105",
+        "country": "US",
+        "latitude": 37.7897,
+        "longitude": -122.3972,
+        "industry": "Technology",
+        "lead_source": "Web",
+        "status": "Open - Not Contacted",
+    }
+    values.update(overrides)
+    return Lead.model_validate(values)
