@@ -149,8 +149,8 @@ class LeadRoutingEventPayload(BaseModel):
 
     Lead_Id__c: str  # noqa: N815
     EventUuid: str | None = None  # noqa: N815
-    CreatedDate: int | str | None = None  # noqa: N815
-    CreatedById: str | None = None  # noqa: N815
+    CreatedDate: Any = None  # noqa: N815 - epoch ms or ISO text, checked by parse_datetime
+    CreatedById: Any = None  # noqa: N815 - checked as a Salesforce id
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -332,7 +332,7 @@ def _flatten(payload: Mapping[str, Any]) -> dict[str, Any]:
             if value is None:
                 continue
             if not isinstance(value, Mapping):
-                raise InvalidEvent(f"payload.{key}: compound field must be an object, got {type(value).__name__}")
+                raise InvalidEvent(f"detail.payload.{key}: compound field must be an object, got {type(value).__name__}")
             for part, part_value in value.items():
                 flat[str(part)] = part_value
             continue
@@ -400,20 +400,20 @@ def _build_lead(lead_id: str, org_id: str, fields: Mapping[str, Any], field_map:
         if attr is None:
             if isinstance(raw, Mapping | list):
                 continue  # other compound/structured fields are not routing data
-            value = _sf_scalar(raw, field=f"payload.{name}")
+            value = _sf_scalar(raw, field=f"detail.payload.{name}")
             if value is not None:
                 sf_fields[name] = value
             continue
         if attr == "latitude":
-            value = _coordinate(raw, field=f"payload.{name}", limit=90)
+            value = _coordinate(raw, field=f"detail.payload.{name}", limit=90)
         elif attr == "longitude":
-            value = _coordinate(raw, field=f"payload.{name}", limit=180)
+            value = _coordinate(raw, field=f"detail.payload.{name}", limit=180)
         elif attr == "created_at":
-            value = parse_datetime(raw, field=f"payload.{name}")
+            value = parse_datetime(raw, field=f"detail.payload.{name}")
         elif attr == "owner_id":
-            value = _optional_id(raw, field=f"payload.{name}")
+            value = _optional_id(raw, field=f"detail.payload.{name}")
         else:
-            value = _text(raw, field=f"payload.{name}")
+            value = _text(raw, field=f"detail.payload.{name}")
         if value is None:
             continue
         preferred = _PREFERRED_SOURCES.get(attr)
@@ -445,7 +445,7 @@ def _changed_fields(header: ChangeEventHeader, flat: Mapping[str, Any]) -> dict[
         value = flat.get(name)
         if isinstance(value, Mapping | list):
             continue
-        changed[name] = _sf_scalar(value, field=f"payload.{name}")
+        changed[name] = _sf_scalar(value, field=f"detail.payload.{name}")
     for raw in header.nulledFields:
         name = raw.split(".", 1)[1] if raw.startswith(("Name.", "Address.")) else raw
         changed[name] = None
