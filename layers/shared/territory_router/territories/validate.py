@@ -366,6 +366,20 @@ def build_territory(raw: RawFeature, options: ValidationOptions) -> tuple[Territ
 # --------------------------------------------------------------------------------------------------- files
 
 
+def _too_large(name: str, size: int, limit: int) -> Issue:
+    return Issue(
+        name,
+        f"file too large: {size / 1e6:.1f} MB, the limit is {limit / 1e6:.0f} MB (MAX_FILE_BYTES); "
+        "split the set or simplify the polygons",
+        "file_too_large",
+    )
+
+
+def too_large_report(name: str, size: int, limit: int) -> ValidationReport:
+    """The report of a file refused by size alone (without reading it)."""
+    return _finish([], [_too_large(name, size, limit)], [name], {"bytes": size}, ValidationOptions(), [], [])
+
+
 def validate_files(
     files: Sequence[tuple[str, bytes]], options: ValidationOptions | None = None
 ) -> ValidationReport:
@@ -380,14 +394,7 @@ def validate_files(
     for name, data in files:
         sources.append(name)
         if len(data) > opts.max_file_bytes:
-            issues.append(
-                Issue(
-                    name,
-                    f"file too large: {len(data) / 1e6:.1f} MB, the limit is {opts.max_file_bytes / 1e6:.0f} MB "
-                    "(MAX_FILE_BYTES); split the set or simplify the polygons",
-                    "file_too_large",
-                )
-            )
+            issues.append(_too_large(name, len(data), opts.max_file_bytes))
             continue
         try:
             parsed = parse_file(

@@ -1,0 +1,242 @@
+"""One self-contained HTML map of a territory set: inline SVG, no scripts from anywhere, no network requests.
+
+Layers (SVG ``<g>`` ids): ``territories``, ``labels``, ``overlaps``, ``gaps``, ``leads``; plus an HTML legend.
+The projection is equirectangular scaled by cos(mid latitude), computed here; geometry is simplified to
+about one pixel so that even 3,000 counties stay a few MB.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import html
+import math
+from collections.abc import Sequence
+
+import shapely
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+
+from territory_router.domain.territory import Territory, TerritorySet
+from territory_router.territories.report import Gap, Overlap, ValidationReport
+
+WIDTH = 1000
+MAX_HEIGHT = 760
+MAX_LABELS = 400
+MAX_LEGEND_ROWS = 300
+_UNSET = object()
+
+
+def territory_colour(index: int) -> str:
+    """Distinct colours by the golden angle (hex, for SVG fill)."""
+    hue = (index * 0.618033988749895) % 1.0
+    light = 0.62 if index % 2 == 0 else 0.52
+    r, g, b = colorsys.hls_to_rgb(hue, light, 0.65)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
+class _Projection:
+    def __init__(self, bounds: tuple[float, float, float, float]) -> None:
+        minx, miny, maxx, maxy = bounds
+        if maxx - minx < 1e-6:
+            minx, maxx = minx - 0.5, maxx + 0.5
+        if maxy - miny < 1e-6:
+            miny, maxy = miny - 0.5, maxy + 0.5
+        pad_x, pad_y = (maxx - minx) * 0.03, (maxy - miny) * 0.03
+        self.minx, self.maxx = minx - pad_x, maxx + pad_x
+        self.miny, self.maxy = max(-90.0, miny - pad_y), min(90.0, maxy + pad_y)
+        self.kx = max(0.05, math.cos(math.radians((self.miny + self.maxy) / 2)))
+        span_x = (self.maxx - self.minx) * self.kx
+        span_y = self.maxy - self.miny
+        self.scale = min(WIDTH / span_x, MAX_HEIGHT / span_y)
+        self.width = span_x * self.scale
+        self.height = span_y * self.scale
+        # degrees per pixel, to simplify geometry to what can be seen
+        self.tolerance = 0.7 / self.scale
+
+    def xy(self, lon: float, lat: float) -> tuple[float, float]:
+        return ((lon - self.minx) * self.kx * self.scale, (self.maxy - lat) * self.scale)
+
+    def path(self, geometry: BaseGeometry) -> str:
+        simple = shapely.simplify(geometry, self.tolerance, preserve_topology=True)
+        parts = []
+        for poly in getattr(simple, "geoms", [simple]):
+            if not isinstance(poly, Polygon) or poly.is_empty:
+                continue
+            for ring in (poly.exterior, *poly.interiors):
+                coords = ring.coords
+                if len(coords) < 3:
+                    continue
+                pts = [self.xy(x, y) for x, y, *_ in coords]
+                parts.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in pts) + "Z")
+        return "".join(parts)
+
+
+def _unpack(source) -> tuple[list[Territory], list[Overlap], list[Gap], str]:
+    if isinstance(source, ValidationReport):
+        verdict = source.summary()
+        return list(source.territories), list(source.overlaps), list(source.gaps), verdict
+    if isinstance(source, TerritorySet):
+        return list(source.territories), [], [], f"{len(source.territories)} territories"
+    territories = list(source)
+    return territories, [], [], f"{len(territories)} territories"
+
+
+def render_map_html(
+    territory_set_or_report: TerritorySet | ValidationReport | Sequence[Territory],
+    *,
+    overlaps: Sequence[Overlap] | None = _UNSET,  # type: ignore[assignment]
+    gaps: Sequence[Gap] | None = _UNSET,  # type: ignore[assignment]
+    leads: Sequence[tuple[float, float]] | None = None,
+    title: str = "",
+) -> str:
+    """The HTML page. ``leads`` are ``(lon, lat)`` points. Overlaps/gaps default to the report's."""
+    territories, report_overlaps, report_gaps, verdict = _unpack(territory_set_or_report)
+    overlaps = report_overlaps if overlaps is _UNSET else list(overlaps or [])
+    gaps = report_gaps if gaps is _UNSET else list(gaps or [])
+    leads = list(leads or [])
+    title = title or "Territory map"
+
+    shapes = [t.geometry for t in territories if t.geometry is not None]
+    extent: list[BaseGeometry] = list(shapes) + [g.geometry for g in gaps if g.geometry is not None]
+    if leads:
+        extent.append(shapely.MultiPoint(leads))
+    bounds = shapely.GeometryCollection(extent).bounds if extent else (-125.0, 24.0, -66.0, 50.0)
+    if any(math.isnan(v) for v in bounds):
+        bounds = (-125.0, 24.0, -66.0, 50.0)
+    proj = _Projection(bounds)
+
+    colours = {t.territory_id: territory_colour(i) for i, t in enumerate(territories)}
+    esc = html.escape
+    svg: list[str] = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" id="map" viewBox="0 0 {proj.width:.0f} {proj.height:.0f}" '
+        f'width="{proj.width:.0f}" height="{proj.height:.0f}" role="img" aria-label="{esc(title)}">',
+        '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#ff0000" fill-opacity="0.35"/>'
+        '<line x1="0" y1="0" x2="0" y2="6" stroke="#b00000" stroke-width="3"/></pattern></defs>',
+        f'<rect x="0" y="0" width="{proj.width:.0f}" height="{proj.height:.0f}" fill="#eef3f7"/>',
+        '<g id="territories" stroke="#ffffff" stroke-width="0.6" fill-rule="evenodd">',
+    ]
+    # Draw in reverse precedence so the winner of an overlap is painted on top.
+    for t in reversed(territories):
+        if t.geometry is None:
+            continue
+        d = proj.path(t.geometry)
+        if not d:
+            continue
+        tip = f"{t.territory_id} — {t.name}"
+        if t.priority is not None:
+            tip += f" (priority {t.priority})"
+        if t.area_km2 is not None:
+            tip += f", {t.area_km2:,.0f} km²"
+        svg.append(
+            f'<path class="territory" data-id="{esc(t.territory_id)}" fill="{colours[t.territory_id]}" '
+            f'd="{d}"><title>{esc(tip)}</title></path>'
+        )
+    svg.append("</g>")
+
+    svg.append('<g id="labels" font-family="sans-serif" text-anchor="middle" fill="#1a1a1a">')
+    labelled = 0
+    for t in territories:
+        if t.geometry is None or labelled >= MAX_LABELS:
+            continue
+        minx, miny, maxx, maxy = t.geometry.bounds
+        x0, y0 = proj.xy(minx, maxy)
+        x1, y1 = proj.xy(maxx, miny)
+        size = min(x1 - x0, y1 - y0)
+        if size < 14 and len(territories) > 60:
+            continue  # too small to carry a readable label (the tooltip still names it)
+        point = t.geometry.representative_point()
+        x, y = proj.xy(point.x, point.y)
+        font = max(7.0, min(13.0, size / 4))
+        svg.append(
+            f'<text x="{x:.1f}" y="{y:.1f}" font-size="{font:.0f}" paint-order="stroke" stroke="#ffffff" '
+            f'stroke-width="2">{esc(t.name or t.territory_id)}</text>'
+        )
+        labelled += 1
+    svg.append("</g>")
+
+    svg.append('<g id="overlaps" fill="url(#hatch)" stroke="#b00000" stroke-width="1.2" fill-rule="evenodd">')
+    for ov in overlaps:
+        if ov.geometry is None:
+            continue
+        d = proj.path(ov.geometry)
+        if not d:
+            minx, miny, maxx, maxy = ov.geometry.bounds
+            x, y = proj.xy((minx + maxx) / 2, (miny + maxy) / 2)
+            d = f"M{x - 3:.1f},{y - 3:.1f}h6v6h-6Z"  # tiny overlaps still get a visible marker
+        tip = f"overlap {ov.a} / {ov.b}: {ov.area_km2:,.2f} km² — {ov.resolution}"
+        if ov.leads is not None:
+            tip += f", {ov.leads} leads"
+        svg.append(f'<path class="overlap" d="{d}"><title>{esc(tip)}</title></path>')
+    svg.append("</g>")
+
+    svg.append(
+        '<g id="gaps" fill="#555555" fill-opacity="0.45" stroke="#000000" stroke-dasharray="4 2" '
+        'stroke-width="1" fill-rule="evenodd">'
+    )
+    for gap in gaps:
+        if gap.geometry is None:
+            continue
+        d = proj.path(gap.geometry)
+        if d:
+            tip = f"gap: {gap.area_km2:,.2f} km² around {gap.centroid}"
+            svg.append(f'<path class="gap" d="{d}"><title>{esc(tip)}</title></path>')
+    svg.append("</g>")
+
+    svg.append('<g id="leads" fill="#111111" stroke="#ffffff" stroke-width="0.8">')
+    for lon, lat in leads:
+        x, y = proj.xy(lon, lat)
+        svg.append(
+            f'<circle class="lead" cx="{x:.1f}" cy="{y:.1f}" r="3"><title>{lat:.5f}, {lon:.5f}</title></circle>'
+        )
+    svg.append("</g></svg>")
+
+    legend = [
+        '<table id="legend"><thead><tr><th></th><th>id</th><th>name</th><th>priority</th><th>area km²</th>'
+        "<th>postal codes / regions</th></tr></thead><tbody>"
+    ]
+    for t in territories[:MAX_LEGEND_ROWS]:
+        swatch = colours[t.territory_id] if t.geometry is not None else "#ffffff"
+        codes = []
+        if t.postal_codes:
+            codes.append(f"{len(t.postal_codes)} postal codes")
+        if t.regions:
+            regions = sorted(f"{c}-{s}" if s else c for c, s in t.regions)
+            codes.append(", ".join(regions[:8]) + (" …" if len(regions) > 8 else ""))
+        legend.append(
+            f'<tr><td><span class="sw" style="background:{swatch}"></span></td><td>{esc(t.territory_id)}</td>'
+            f"<td>{esc(t.name)}</td><td>{'' if t.priority is None else t.priority}</td>"
+            f"<td>{'' if t.area_km2 is None else f'{t.area_km2:,.0f}'}</td><td>{esc('; '.join(codes))}</td></tr>"
+        )
+    if len(territories) > MAX_LEGEND_ROWS:
+        legend.append(f'<tr><td colspan="6">… and {len(territories) - MAX_LEGEND_ROWS} more</td></tr>')
+    legend.append("</tbody></table>")
+
+    keys = (
+        '<ul id="keys"><li><span class="sw" style="background:#ff000066;'
+        f'border:1px solid #b00000"></span> overlaps ({len(overlaps)}): the winner paints on top</li>'
+        '<li><span class="sw" style="background:#55555573;border:1px dashed #000"></span> '
+        f"gaps ({len(gaps)})</li>"
+        f'<li><span class="sw dot"></span> leads ({len(leads)})</li></ul>'
+    )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:16px;color:#1a1a1a;background:#fff}"
+        "h1{font-size:20px;margin:0 0 4px}p{margin:0 0 10px;color:#444}"
+        "#map{border:1px solid #ccd;max-width:100%;height:auto}"
+        "table{border-collapse:collapse;font-size:12px;margin-top:12px}"
+        "td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}"
+        ".sw{display:inline-block;width:14px;height:14px;border:1px solid #999;vertical-align:middle}"
+        ".dot{border-radius:50%;background:#111;width:8px;height:8px}"
+        "#keys{list-style:none;padding:0;display:flex;gap:18px;font-size:13px}"
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+        'img-src data:">'
+        f"<title>{esc(title)}</title><style>{style}</style></head><body>"
+        f"<h1>{esc(title)}</h1><p>{esc(verdict)}</p>{keys}"
+        + "".join(svg)
+        + "".join(legend)
+        + "</body></html>\n"
+    )
