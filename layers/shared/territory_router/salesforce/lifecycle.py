@@ -1,0 +1,152 @@
+"""What a Lead change in Salesforce means for a lead we routed (rules documented in docs/salesforce.md).
+
+Pure rules over a parsed ``LeadChange``; the lifecycle service applies the action to the lead record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from territory_router.salesforce.events import ChangeKind, LeadChange
+from territory_router.salesforce.ids import is_salesforce_id, same_id
+from territory_router.salesforce.writeback import WritebackFieldMap
+
+# Our writeback tags its calls (Sforce-Call-Options: client=...); CDC reports it in changeOrigin.
+INTEGRATION_CLIENT_NAME = "TerritoryRouter"
+
+# Salesforce maintains these on every save: they never mean anything by themselves.
+SYSTEM_FIELDS = frozenset({
+    "LastModifiedDate",
+    "LastModifiedById",
+    "SystemModstamp",
+    "LastReferencedDate",
+    "LastViewedDate",
+})
+
+# Lead.Status values that mean "nobody has worked this lead yet" (the defaults of the standard picklist).
+DEFAULT_INITIAL_STATUSES = frozenset({"open - not contacted", "open", "new", ""})
+# Substrings of Lead.Status values that end the lead's life in routing.
+DEFAULT_CLOSED_STATUS_MARKERS = ("closed", "converted", "unqualified", "disqualified")
+# Fields whose change shows a person acted on the lead.
+ACTIVITY_FIELDS = frozenset({"LastActivityDate"})
+
+
+class Action(StrEnum):
+    ATTENDED = "ATTENDED"  # a person worked the lead: SLA met, stop re-routing, release the counter
+    CLOSED = "CLOSED"  # converted / closed / unqualified: release the counter
+    DELETED = "DELETED"  # deleted in Salesforce: release the counter
+    GAP = "GAP"  # Salesforce lost the details: refetch the lead or report it
+    NONE = "NONE"  # nothing to do (our own echo, unrelated field changes, creates handled by intake)
+
+
+class LifecycleAction(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    action: Action
+    lead_id: str | None
+    reason: str
+    owner_id: str | None = None  # the new owner, when a person changed it
+    status: str | None = None  # the new Lead.Status, when it changed
+    echo: bool = False  # True when recognised as our own writeback
+
+
+def _is_closed(status: str | None, closed_markers: Collection[str]) -> bool:
+    if not status:
+        return False
+    lowered = status.lower()
+    return any(marker in lowered for marker in closed_markers)
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def classify_update(
+    change: LeadChange,
+    *,
+    integration_user_id: str | None,
+    our_owner_id: str | None,
+    field_map: WritebackFieldMap | None = None,
+    initial_statuses: Collection[str] | None = None,
+    closed_status_markers: Collection[str] | None = None,
+    integration_client_name: str = INTEGRATION_CLIENT_NAME,
+) -> LifecycleAction:
+    """Classify one change of a lead we know.
+
+    Order of the rules: DELETE → DELETED; GAP_* → GAP; CREATE/UNDELETE → NONE (intake's job); then for an
+    UPDATE: converted or closed status → CLOSED; a change made by our integration (user or client tag) or
+    limited to our own fields with the owner we set → NONE (echo); status moved on from an initial status →
+    ATTENDED; owner changed by a person to someone else → ATTENDED; an activity logged → ATTENDED;
+    anything else → NONE.
+    """
+    field_map = field_map or WritebackFieldMap()
+    initial = {s.lower() for s in (initial_statuses if initial_statuses is not None else DEFAULT_INITIAL_STATUSES)}
+    closed_markers = tuple(m.lower() for m in (closed_status_markers or DEFAULT_CLOSED_STATUS_MARKERS))
+    lead_id = change.lead_id
+
+    if change.kind is ChangeKind.DELETE:
+        return LifecycleAction(action=Action.DELETED, lead_id=lead_id, reason="lead deleted in Salesforce")
+    if change.kind is ChangeKind.GAP:
+        return LifecycleAction(
+            action=Action.GAP, lead_id=lead_id,
+            reason=f"{change.change_type}: Salesforce could not send the change details; refetch the lead",
+        )
+    if change.kind is not ChangeKind.UPDATE:
+        return LifecycleAction(action=Action.NONE, lead_id=lead_id,
+                               reason=f"{change.kind.value} is routed by intake, not by lifecycle rules")
+
+    changed = {k: v for k, v in change.changed_fields.items() if k not in SYSTEM_FIELDS}
+    if not changed:
+        return LifecycleAction(action=Action.NONE, lead_id=lead_id, reason="only system fields changed")
+
+    status = changed.get("Status") if "Status" in changed else None
+    status_text = status if isinstance(status, str) else None
+
+    # 1. The end of the lead's life, whoever did it.
+    if _truthy(changed.get("IsConverted")):
+        return LifecycleAction(action=Action.CLOSED, lead_id=lead_id, reason="lead converted", status=status_text)
+    if _is_closed(status_text, closed_markers):
+        return LifecycleAction(action=Action.CLOSED, lead_id=lead_id,
+                               reason="lead status is a closed status", status=status_text)
+
+    # 2. Our own writeback coming back through CDC.
+    by_integration_user = bool(
+        integration_user_id and change.commit_user and is_salesforce_id(integration_user_id)
+        and same_id(change.commit_user, integration_user_id)
+    )
+    by_integration_client = bool(
+        change.change_origin and f"client={integration_client_name}".lower() in change.change_origin.lower()
+    )
+    router_fields = field_map.router_fields()
+    only_router_fields = set(changed) <= router_fields
+    new_owner = changed.get(field_map.owner) if field_map.owner in changed else None
+    owner_is_ours = bool(
+        isinstance(new_owner, str) and our_owner_id and is_salesforce_id(new_owner)
+        and is_salesforce_id(our_owner_id) and same_id(new_owner, our_owner_id)
+    )
+    if only_router_fields and (by_integration_user or by_integration_client or owner_is_ours):
+        return LifecycleAction(action=Action.NONE, lead_id=lead_id, echo=True,
+                               reason="our own writeback (owner/territory fields) coming back")
+    if only_router_fields and field_map.owner not in changed:
+        return LifecycleAction(action=Action.NONE, lead_id=lead_id,
+                               reason="only routing fields changed, owner unchanged")
+    if by_integration_user or by_integration_client:
+        # The integration never works a lead: whatever else it changed is not a person's attention.
+        return LifecycleAction(action=Action.NONE, lead_id=lead_id, echo=True,
+                               reason="changed by the integration, not by a person")
+
+    # 3. A person worked the lead.
+    if "Status" in changed and (status_text or "").strip().lower() not in initial:
+        return LifecycleAction(action=Action.ATTENDED, lead_id=lead_id,
+                               reason="lead status moved on from the initial status", status=status_text)
+    if field_map.owner in changed and isinstance(new_owner, str) and not owner_is_ours:
+        return LifecycleAction(action=Action.ATTENDED, lead_id=lead_id, owner_id=new_owner,
+                               reason="owner changed by a person")
+    if any(changed.get(f) for f in ACTIVITY_FIELDS):
+        return LifecycleAction(action=Action.ATTENDED, lead_id=lead_id, reason="activity logged on the lead")
+
+    return LifecycleAction(action=Action.NONE, lead_id=lead_id, reason="no routing-relevant field changed")

@@ -1,0 +1,318 @@
+"""Writing the routing decision back to the Salesforce Lead: planning, batching, and reading the results.
+
+``write_back`` is pure orchestration over a client that follows ``OwnerUpdater`` (the HTTP adapter
+``territory_router.adapters.salesforce_client.SalesforceClient`` does): it builds one Lead update per lead
+(``OwnerId`` plus our custom fields), collapses duplicates to the latest decision, sends at most 200 records
+per call, and sorts the per-record outcomes into succeeded / transient (retry) / permanent (dead-letter).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from territory_router.domain.messages import (
+    DETAIL_LEAD_ASSIGNED,
+    DETAIL_LEAD_ESCALATED,
+    DETAIL_LEAD_REROUTED,
+    LeadAssignedDetail,
+)
+
+MAX_RECORDS_PER_CALL = 200  # sObject Collections limit
+MAX_TEXT = 255  # Text(255) custom fields
+
+# Per-record error codes worth retrying: the record or the org is busy, not wrong.
+TRANSIENT_ERROR_CODES = frozenset({
+    "UNABLE_TO_LOCK_ROW",
+    "SERVER_UNAVAILABLE",
+    "REQUEST_RUNNING_TOO_LONG",
+    "QUERY_TIMEOUT",
+    "REQUEST_LIMIT_EXCEEDED",
+    "TXN_SECURITY_METERING_ERROR",
+    "UNKNOWN_EXCEPTION",
+})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Errors raised by clients (the HTTP adapter raises these; write_back understands them)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class SalesforceError(Exception):
+    """A Salesforce call failed. ``code`` is Salesforce's errorCode (or ``HTTP_<status>``)."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, code: str = "UNKNOWN", status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class SalesforceRetryableError(SalesforceError):
+    """Try again later: API limit reached, 5xx, timeout, network. ``retry_after`` (seconds) is a hint."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, code: str = "UNAVAILABLE", status: int | None = None,
+                 retry_after: float = 30.0):
+        super().__init__(message, code=code, status=status)
+        self.retry_after = retry_after
+
+
+class SalesforceAuthError(SalesforceError):
+    """The credentials are refused (bad client id/secret, no run-as user, session not renewable)."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApiUsage:
+    """``Sforce-Limit-Info: api-usage=25/15000`` — API requests used in the last 24 h out of the org's limit."""
+
+    used: int
+    limit: int
+
+    @property
+    def ratio(self) -> float:
+        return self.used / self.limit if self.limit else 0.0
+
+    @classmethod
+    def parse(cls, header: str | None) -> ApiUsage | None:
+        if not header:
+            return None
+        match = re.search(r"api-usage=(\d+)/(\d+)", header)
+        return cls(int(match.group(1)), int(match.group(2))) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    code: str
+    message: str = ""
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """One element of an sObject Collections response, matched to the record sent at the same position."""
+
+    id: str | None
+    success: bool
+    errors: tuple[RecordError, ...] = ()
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any], sent_id: str | None = None) -> RecordResult:
+        errors = tuple(
+            RecordError(
+                code=str(e.get("statusCode") or e.get("errorCode") or "UNKNOWN"),
+                message=str(e.get("message") or "")[:1000],
+                fields=tuple(str(f) for f in (e.get("fields") or [])),
+            )
+            for e in (item.get("errors") or [])
+            if isinstance(e, Mapping)
+        )
+        return cls(id=item.get("id") or sent_id, success=bool(item.get("success")), errors=errors)
+
+    @property
+    def code(self) -> str | None:
+        return self.errors[0].code if self.errors else None
+
+
+class OwnerUpdater(Protocol):
+    """What ``write_back`` needs from a Salesforce client."""
+
+    def update_owners(self, records: list[dict[str, Any]]) -> list[RecordResult]: ...
+
+
+class WritebackFieldMap(BaseModel):
+    """Lead fields written back. ``None`` disables a field (e.g. an org without our custom fields)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    owner: str = "OwnerId"
+    territory: str | None = "Territory__c"
+    tag_method: str | None = "Territory_Tag_Method__c"
+    routing_status: str | None = "Routing_Status__c"
+    routing_reason: str | None = "Routing_Reason__c"
+
+    def router_fields(self) -> frozenset[str]:
+        """Fields only the router writes: a change limited to these is our own echo."""
+        names = (self.owner, self.territory, self.tag_method, self.routing_status, self.routing_reason)
+        return frozenset(n for n in names if n)
+
+
+@dataclass(frozen=True, slots=True)
+class WritebackFailure:
+    lead_id: str
+    code: str
+    message: str = ""
+
+
+@dataclass
+class WritebackResult:
+    succeeded: list[str] = field(default_factory=list)
+    transient: list[WritebackFailure] = field(default_factory=list)
+    permanent: list[WritebackFailure] = field(default_factory=list)
+    retry_after: float | None = None  # set when Salesforce asked us to back off
+    api_usage: ApiUsage | None = None
+    calls: int = 0
+
+    def outcome(self, lead_id: str) -> str:
+        """``succeeded`` / ``transient`` / ``permanent`` / ``unknown`` for one lead (any of its messages)."""
+        key = lead_id[:15]
+        if any(i[:15] == key for i in self.succeeded):
+            return "succeeded"
+        if any(f.lead_id[:15] == key for f in self.transient):
+            return "transient"
+        if any(f.lead_id[:15] == key for f in self.permanent):
+            return "permanent"
+        return "unknown"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Planning
+# ---------------------------------------------------------------------------------------------------------
+
+_STATUS_BY_DETAIL_TYPE = {
+    DETAIL_LEAD_ASSIGNED: "ASSIGNED",
+    DETAIL_LEAD_REROUTED: "REROUTED",
+    DETAIL_LEAD_ESCALATED: "ESCALATED",
+}
+
+
+def routing_status(detail: LeadAssignedDetail, detail_type: str | None = None) -> str:
+    """``ASSIGNED`` / ``REROUTED`` / ``ESCALATED``, from the app-bus detail-type or else the detail itself."""
+    if detail_type in _STATUS_BY_DETAIL_TYPE:
+        return _STATUS_BY_DETAIL_TYPE[detail_type]
+    if detail.decision.get("escalated"):
+        return "ESCALATED"
+    return "REROUTED" if detail.reroute_count > 0 else "ASSIGNED"
+
+
+def routing_reason(detail: LeadAssignedDetail, status: str) -> str:
+    """One line a sales admin can read on the Lead, at most 255 characters."""
+    parts: list[str] = []
+    territory = detail.territory_name or detail.territory_id
+    if territory:
+        parts.append(f"Territory {territory}" + (f" ({detail.tag_method})" if detail.tag_method else ""))
+    elif detail.tag_method:
+        parts.append(f"No territory ({detail.tag_method})")
+    owner = detail.owner_name or detail.owner_id
+    via = f" by {detail.strategy}" if detail.strategy else ""
+    group = f" in group {detail.group_id}" if detail.group_id else ""
+    parts.append(f"{status.lower()} to {detail.owner_kind.lower()} {owner}{group}{via}")
+    if detail.fallback:
+        parts.append("fallback owner")
+    if detail.reroute_count:
+        parts.append(f"reroute #{detail.reroute_count}")
+    summary = detail.decision.get("summary") or detail.decision.get("reason")
+    if isinstance(summary, str) and summary.strip():
+        parts.append(summary.strip())
+    return truncate("; ".join(parts), MAX_TEXT)
+
+
+def truncate(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def build_record(detail: LeadAssignedDetail, field_map: WritebackFieldMap, detail_type: str | None = None
+                 ) -> dict[str, Any]:
+    """The Lead update for one decision, in sObject Collections form."""
+    status = routing_status(detail, detail_type)
+    record: dict[str, Any] = {"attributes": {"type": "Lead"}, "id": detail.lead_id, field_map.owner: detail.owner_id}
+    if field_map.territory:
+        territory = detail.territory_name or detail.territory_id
+        record[field_map.territory] = truncate(territory) if territory else None
+    if field_map.tag_method:
+        record[field_map.tag_method] = detail.tag_method
+    if field_map.routing_status:
+        record[field_map.routing_status] = status
+    if field_map.routing_reason:
+        record[field_map.routing_reason] = routing_reason(detail, status)
+    return record
+
+
+def latest_per_lead(details: Sequence[LeadAssignedDetail], detail_types: Sequence[str | None] | None = None
+                    ) -> list[tuple[LeadAssignedDetail, str | None]]:
+    """Same-lead duplicates collapse to the latest decision (``assigned_at``, then position). Order is kept."""
+    types = list(detail_types) if detail_types is not None else [None] * len(details)
+    if len(types) != len(details):
+        raise ValueError("detail_types must be as long as details")
+    latest: dict[str, tuple[int, LeadAssignedDetail, str | None]] = {}
+    for index, (detail, detail_type) in enumerate(zip(details, types, strict=True)):
+        key = detail.lead_id[:15]
+        current = latest.get(key)
+        if current is None or (detail.reroute_count, detail.assigned_at) >= (current[1].reroute_count,
+                                                                             current[1].assigned_at):
+            latest[key] = (index, detail, detail_type)
+    return [(d, t) for _, d, t in sorted(latest.values(), key=lambda item: item[0])]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Execution
+# ---------------------------------------------------------------------------------------------------------
+
+
+def write_back(
+    details: Sequence[LeadAssignedDetail],
+    *,
+    client: OwnerUpdater,
+    field_map: WritebackFieldMap | None = None,
+    detail_types: Sequence[str | None] | None = None,
+) -> WritebackResult:
+    """Set ``OwnerId`` and our Lead fields for each decision; classify every lead's outcome.
+
+    ``detail_types`` (parallel to ``details``) are the app-bus detail-types (``LeadAssigned`` ...), used for
+    ``Routing_Status__c``. A retryable error for a whole call (API limit, 5xx, timeout) marks that call's leads
+    and every later one transient and stops: Salesforce asked us to back off. ``SalesforceAuthError``
+    propagates (nothing can succeed without credentials).
+    """
+    field_map = field_map or WritebackFieldMap()
+    result = WritebackResult()
+    planned = latest_per_lead(details, detail_types)
+    records = [build_record(d, field_map, t) for d, t in planned]
+
+    for start in range(0, len(records), MAX_RECORDS_PER_CALL):
+        chunk = records[start : start + MAX_RECORDS_PER_CALL]
+        ids = [r["id"] for r in chunk]
+        try:
+            result.calls += 1
+            outcomes = client.update_owners(chunk)
+        except SalesforceAuthError:
+            raise
+        except SalesforceRetryableError as exc:
+            result.retry_after = max(result.retry_after or 0.0, exc.retry_after)
+            for lead_id in (r["id"] for r in records[start:]):
+                result.transient.append(WritebackFailure(lead_id, exc.code, str(exc)[:500]))
+            break
+        except SalesforceError as exc:
+            for lead_id in ids:
+                result.permanent.append(WritebackFailure(lead_id, exc.code, str(exc)[:500]))
+            continue
+        finally:
+            usage = getattr(client, "last_api_usage", None)
+            if isinstance(usage, ApiUsage):
+                result.api_usage = usage
+        _classify(ids, outcomes, result)
+    return result
+
+
+def _classify(ids: list[str], outcomes: list[RecordResult], result: WritebackResult) -> None:
+    for position, lead_id in enumerate(ids):
+        if position >= len(outcomes):
+            result.transient.append(WritebackFailure(lead_id, "NO_RESULT", "Salesforce returned no result"))
+            continue
+        outcome = outcomes[position]
+        if outcome.success:
+            result.succeeded.append(lead_id)
+            continue
+        error = outcome.errors[0] if outcome.errors else RecordError("UNKNOWN", "no error detail")
+        failure = WritebackFailure(lead_id, error.code, error.message)
+        (result.transient if error.code in TRANSIENT_ERROR_CODES else result.permanent).append(failure)
