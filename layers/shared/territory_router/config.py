@@ -26,10 +26,15 @@ class Settings(BaseModel):
     territory_bucket: str = ""
     tagging_queue_url: str = ""
     assignment_queue_url: str = ""
+    intake_dlq_url: str = ""
+    tagging_dlq_url: str = ""
+    assignment_dlq_url: str = ""
     writeback_dlq_url: str = ""
     app_event_bus: str = ""
     salesforce_org_id: str = ""
     salesforce_secret_name: str = ""
+    salesforce_integration_user_id: str | None = None
+    salesforce_api_version: str = "v62.0"
     writeback_enabled: bool = False
     nearest_tolerance_km: float = Field(default=25.0, ge=0)
     catch_all_territory_id: str | None = None
@@ -47,10 +52,15 @@ class Settings(BaseModel):
             territory_bucket=e.get("TERRITORY_BUCKET", ""),
             tagging_queue_url=e.get("TAGGING_QUEUE_URL", ""),
             assignment_queue_url=e.get("ASSIGNMENT_QUEUE_URL", ""),
+            intake_dlq_url=e.get("INTAKE_DLQ_URL", ""),
+            tagging_dlq_url=e.get("TAGGING_DLQ_URL", ""),
+            assignment_dlq_url=e.get("ASSIGNMENT_DLQ_URL", ""),
             writeback_dlq_url=e.get("WRITEBACK_DLQ_URL", ""),
             app_event_bus=e.get("APP_EVENT_BUS", ""),
             salesforce_org_id=e.get("SALESFORCE_ORG_ID", ""),
             salesforce_secret_name=e.get("SALESFORCE_SECRET_NAME", ""),
+            salesforce_integration_user_id=e.get("SALESFORCE_INTEGRATION_USER_ID") or None,
+            salesforce_api_version=e.get("SALESFORCE_API_VERSION") or "v62.0",
             writeback_enabled=_flag(e.get("WRITEBACK_ENABLED"), False),
             nearest_tolerance_km=float(e.get("NEAREST_TOLERANCE_KM") or 25.0),
             catch_all_territory_id=e.get("CATCH_ALL_TERRITORY_ID") or None,

@@ -113,3 +113,65 @@ class LeadRepository:
                 return False
             raise
         return True
+
+
+class WritebackLedger:
+    """Claims on the lead record so one assignment is written back to Salesforce once.
+
+    ``claim`` succeeds for the first delivery of a given assignment key; concurrent or later duplicates see the
+    claim (or the done marker) and skip. A claim older than ``stale_after_s`` is considered abandoned (the worker
+    died) and can be taken over.
+    """
+
+    def __init__(self, dynamodb_client, table_name: str, *, stale_after_s: int = 300) -> None:
+        self._ddb = dynamodb_client
+        self._table = table_name
+        self._stale_after_s = stale_after_s
+
+    def claim(self, lead_id: str, key: str, *, now: datetime) -> bool:
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"lead_id": {"S": lead_id}},
+                UpdateExpression="SET writeback_claim = :k, writeback_claimed_at = :now",
+                ConditionExpression=(
+                    "attribute_exists(lead_id) AND (attribute_not_exists(writeback_done) OR writeback_done <> :k) "
+                    "AND (attribute_not_exists(writeback_claim) OR writeback_claim <> :k OR writeback_claimed_at < :stale)"
+                ),
+                ExpressionAttributeValues={
+                    ":k": {"S": key},
+                    ":now": {"N": str(int(now.timestamp()))},
+                    ":stale": {"N": str(int(now.timestamp()) - self._stale_after_s)},
+                },
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def done(self, lead_id: str, key: str, *, error_code: str | None = None) -> None:
+        values: dict[str, Any] = {":k": {"S": key}}
+        expression = "SET writeback_done = :k REMOVE writeback_claim, writeback_claimed_at"
+        if error_code:
+            expression = "SET writeback_done = :k, writeback_error = :e REMOVE writeback_claim, writeback_claimed_at"
+            values[":e"] = {"S": error_code}
+        self._ddb.update_item(
+            TableName=self._table,
+            Key={"lead_id": {"S": lead_id}},
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
+        )
+
+    def release(self, lead_id: str, key: str) -> None:
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"lead_id": {"S": lead_id}},
+                UpdateExpression="REMOVE writeback_claim, writeback_claimed_at",
+                ConditionExpression="writeback_claim = :k",
+                ExpressionAttributeValues={":k": {"S": key}},
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise

@@ -133,6 +133,9 @@ class LocalStack:
         from territory_router.adapters import aws
 
         aws.reset_clients()
+        from territory_router.config import settings
+
+        settings.cache_clear()
         self._create_resources()
         self._wire_functions()
         for target, name in (
@@ -485,16 +488,21 @@ class LocalStack:
                         self._touch(error=f"{schedule.rule_name}: {exc!r}")
             time.sleep(min(1.0, self.poll_interval_s * 5))
 
-    def fire_schedule(self, function_logical_id: str) -> Any:
-        """Invoke a scheduled function now with a Scheduled Event, as EventBridge would."""
+    def fire_schedule(self, function_logical_id: str, at: datetime | None = None) -> Any:
+        """Invoke a scheduled function with a Scheduled Event, as EventBridge would.
+
+        ``at`` sets the event's ``time`` (the moment the schedule fired); the demo uses it to run the
+        re-route "two hours later" without waiting two hours.
+        """
         schedule = next(s for s in self.schedules if s.function.name == function_logical_id)
+        fired_at = at or datetime.now(UTC)
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": ACCOUNT_ID,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": fired_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": self.region,
             "resources": [f"arn:aws:events:{self.region}:{ACCOUNT_ID}:rule/{schedule.rule_name}"],
             "detail": {},

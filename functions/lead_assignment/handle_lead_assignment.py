@@ -1,0 +1,71 @@
+"""LeadAssignmentFunction: picks the owner of each tagged lead and announces it with ``LeadAssigned``.
+
+The assignment and the rep's workload counter change in one DynamoDB transaction (see
+territory_router.adapters.routing_store); a redelivered message finds the lead already assigned and re-emits the
+stored decision, which the writeback de-duplicates.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from territory_router.adapters import aws
+from territory_router.adapters.events import EventPublisher
+from territory_router.config import settings
+from territory_router.domain.messages import APP_EVENT_SOURCE, AssignRequest
+from territory_router.services.assignment import assign_and_announce
+from territory_router.services.dead_letters import DeadLetterSender
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+config = settings()
+
+
+@cache
+def _store():
+    from territory_router.adapters.routing_store import RoutingStore
+
+    return RoutingStore(
+        aws.client("dynamodb"), config.leads_table, config.routing_table, s3_client=aws.client("s3"), bucket=config.territory_bucket
+    )
+
+
+def record_handler(record: SQSRecord) -> None:
+    try:
+        request = AssignRequest.model_validate_json(record.body)
+    except ValidationError as exc:
+        reason = f"not an AssignRequest: {exc.error_count()} error(s), first at {'.'.join(map(str, exc.errors()[0]['loc']))}"
+        logger.error("assignment message set aside", extra={"reason": reason, "message_id": record.message_id})
+        DeadLetterSender(aws.client("sqs"), config.assignment_dlq_url, "assignment").send(
+            record.body, reason=reason, code="INVALID_MESSAGE", message_id=record.message_id
+        )
+        return
+    outcome = assign_and_announce(
+        request,
+        store=_store(),
+        events=EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE),
+        now=datetime.now(UTC),
+        default_sla_minutes=config.default_sla_minutes,
+    )
+    if outcome.announced and not outcome.duplicate:
+        metrics.add_metric(name="LeadsAssigned", unit=MetricUnit.Count, value=1)
+        if outcome.fallback:
+            metrics.add_metric(name="LeadsToFallbackOwner", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

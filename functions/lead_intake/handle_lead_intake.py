@@ -1,0 +1,81 @@
+"""LeadIntakeFunction: Salesforce Event Relay events (via IntakeQueue) → lead records → TaggingQueue.
+
+Thin handler: parse each SQS record into ``LeadChange`` values, apply each once (powertools idempotency keyed
+on the Salesforce event id and lead id), report partial batch failures. Malformed and foreign events are set
+aside in the DLQ with their reason and do not block the rest of the batch.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from territory_router.adapters import aws
+from territory_router.adapters.lead_repository import LeadRepository
+from territory_router.adapters.queues import QueuePublisher
+from territory_router.config import settings
+from territory_router.salesforce.events import ForeignOrgEvent, InvalidEvent, LeadChange, parse_relay_message
+from territory_router.services.dead_letters import DeadLetterSender
+from territory_router.services.intake import IntakeDeps, handle_change, routing_lifecycle
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+config = settings()
+idempotency_config = IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=7 * 24 * 3600)
+persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table)
+
+
+def _deps() -> IntakeDeps:
+    ddb = aws.client("dynamodb")
+    return IntakeDeps(
+        leads=LeadRepository(ddb, config.leads_table),
+        publisher=QueuePublisher(aws.client("sqs")),
+        tagging_queue_url=config.tagging_queue_url,
+        lifecycle=routing_lifecycle(ddb, config),
+        integration_user_id=config.salesforce_integration_user_id,
+    )
+
+
+@idempotent_function(data_keyword_argument="change", config=idempotency_config, persistence_store=persistence)
+def apply_change(change: dict[str, Any]) -> dict[str, Any]:
+    result = handle_change(LeadChange.model_validate(change), deps=_deps(), now=datetime.now(UTC))
+    metrics.add_metric(name=f"Intake_{result['action']}", unit=MetricUnit.Count, value=1)
+    return result
+
+
+def record_handler(record: SQSRecord) -> None:
+    try:
+        changes = parse_relay_message(record.body, expected_org_id=config.salesforce_org_id or None)
+    except InvalidEvent as exc:
+        foreign = isinstance(exc, ForeignOrgEvent)
+        code = "FOREIGN_ORG" if foreign else "INVALID_EVENT"
+        metrics.add_metric(name="ForeignOrgEventsRefused" if foreign else "MalformedEvents", unit=MetricUnit.Count, value=1)
+        logger.error("Salesforce event set aside", extra={"reason": exc.reason, "code": code, "message_id": record.message_id})
+        DeadLetterSender(aws.client("sqs"), config.intake_dlq_url, "intake").send(
+            record.body, reason=exc.reason, code=code, message_id=record.message_id
+        )
+        return
+    metrics.add_metric(name="LeadChangesReceived", unit=MetricUnit.Count, value=len(changes))
+    for change in changes:
+        apply_change(change=change.model_dump(mode="json"))
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency_config.register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

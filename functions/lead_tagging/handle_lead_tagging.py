@@ -1,0 +1,85 @@
+"""LeadTaggingFunction: tags a whole SQS batch of leads at once, stamps them, queues them for assignment.
+
+The compiled territory index stays warm in the container and is reloaded only when the active version changes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from territory_router.adapters import aws
+from territory_router.adapters.lead_repository import LeadRepository
+from territory_router.adapters.queues import QueuePublisher
+from territory_router.adapters.territory_store import TerritoryStore
+from territory_router.config import settings
+from territory_router.domain.messages import TagRequest
+from territory_router.services.dead_letters import DeadLetterSender
+from territory_router.services.tagging import ActiveTaggerCache, TaggedLead, build_tagger, stamp_and_forward, tag_requests
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+config = settings()
+
+
+def _store() -> TerritoryStore:
+    return TerritoryStore(aws.client("s3"), aws.client("dynamodb"), config.territory_bucket, config.routing_table)
+
+
+tagger_cache = ActiveTaggerCache(
+    get_active=lambda: _store().get_active(),
+    load_bytes=lambda key: _store().load_bytes(key),
+    build=lambda data: build_tagger(data, config),
+)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records", [])
+    dead_letters = DeadLetterSender(aws.client("sqs"), config.tagging_dlq_url, "tagging")
+    parsed: dict[str, TagRequest] = {}
+    for raw in records:
+        try:
+            parsed[raw["messageId"]] = TagRequest.model_validate_json(raw["body"])
+        except ValidationError as exc:
+            reason = f"not a TagRequest: {exc.error_count()} error(s), first at {'.'.join(map(str, exc.errors()[0]['loc']))}"
+            logger.error("tagging message set aside", extra={"reason": reason, "message_id": raw["messageId"]})
+            dead_letters.send(raw["body"], reason=reason, code="INVALID_MESSAGE", message_id=raw["messageId"])
+    version, tagger = tagger_cache.current()
+    ids = list(parsed)
+    tagged = dict(zip(ids, tag_requests([parsed[i] for i in ids], tagger), strict=True))
+    leads = LeadRepository(aws.client("dynamodb"), config.leads_table)
+    outbox: list[tuple[str, str, str]] = []  # (message id, lead id, body)
+    now = datetime.now(UTC)
+
+    def record_handler(record: SQSRecord) -> None:
+        item: TaggedLead | None = tagged.get(record.message_id)
+        if item is None:  # set aside above
+            return
+        outcome = stamp_and_forward(
+            item, leads=leads, send=lambda lead_id, body: outbox.append((record.message_id, lead_id, body)), now=now
+        )
+        metrics.add_metric(name=f"LeadsTagged_{item.tag.method.value}", unit=MetricUnit.Count, value=1)
+        if outcome != "forwarded":
+            logger.info("lead not forwarded", extra={"lead_id": item.request.lead.lead_id, "outcome": outcome})
+
+    response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    failed_sends = QueuePublisher(aws.client("sqs")).send_batch(
+        config.assignment_queue_url, [(message_id, body) for message_id, _, body in outbox]
+    )
+    failures = response.setdefault("batchItemFailures", [])
+    known = {f["itemIdentifier"] for f in failures}
+    failures.extend({"itemIdentifier": m} for m in failed_sends if m not in known)
+    logger.info("batch tagged", extra={"territory_version": version, "leads": len(parsed), "failed": len(failures)})
+    return response

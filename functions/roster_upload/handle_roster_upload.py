@@ -1,0 +1,42 @@
+"""RosterUploadFunction: a roster file lands under ``roster/`` → validated and activated, counters untouched."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from territory_router.adapters import aws
+from territory_router.config import settings
+from territory_router.services.roster_upload import process_roster_upload
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+config = settings()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+@event_source(data_class=S3Event)
+def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    from territory_router.adapters.routing_store import RoutingStore
+
+    store = RoutingStore(
+        aws.client("dynamodb"), config.leads_table, config.routing_table, s3_client=aws.client("s3"), bucket=config.territory_bucket
+    )
+    results = []
+    for record in event.records:
+        key = urllib.parse.unquote_plus(record.s3.get_object.key)
+        outcome = process_roster_upload(record.s3.bucket.name, key, store=store, s3_client=aws.client("s3"))
+        accepted = bool(getattr(outcome, "valid", False))
+        metrics.add_metric(name="RosterUploadsAccepted" if accepted else "RosterUploadsRejected", unit=MetricUnit.Count, value=1)
+        summary = outcome.summary() if hasattr(outcome, "summary") else {"key": key, "valid": accepted}
+        (logger.info if accepted else logger.warning)("roster upload processed", extra=summary)
+        results.append(summary)
+    return {"uploads": results}

@@ -1,0 +1,47 @@
+"""TerritoryUploadFunction: a territory file lands under ``territories/`` → validated, compiled, versioned.
+
+A valid file becomes a new version (report, map and compiled index stored next to it) and, unless configured
+otherwise, the active set. A rejected file is recorded with its reasons and the live set stays live.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from territory_router.adapters import aws
+from territory_router.adapters.territory_store import TerritoryStore
+from territory_router.config import settings
+from territory_router.services.territory_upload import process_territory_upload
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+config = settings()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+@event_source(data_class=S3Event)
+def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    store = TerritoryStore(aws.client("s3"), aws.client("dynamodb"), config.territory_bucket, config.routing_table)
+    results = []
+    for record in event.records:
+        key = urllib.parse.unquote_plus(record.s3.get_object.key)
+        outcome = process_territory_upload(
+            record.s3.bucket.name, key, store=store, auto_activate=config.auto_activate_territories
+        )
+        summary = outcome.summary() if hasattr(outcome, "summary") else {"key": key}
+        accepted = bool(getattr(outcome, "valid", False))
+        metrics.add_metric(
+            name="TerritoryUploadsAccepted" if accepted else "TerritoryUploadsRejected", unit=MetricUnit.Count, value=1
+        )
+        (logger.info if accepted else logger.warning)("territory upload processed", extra=summary)
+        results.append(summary)
+    return {"uploads": results}

@@ -1,0 +1,258 @@
+"""``territory-router demo``: the whole pipeline on the embedded AWS, end to end, in under a minute.
+
+1. start the local stack (moto server + every resource of template.yaml + handlers in-process) and a local
+   Salesforce-like REST endpoint for the writeback;
+2. upload the sample territories (US states grouped into sales regions) and the sample roster to S3;
+3. publish Salesforce Event Relay events for N leads built from real ZIP centroids (CDC and platform events,
+   some bulk events with several record ids, some delivered twice, one malformed, one from a foreign org);
+4. let the pipeline run; reps attend most leads (CDC UPDATE events); the re-route runs as if 1, 2 and 3 hours
+   had passed, so unattended leads are re-routed and finally escalated;
+5. print a per-territory table and per-rep loads.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any, TextIO
+
+from territory_router.demo.leads import make_leads
+from territory_router.domain.leads import Lead
+
+ORG_ID = "00D5e000000LocAlEAA"
+FOREIGN_ORG_ID = "00D5e000000FoReIGN"
+
+
+@dataclass
+class DemoResult:
+    leads_sent: int
+    events_sent: int
+    elapsed_s: float
+    by_territory: dict[str, dict[str, int]]
+    rep_loads: list[dict[str, Any]]
+    dlq: dict[str, int]
+    writeback: dict[str, int]
+    methods: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+
+
+def _put_events(events_client, bus: str, events: list[dict[str, Any]]) -> None:
+    for start in range(0, len(events), 10):
+        chunk = events[start : start + 10]
+        resp = events_client.put_events(
+            Entries=[
+                {
+                    "Source": e["source"],
+                    "DetailType": e["detail-type"],
+                    "Detail": json.dumps(e["detail"]),
+                    "EventBusName": bus,
+                    "Time": datetime.fromisoformat(e["time"].replace("Z", "+00:00")),
+                }
+                for e in chunk
+            ]
+        )
+        if resp.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused {resp['FailedEntryCount']} demo events")
+
+
+def _scan(ddb, table: str) -> list[dict[str, Any]]:
+    from territory_router.adapters.dynamo import from_item
+
+    items = []
+    for page in ddb.get_paginator("scan").paginate(TableName=table):
+        items.extend(from_item(i) for i in page["Items"])
+    return items
+
+
+def run_demo(n_leads: int = 600, seed: int = 7, out: TextIO = sys.stdout, timeout_s: float = 120.0) -> DemoResult:
+    from territory_router.local.stack import LocalStack
+    from territory_router.salesforce.fake_server import FakeSalesforce
+    from territory_router.salesforce.samples import cdc_create_event, cdc_update_event, platform_event
+
+    started = time.monotonic()
+    rng = random.Random(seed)
+    say = lambda text: print(text, file=out, flush=True)  # noqa: E731
+
+    with FakeSalesforce() as salesforce, LocalStack(
+        parameter_overrides={"WritebackEnabled": "true", "SalesforceOrgId": ORG_ID},
+        schedule_every_s=24 * 3600,  # the demo fires the re-route itself, at simulated times
+    ) as stack:
+        say(f"local stack up at {stack.endpoint} ({len(stack.functions)} functions from template.yaml)")
+        say(f"Salesforce stand-in at {salesforce.url}")
+        r = stack.resources
+        stack.client("secretsmanager").put_secret_value(
+            SecretId=r["SalesforceCredentialsSecret"],
+            SecretString=json.dumps(
+                {"client_id": "demo-client", "client_secret": "demo-secret", "my_domain_url": salesforce.url}
+            ),
+        )
+        s3 = stack.client("s3")
+        bucket = r["TerritoryBucket"]
+        data = resources.files("territory_router.data")
+        s3.put_object(Bucket=bucket, Key="territories/sales-regions.geojson",
+                      Body=data.joinpath("sample_territories.geojson").read_bytes())
+        s3.put_object(Bucket=bucket, Key="roster/sales-team.json", Body=data.joinpath("sample_roster.json").read_bytes())
+        _wait_for(lambda: _active(stack, "TERRITORYSET") and _active(stack, "ROSTER"), 30,
+                  "the territory set and roster to activate")
+        say("territories and roster active")
+
+        leads, kinds = make_leads(n_leads, seed)
+        events = _lead_events(leads, rng, cdc_create_event, platform_event)
+        bus = r.get("SalesforceEventBus") or stack.template.parameters["SalesforceEventBusName"]
+        _put_events(stack.client("events"), bus, events)
+        say(f"published {len(events)} Salesforce events for {len(leads)} leads")
+        if not stack.wait_idle(timeout_s=timeout_s):
+            raise RuntimeError("the pipeline did not finish in time")
+        ddb = stack.client("dynamodb")
+        records = {i["lead_id"]: i for i in _scan(ddb, r["LeadsTable"])}
+        say(f"pipeline idle: {len(records)} lead records, assigned {sum(1 for i in records.values() if i.get('owner_id'))}")
+
+        # Reps attend three leads in four; the rest stay untouched.
+        attended = []
+        for lead_id, item in sorted(records.items()):
+            if item.get("status") == "ASSIGNED" and item.get("owner_kind", "USER") == "USER" and rng.random() < 0.75:
+                attended.append(
+                    cdc_update_event(lead_id, {"Status": "Working - Contacted"}, org_id=ORG_ID, commit_user=item["owner_id"])
+                )
+        _put_events(stack.client("events"), bus, attended)
+        stack.wait_idle(timeout_s=timeout_s)
+        say(f"reps attended {len(attended)} leads")
+
+        now = datetime.now(UTC)
+        for hours in (1, 2, 3):
+            result = stack.fire_schedule("LeadRerouteFunction", at=now + timedelta(hours=hours, minutes=5))
+            stack.wait_idle(timeout_s=timeout_s)
+            say(f"re-route run at +{hours}h: {result.get('rerouted')} re-routed, {result.get('escalated')} escalated "
+                f"({result.get('items_read')} items read)")
+
+        result = _collect(stack, kinds, salesforce)
+        result.leads_sent = len(leads)
+        result.events_sent = len(events) + len(attended)
+        result.elapsed_s = time.monotonic() - started
+        _print_report(result, out)
+        return result
+
+
+def _lead_events(leads: list[Lead], rng: random.Random, cdc_create_event, platform_event) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    i = 0
+    while i < len(leads):
+        lead = leads[i]
+        roll = rng.random()
+        if roll < 0.05 and i + 2 < len(leads):
+            # A bulk insert: one CDC event naming three records with identical field values.
+            ids = [leads[i].lead_id, leads[i + 1].lead_id, leads[i + 2].lead_id]
+            for j in (1, 2):
+                leads[i + j] = leads[i].model_copy(update={"lead_id": ids[j]})
+            events.append(cdc_create_event(lead, org_id=ORG_ID, record_ids=ids))
+            i += 3
+            continue
+        if roll < 0.15:
+            events.append(platform_event(lead, org_id=ORG_ID))
+        else:
+            events.append(cdc_create_event(lead, org_id=ORG_ID, date_format=rng.choice(["epoch_ms", "iso"])))
+        i += 1
+    # At-least-once delivery: some events arrive twice.
+    events += [dict(e) for e in rng.sample(events, k=max(1, len(events) // 20))]
+    # One malformed event and one from another org: both set aside in the DLQ with their reason.
+    bad = json.loads(json.dumps(events[0]))
+    bad["detail"]["payload"].pop("ChangeEventHeader", None)
+    bad["detail"]["payload"].pop("Lead_Id__c", None)
+    events.append(bad)
+    foreign = cdc_create_event(leads[0].model_copy(update={"lead_id": leads[0].lead_id}), org_id=FOREIGN_ORG_ID)
+    events.append(foreign)
+    rng.shuffle(events)
+    return events
+
+
+def _active(stack, pk: str) -> bool:
+    resp = stack.client("dynamodb").get_item(
+        TableName=stack.resources["RoutingTable"], Key={"pk": {"S": pk}, "sk": {"S": "ACTIVE"}}
+    )
+    return "Item" in resp
+
+
+def _wait_for(check, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _collect(stack, kinds: dict[str, str], salesforce) -> DemoResult:
+    ddb = stack.client("dynamodb")
+    r = stack.resources
+    items = _scan(ddb, r["LeadsTable"])
+    by_territory: dict[str, Counter] = defaultdict(Counter)
+    methods: Counter = Counter()
+    for item in items:
+        t = item.get("territory_id") or "(none)"
+        c = by_territory[t]
+        c["leads"] += 1
+        methods[item.get("tag_method", "?")] += 1
+        if item.get("owner_id"):
+            c["assigned"] += 1
+        if item.get("status") == "ATTENDED":
+            c["attended"] += 1
+        if int(item.get("reroute_count") or 0) > 0:
+            c["rerouted"] += 1
+        if item.get("status") == "ESCALATED":
+            c["escalated"] += 1
+        if (item.get("decision") or {}).get("fallback"):
+            c["fallback"] += 1
+    routing = _scan(ddb, r["RoutingTable"])
+    loads = {i["pk"][4:]: i for i in routing if i["pk"].startswith("REP#") and i["sk"] == "LOAD"}
+    from territory_router.adapters.routing_store import RoutingStore
+
+    roster = RoutingStore(ddb, r["LeadsTable"], r["RoutingTable"], s3_client=stack.client("s3"),
+                          bucket=r["TerritoryBucket"]).active_roster(refresh=True)
+    rep_loads = []
+    for rep in roster.reps.values() if isinstance(roster.reps, dict) else roster.reps:
+        load = loads.get(rep.rep_id, {})
+        rep_loads.append({
+            "rep": rep.name, "rep_id": rep.rep_id, "open": int(load.get("open_leads", 0)),
+            "capacity": rep.capacity, "assigned_total": int(load.get("assigned_total", 0)),
+        })
+    sqs = stack.client("sqs")
+    dlq = {}
+    for lid, url in r.items():
+        if lid.endswith("DLQ"):
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            dlq[lid] = int(attrs["ApproximateNumberOfMessages"])
+    patches = [q for q in salesforce.requests if q.method == "PATCH"]
+    writeback = {"api_calls": len(patches), "records": sum(len(q.json().get("records", [])) for q in patches)}
+    return DemoResult(0, 0, 0.0, {k: dict(v) for k, v in by_territory.items()}, rep_loads, dlq, writeback, dict(methods))
+
+
+def _print_report(result: DemoResult, out: TextIO) -> None:
+    p = lambda text="": print(text, file=out)  # noqa: E731
+    cols = ["leads", "assigned", "attended", "rerouted", "escalated", "fallback"]
+    p()
+    p(f"{'territory':<16}" + "".join(f"{c:>10}" for c in cols))
+    p("-" * (16 + 10 * len(cols)))
+    total: Counter = Counter()
+    for territory in sorted(result.by_territory):
+        row = result.by_territory[territory]
+        total.update(row)
+        p(f"{territory:<16}" + "".join(f"{row.get(c, 0):>10}" for c in cols))
+    p("-" * (16 + 10 * len(cols)))
+    p(f"{'total':<16}" + "".join(f"{total.get(c, 0):>10}" for c in cols))
+    p()
+    p("tag methods: " + ", ".join(f"{k} {v}" for k, v in sorted(result.methods.items())))
+    p()
+    p(f"{'rep':<22}{'open':>6}{'cap':>6}{'assigned':>10}")
+    for rep in sorted(result.rep_loads, key=lambda x: x["rep"]):
+        p(f"{rep['rep']:<22}{rep['open']:>6}{rep['capacity']:>6}{rep['assigned_total']:>10}")
+    p()
+    p("dead-letter queues: " + ", ".join(f"{k} {v}" for k, v in sorted(result.dlq.items())))
+    p(f"Salesforce writeback: {result.writeback['records']} lead updates in {result.writeback['api_calls']} "
+      "Collections API calls (Sforce-Auto-Assign: FALSE)")
+    p(f"{result.leads_sent} leads, {result.events_sent} events, {result.elapsed_s:.1f} s")

@@ -1,0 +1,59 @@
+"""Assignment and re-routing glue: run the engine's service, then announce the result on the app bus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from territory_router.adapters.events import EventPublisher
+from territory_router.domain.messages import (
+    DETAIL_LEAD_ASSIGNED,
+    DETAIL_LEAD_ESCALATED,
+    DETAIL_LEAD_REROUTED,
+    AssignRequest,
+)
+
+
+@dataclass
+class AnnouncedAssignment:
+    announced: bool
+    duplicate: bool
+    fallback: bool
+    detail: Any
+
+
+def assign_and_announce(
+    request: AssignRequest, *, store: Any, events: EventPublisher, now: datetime, default_sla_minutes: int
+) -> AnnouncedAssignment:
+    """Assign the lead, then publish ``LeadAssigned``.
+
+    A redelivered message finds the lead already assigned; the stored decision is announced again (the publish
+    may be what failed the first time) and the writeback's idempotency keeps Salesforce from seeing it twice.
+    """
+    from territory_router.assignment.service import assign_lead
+
+    outcome = assign_lead(request, store=store, now=now, default_sla_minutes=default_sla_minutes)
+    detail = outcome.detail
+    if detail is None:
+        return AnnouncedAssignment(False, bool(getattr(outcome, "duplicate", False)), False, None)
+    failed = events.publish([(detail.lead_id, DETAIL_LEAD_ASSIGNED, detail.model_dump(mode="json"))])
+    if failed:
+        raise RuntimeError("EventBridge did not accept LeadAssigned; the message will be retried")
+    return AnnouncedAssignment(True, bool(getattr(outcome, "duplicate", False)), bool(outcome.fallback), detail)
+
+
+def reroute_and_announce(*, store: Any, events: EventPublisher, now: datetime, max_reroutes: int) -> dict[str, Any]:
+    from territory_router.assignment.service import reroute_due_leads
+
+    report = reroute_due_leads(store=store, now=now, max_reroutes=max_reroutes)
+    entries = [(d.lead_id, DETAIL_LEAD_REROUTED, d.model_dump(mode="json")) for d in report.rerouted]
+    entries += [(d.lead_id, DETAIL_LEAD_ESCALATED, d.model_dump(mode="json")) for d in report.escalated]
+    failed = events.publish(entries)
+    return {
+        "rerouted": len(report.rerouted),
+        "escalated": len(report.escalated),
+        "skipped": len(getattr(report, "skipped", []) or []),
+        "items_read": getattr(report, "items_read", None),
+        "announce_failures": len(failed),
+    }

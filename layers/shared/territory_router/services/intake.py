@@ -1,0 +1,128 @@
+"""Intake: Salesforce Event Relay events → lead records (idempotent) → tagging queue; lifecycle updates."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from territory_router.adapters.lead_repository import LeadRepository
+from territory_router.adapters.queues import QueuePublisher
+from territory_router.domain.leads import LeadStatus
+from territory_router.domain.messages import TagRequest
+from territory_router.salesforce.events import ChangeKind, LeadChange
+
+log = logging.getLogger(__name__)
+
+
+class LifecyclePort(Protocol):
+    """What intake needs from the assignment engine to follow a lead after assignment."""
+
+    def mark_attended(self, lead_id: str, *, now: datetime, reason: str) -> bool: ...
+
+    def release(self, lead_id: str, *, new_status: LeadStatus, now: datetime, reason: str) -> bool: ...
+
+
+@dataclass
+class IntakeDeps:
+    leads: LeadRepository
+    publisher: QueuePublisher
+    tagging_queue_url: str
+    lifecycle: LifecyclePort | None = None
+    integration_user_id: str | None = None
+    classify_update: Callable[..., Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.classify_update is None:
+            from territory_router.salesforce.lifecycle import classify_update
+
+            self.classify_update = classify_update
+
+
+def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+    """Apply one lead change. Safe to repeat: every write is conditional. Returns what was done."""
+    if change.kind in (ChangeKind.CREATE, ChangeKind.UNDELETE):
+        return _take_in(change, deps=deps, now=now)
+    if change.kind == ChangeKind.UPDATE:
+        return _follow_update(change, deps=deps, now=now)
+    if change.kind == ChangeKind.DELETE:
+        if deps.lifecycle is None or change.lead_id is None:
+            return {"action": "ignored", "reason": "no lifecycle handler"}
+        released = deps.lifecycle.release(
+            change.lead_id, new_status=LeadStatus.DELETED, now=now, reason="deleted in Salesforce"
+        )
+        return {"action": "deleted", "released": released}
+    # GAP events carry no data: report them loudly so an admin can re-sync; never drop them silently.
+    log.warning(
+        "Salesforce sent a gap event: lead data for this change is not available",
+        extra={"change_type": change.change_type, "lead_id": change.lead_id, "event_id": change.event_id},
+    )
+    return {"action": "gap_reported", "change_type": change.change_type}
+
+
+def _take_in(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+    lead = change.lead
+    if lead is None:
+        return {"action": "ignored", "reason": f"{change.kind} without lead data"}
+    created = deps.leads.create_received(lead, received_at=now, source_event_id=change.event_id)
+    if not created and change.kind == ChangeKind.UNDELETE:
+        created = deps.leads.reopen_deleted(lead, now=now, source_event_id=change.event_id)
+    if not created:
+        existing = deps.leads.get(lead.lead_id)
+        # A retry after the record was written but before the message was sent: send it now.
+        if not existing or existing.get("status") != LeadStatus.RECEIVED.value:
+            return {"action": "duplicate", "status": existing.get("status") if existing else None}
+    request = TagRequest(lead=lead, received_at=now, source_event_id=change.event_id)
+    failed = deps.publisher.send_batch(deps.tagging_queue_url, [(lead.lead_id, request.model_dump_json())])
+    if failed:
+        raise RuntimeError("the tagging queue did not accept the lead; the event will be retried")
+    return {"action": "queued" if created else "requeued"}
+
+
+def _follow_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+    if deps.lifecycle is None or deps.classify_update is None or change.lead_id is None:
+        return {"action": "ignored", "reason": "no lifecycle handler"}
+    stored = deps.leads.get(change.lead_id)
+    if stored is None:
+        return {"action": "ignored", "reason": "update for a lead we never routed"}
+    decision = deps.classify_update(
+        change, integration_user_id=deps.integration_user_id, our_owner_id=stored.get("owner_id")
+    )
+    action = getattr(decision, "action", decision)
+    action_name = str(getattr(action, "value", action))
+    reason = getattr(decision, "reason", action_name)
+    if action_name == "ATTENDED":
+        return {"action": "attended", "released": deps.lifecycle.mark_attended(change.lead_id, now=now, reason=reason)}
+    if action_name == "CLOSED":
+        released = deps.lifecycle.release(change.lead_id, new_status=LeadStatus.CLOSED, now=now, reason=reason)
+        return {"action": "closed", "released": released}
+    if action_name == "DELETED":
+        released = deps.lifecycle.release(change.lead_id, new_status=LeadStatus.DELETED, now=now, reason=reason)
+        return {"action": "deleted", "released": released}
+    return {"action": "no_change", "reason": reason}
+
+
+class _RoutingLifecycle:
+    """LifecyclePort over the assignment engine's release/attend operations (one RoutingStore)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def mark_attended(self, lead_id: str, *, now: datetime, reason: str) -> bool:
+        from territory_router.assignment.service import mark_attended
+
+        return mark_attended(lead_id, store=self._store, now=now, reason=reason)
+
+    def release(self, lead_id: str, *, new_status: LeadStatus, now: datetime, reason: str) -> bool:
+        from territory_router.assignment.service import release_lead
+
+        return release_lead(lead_id, new_status=new_status, store=self._store, now=now, reason=reason)
+
+
+def routing_lifecycle(dynamodb_client: Any, settings: Any) -> LifecyclePort:
+    from territory_router.adapters.routing_store import RoutingStore
+
+    store = RoutingStore(dynamodb_client, settings.leads_table, settings.routing_table)
+    return _RoutingLifecycle(store)

@@ -1,0 +1,110 @@
+"""Tagging: a whole SQS batch of leads tagged at once against the active territory set."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from territory_router.adapters.lead_repository import LeadRepository
+from territory_router.domain.leads import LeadStatus, TagMethod, TagResult
+from territory_router.domain.messages import AssignRequest, TagRequest
+
+log = logging.getLogger(__name__)
+
+
+class ActiveTaggerCache:
+    """The tagger for the active territory set, kept warm across invocations of a container.
+
+    Each batch reads the active pointer (one small GetItem) and reloads the compiled index only when the
+    active version changed.
+    """
+
+    def __init__(
+        self,
+        get_active: Callable[[], tuple[str, str] | None],
+        load_bytes: Callable[[str], bytes],
+        build: Callable[[bytes], Any],
+    ) -> None:
+        self._get_active = get_active
+        self._load_bytes = load_bytes
+        self._build = build
+        self._lock = threading.Lock()
+        self.version: str | None = None
+        self.tagger: Any = None
+        self.loads = 0
+
+    def current(self) -> tuple[str | None, Any]:
+        active = self._get_active()
+        if active is None:
+            return None, None
+        version, index_key = active
+        with self._lock:
+            if version != self.version:
+                self.tagger = self._build(self._load_bytes(index_key))
+                self.version = version
+                self.loads += 1
+                log.info("territory index loaded", extra={"territory_version": version})
+            return self.version, self.tagger
+
+
+@dataclass
+class TaggedLead:
+    request: TagRequest
+    tag: TagResult
+
+
+def tag_requests(requests: Sequence[TagRequest], tagger: Any) -> list[TaggedLead]:
+    """Tag every lead of the batch in one vectorised call. No active set → UNTAGGED with the reason."""
+    if not requests:
+        return []
+    if tagger is None:
+        tag = TagResult(territory_id=None, method=TagMethod.UNTAGGED, note="no active territory set")
+        return [TaggedLead(r, tag) for r in requests]
+    tags = tagger.tag_many([r.lead for r in requests])
+    return [TaggedLead(r, t) for r, t in zip(requests, tags, strict=True)]
+
+
+def stamp_and_forward(
+    tagged: TaggedLead,
+    *,
+    leads: LeadRepository,
+    send: Callable[[str, str], None],
+    now: datetime,
+) -> str:
+    """Stamp the territory on the lead record and queue it for assignment. Safe to repeat."""
+    lead_id = tagged.request.lead.lead_id
+    if not leads.mark_tagged(lead_id, tagged.tag, now=now):
+        existing = leads.get(lead_id)
+        if existing is None:
+            # Intake writes the record before queueing, so this is a lead deleted meanwhile: nothing to do.
+            return "missing"
+        if existing.get("status") != LeadStatus.TAGGED.value:
+            return "already_" + str(existing.get("status", "unknown")).lower()
+        # Redelivery after the stamp but before the send: use the stored stamp, send again.
+        stored = TagResult(
+            territory_id=existing.get("territory_id"),
+            territory_name=existing.get("territory_name"),
+            method=TagMethod(existing.get("tag_method", TagMethod.UNTAGGED.value)),
+            note=existing.get("tag_note", ""),
+        )
+        tagged = TaggedLead(tagged.request, stored)
+    send(lead_id, AssignRequest(lead=tagged.request.lead, tag=tagged.tag).model_dump_json())
+    return "forwarded"
+
+
+def build_tagger(index_bytes: bytes, settings: Any) -> Any:
+    """The triage tagger over a compiled index, configured from the function settings."""
+    from territory_router.tagging.index import TerritoryIndex
+    from territory_router.tagging.triage import Tagger, TaggingConfig
+
+    return Tagger(
+        TerritoryIndex.from_bytes(index_bytes),
+        TaggingConfig(
+            nearest_tolerance_km=settings.nearest_tolerance_km,
+            catch_all_territory_id=settings.catch_all_territory_id,
+        ),
+    )
