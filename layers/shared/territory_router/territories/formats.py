@@ -361,6 +361,17 @@ def parse_zip(name: str, data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> Par
         return parse_shapefile(name, archive.read(shp_info), dbf, sibling(".shx"), prj)
 
 
+# DBF field names are at most 10 characters: "territory_id" arrives as "territory_" (or an admin's short name).
+SHAPEFILE_ALIASES = {
+    "territory_": "territory_id",
+    "territoryi": "territory_id",
+    "terr_id": "territory_id",
+    "territory": "territory_id",
+    "terr_name": "name",
+    "postal_cod": "postal_codes",
+}
+
+
 def parse_shapefile(
     name: str, shp: bytes, dbf: bytes, shx: bytes | None = None, prj: bytes | None = None
 ) -> ParsedFile:
@@ -386,7 +397,8 @@ def parse_shapefile(
     for index, shape_record in enumerate(records, start=1):
         values = list(shape_record.record)
         props = {
-            fname: (v.strip() if isinstance(v, str) else v) for fname, v in zip(fields, values, strict=False)
+            SHAPEFILE_ALIASES.get(fname.lower(), fname): (v.strip() if isinstance(v, str) else v)
+            for fname, v in zip(fields, values, strict=False)
         }
         raw = _feature_from_properties(f"{name} record {index}", props)
         shp_obj = shape_record.shape

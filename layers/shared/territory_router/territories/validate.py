@@ -514,3 +514,24 @@ def _finish(territories, issues, sources, stats, opts, overlaps, gaps) -> Valida
         sources=tuple(sources),
         stats=stats,
     )
+
+
+def load_coverage(name: str, data: bytes) -> BaseGeometry:
+    """A coverage boundary (any polygon file we can read) as one lon/lat geometry; ValueError if unusable."""
+    try:
+        parsed = parse_file(name, data)
+    except FormatError as exc:
+        raise ValueError(str(exc)) from exc
+    shapes = []
+    for raw in parsed.features:
+        if raw.geometry is None:
+            continue
+        check = _Checker(raw.display)
+        shape = check_geometry(raw.geometry, check, ValidationOptions())
+        if shape is None:
+            reasons = "; ".join(i.reason for i in check.issues if i.severity is Severity.ERROR)
+            raise ValueError(f"coverage {name}: {raw.display}: {reasons}")
+        shapes.append(shape)
+    if not shapes:
+        raise ValueError(f"coverage {name} holds no polygon")
+    return shapely.union_all(shapes)
