@@ -14,7 +14,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
-
 from territory_router.adapters import aws
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
@@ -22,7 +21,13 @@ from territory_router.adapters.territory_store import TerritoryStore
 from territory_router.config import settings
 from territory_router.domain.messages import TagRequest
 from territory_router.services.dead_letters import DeadLetterSender
-from territory_router.services.tagging import ActiveTaggerCache, TaggedLead, build_tagger, stamp_and_forward, tag_requests
+from territory_router.services.tagging import (
+    ActiveTaggerCache,
+    TaggedLead,
+    build_tagger,
+    stamp_and_forward,
+    tag_requests,
+)
 
 logger = Logger()
 metrics = Metrics()

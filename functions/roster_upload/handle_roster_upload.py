@@ -9,7 +9,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from territory_router.adapters import aws
 from territory_router.config import settings
 from territory_router.services.roster_upload import process_roster_upload

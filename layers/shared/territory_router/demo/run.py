@@ -25,8 +25,8 @@ from typing import Any, TextIO
 from territory_router.demo.leads import make_leads
 from territory_router.domain.leads import Lead
 
-ORG_ID = "00D5e000000LocAlEAA"
-FOREIGN_ORG_ID = "00D5e000000FoReIGN"
+ORG_ID = "00D5e000000LoClEAK"
+FOREIGN_ORG_ID = "00D5e000000FrGnEAK"
 
 
 @dataclass

@@ -31,7 +31,7 @@ log = logging.getLogger("territory_router.local")
 # Local defaults for parameters that have no sensible default for a real deployment.
 LOCAL_PARAMETERS = {
     "SalesforceEventBusName": "salesforce-partner-bus-local",
-    "SalesforceOrgId": "00D5e000000LocAlEAA",
+    "SalesforceOrgId": "00D5e000000LoClEAK",
 }
 LOCAL_RETRY_DELAY_S = 1  # failed SQS messages come back after this instead of the queue's visibility timeout
 
@@ -184,12 +184,17 @@ class LocalStack:
             if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
                 s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
             if props.get("BucketEncryption"):
-                s3.put_bucket_encryption(
-                    Bucket=name,
-                    ServerSideEncryptionConfiguration={
-                        "Rules": props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-                    },
-                )
+                # CloudFormation spells the rule key differently from the S3 API.
+                rules = [
+                    {
+                        **{k: v for k, v in rule.items() if k != "ServerSideEncryptionByDefault"},
+                        "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                    }
+                    if "ServerSideEncryptionByDefault" in rule
+                    else rule
+                    for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                ]
+                s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
             if props.get("PublicAccessBlockConfiguration"):
                 s3.put_public_access_block(
                     Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]

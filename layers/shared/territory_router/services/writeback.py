@@ -80,7 +80,7 @@ def write_back_batch(
     transient = {getattr(f, "lead_id", f): f for f in getattr(outcome, "transient", [])}
     permanent = {getattr(f, "lead_id", f): f for f in getattr(outcome, "permanent", [])}
     for lead_id, entries in claimed.items():
-        for message_id, detail, key in entries:
+        for message_id, _detail, key in entries:
             if lead_id in succeeded:
                 ledger.done(lead_id, key)
                 result.written.append(message_id)

@@ -1,0 +1,265 @@
+"""Intake, tagging and writeback orchestration with in-memory fakes (no AWS)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagResult
+from territory_router.domain.messages import AssignRequest, LeadAssignedDetail, TagRequest
+from territory_router.salesforce.events import ChangeKind, EventSource, LeadChange
+from territory_router.services.intake import IntakeDeps, handle_change
+from territory_router.services.tagging import ActiveTaggerCache, stamp_and_forward, tag_requests
+from territory_router.services.writeback import assignment_key, write_back_batch
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+LEAD_ID = "00QDm0000000001AAA"
+
+
+def lead(**kw) -> Lead:
+    return Lead(lead_id=kw.pop("lead_id", LEAD_ID), last_name="Hopper", company="Acme", **kw)
+
+
+def change(kind: ChangeKind, **kw) -> LeadChange:
+    return LeadChange(
+        kind=kind,
+        lead_id=kw.pop("lead_id", LEAD_ID),
+        org_id="00D5e000000LoClEAK",
+        event_id=kw.pop("event_id", "e-1"),
+        idempotency_key="e-1:" + LEAD_ID,
+        source=EventSource.CDC,
+        change_type=kind.value,
+        **kw,
+    )
+
+
+class FakeLeads:
+    def __init__(self) -> None:
+        self.items: dict[str, dict] = {}
+
+    def create_received(self, lead: Lead, *, received_at, source_event_id) -> bool:
+        if lead.lead_id in self.items:
+            return False
+        self.items[lead.lead_id] = {"lead_id": lead.lead_id, "status": "RECEIVED"}
+        return True
+
+    def reopen_deleted(self, lead, *, now, source_event_id) -> bool:
+        item = self.items.get(lead.lead_id)
+        if item and item["status"] == "DELETED":
+            item["status"] = "RECEIVED"
+            return True
+        return False
+
+    def get(self, lead_id: str):
+        return self.items.get(lead_id)
+
+    def mark_tagged(self, lead_id: str, tag: TagResult, *, now) -> bool:
+        item = self.items.get(lead_id)
+        if not item or item["status"] != "RECEIVED":
+            return False
+        item.update(status="TAGGED", territory_id=tag.territory_id, tag_method=tag.method.value, tag_note=tag.note)
+        return True
+
+
+class FakePublisher:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+        self.fail = fail
+
+    def send_batch(self, queue_url: str, messages):
+        if self.fail:
+            return [m[0] for m in messages]
+        self.sent.extend((queue_url, i, b) for i, b in messages)
+        return []
+
+
+@dataclass
+class FakeLifecycle:
+    calls: list
+
+    def mark_attended(self, lead_id, *, now, reason):
+        self.calls.append(("attended", lead_id, reason))
+        return True
+
+    def release(self, lead_id, *, new_status, now, reason):
+        self.calls.append((new_status.value, lead_id, reason))
+        return True
+
+
+def deps(leads=None, publisher=None, lifecycle=None, classify=None) -> IntakeDeps:
+    return IntakeDeps(
+        leads=leads or FakeLeads(),
+        publisher=publisher or FakePublisher(),
+        tagging_queue_url="q-tag",
+        lifecycle=lifecycle,
+        classify_update=classify or (lambda *a, **k: None),
+    )
+
+
+def test_create_records_the_lead_once_and_queues_it() -> None:
+    d = deps()
+    assert handle_change(change(ChangeKind.CREATE, lead=lead()), deps=d, now=NOW) == {"action": "queued"}
+    assert d.leads.items[LEAD_ID]["status"] == "RECEIVED"
+    (queue, _, body), = d.publisher.sent
+    assert queue == "q-tag" and TagRequest.model_validate_json(body).lead.lead_id == LEAD_ID
+
+
+def test_retry_after_a_failed_send_sends_again_but_a_later_duplicate_does_not() -> None:
+    leads = FakeLeads()
+    with pytest.raises(RuntimeError, match="tagging queue"):
+        handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads, FakePublisher(fail=True)), now=NOW)
+    publisher = FakePublisher()
+    assert handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads, publisher), now=NOW) == {"action": "requeued"}
+    assert len(publisher.sent) == 1
+    leads.items[LEAD_ID]["status"] = "TAGGED"
+    outcome = handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads, publisher), now=NOW)
+    assert outcome["action"] == "duplicate" and len(publisher.sent) == 1
+
+
+def test_undelete_reopens_a_deleted_lead() -> None:
+    leads = FakeLeads()
+    leads.items[LEAD_ID] = {"lead_id": LEAD_ID, "status": "DELETED"}
+    d = deps(leads)
+    assert handle_change(change(ChangeKind.UNDELETE, lead=lead()), deps=d, now=NOW)["action"] == "queued"
+    assert leads.items[LEAD_ID]["status"] == "RECEIVED"
+
+
+def test_update_classified_attended_releases_through_the_lifecycle() -> None:
+    leads = FakeLeads()
+    leads.items[LEAD_ID] = {"lead_id": LEAD_ID, "status": "ASSIGNED", "owner_id": "005A"}
+    lifecycle = FakeLifecycle([])
+
+    @dataclass
+    class Decision:
+        action: str
+        reason: str
+
+    seen = {}
+
+    def classify(ch, *, integration_user_id, our_owner_id):
+        seen["owner"] = our_owner_id
+        return Decision("ATTENDED", "status moved to Working")
+
+    d = deps(leads, lifecycle=lifecycle, classify=classify)
+    assert handle_change(change(ChangeKind.UPDATE, changed_fields={"Status": "Working"}), deps=d, now=NOW)["action"] == "attended"
+    assert lifecycle.calls == [("attended", LEAD_ID, "status moved to Working")]
+    assert seen["owner"] == "005A"
+
+
+def test_delete_releases_with_deleted_status_and_gap_is_reported_not_dropped() -> None:
+    lifecycle = FakeLifecycle([])
+    d = deps(lifecycle=lifecycle)
+    assert handle_change(change(ChangeKind.DELETE), deps=d, now=NOW)["action"] == "deleted"
+    assert lifecycle.calls[0][0] == LeadStatus.DELETED.value
+    assert handle_change(change(ChangeKind.GAP, gap=True), deps=d, now=NOW)["action"] == "gap_reported"
+
+
+def test_tagger_cache_reloads_only_when_the_active_version_changes() -> None:
+    active = {"v": ("v1", "compiled/v1.idx")}
+    loads = []
+    cache = ActiveTaggerCache(
+        get_active=lambda: active["v"],
+        load_bytes=lambda key: loads.append(key) or key.encode(),
+        build=lambda data: f"tagger:{data.decode()}",
+    )
+    assert cache.current() == ("v1", "tagger:compiled/v1.idx")
+    assert cache.current() == ("v1", "tagger:compiled/v1.idx")
+    assert loads == ["compiled/v1.idx"]
+    active["v"] = ("v2", "compiled/v2.idx")
+    assert cache.current()[0] == "v2" and loads == ["compiled/v1.idx", "compiled/v2.idx"]
+
+
+def test_no_active_set_tags_untagged_with_the_reason() -> None:
+    request = TagRequest(lead=lead(), received_at=NOW)
+    (tagged,) = tag_requests([request], None)
+    assert tagged.tag.method is TagMethod.UNTAGGED and "no active territory set" in tagged.tag.note
+
+
+def test_stamp_and_forward_resends_stored_stamp_on_redelivery() -> None:
+    leads = FakeLeads()
+    leads.items[LEAD_ID] = {"lead_id": LEAD_ID, "status": "RECEIVED"}
+    sent = []
+    tag = TagResult(territory_id="WEST", territory_name="West", method=TagMethod.POLYGON)
+
+    class Item:
+        request = TagRequest(lead=lead(), received_at=NOW)
+
+    item = Item()
+    item.tag = tag
+    assert stamp_and_forward(item, leads=leads, send=lambda i, b: sent.append(b), now=NOW) == "forwarded"
+    other = Item()
+    other.tag = TagResult(territory_id="EAST", method=TagMethod.POLYGON)
+    assert stamp_and_forward(other, leads=leads, send=lambda i, b: sent.append(b), now=NOW) == "forwarded"
+    assert [AssignRequest.model_validate_json(b).tag.territory_id for b in sent] == ["WEST", "WEST"]
+    leads.items[LEAD_ID]["status"] = "ASSIGNED"
+    assert stamp_and_forward(other, leads=leads, send=lambda i, b: sent.append(b), now=NOW) == "already_assigned"
+    assert len(sent) == 2
+
+
+class FakeLedger:
+    def __init__(self) -> None:
+        self.claims: dict[str, str] = {}
+        self.done_keys: dict[str, tuple[str, str | None]] = {}
+
+    def claim(self, lead_id, key, *, now):
+        if self.done_keys.get(lead_id, (None,))[0] == key or self.claims.get(lead_id) == key:
+            return False
+        self.claims[lead_id] = key
+        return True
+
+    def done(self, lead_id, key, *, error_code=None):
+        self.claims.pop(lead_id, None)
+        self.done_keys[lead_id] = (key, error_code)
+
+    def release(self, lead_id, key):
+        if self.claims.get(lead_id) == key:
+            del self.claims[lead_id]
+
+
+def detail(lead_id: str, owner: str = "005A", reroutes: int = 0) -> LeadAssignedDetail:
+    return LeadAssignedDetail(lead_id=lead_id, owner_id=owner, assigned_at=NOW, reroute_count=reroutes)
+
+
+@dataclass
+class Failure:
+    lead_id: str
+    error_code: str
+
+
+@dataclass
+class Outcome:
+    succeeded: list
+    transient: list
+    permanent: list
+
+
+def test_writeback_batch_skips_duplicates_and_settles_each_result() -> None:
+    ledger = FakeLedger()
+    calls = []
+
+    def write(details):
+        calls.append([d.lead_id for d in details])
+        return Outcome(["L1"], [Failure("L2", "UNABLE_TO_LOCK_ROW")], [Failure("L3", "ENTITY_IS_DELETED")])
+
+    items = [("m1", detail("L1")), ("m1b", detail("L1")), ("m2", detail("L2")), ("m3", detail("L3"))]
+    result = write_back_batch(items, ledger=ledger, write=write, now=NOW)
+    assert calls == [["L1", "L2", "L3"]]
+    assert result.written == ["m1"] and result.skipped_duplicates == ["m1b"]
+    assert result.retry == ["m2"] and result.permanent == [("m3", "L3", "ENTITY_IS_DELETED")]
+    assert ledger.done_keys["L1"] == (assignment_key(detail("L1")), None)
+    assert "L2" not in ledger.claims  # released for the retry
+    # The retried message is claimed again; the written one is not.
+    again = write_back_batch([("m1", detail("L1")), ("m2", detail("L2"))], ledger=ledger,
+                             write=lambda d: Outcome([x.lead_id for x in d], [], []), now=NOW)
+    assert again.skipped_duplicates == ["m1"] and again.written == ["m2"]
+
+
+def test_writeback_call_failure_releases_claims_for_retry() -> None:
+    ledger = FakeLedger()
+
+    def boom(details):
+        raise ConnectionError("salesforce down")
+
+    result = write_back_batch([("m1", detail("L1"))], ledger=ledger, write=boom, now=NOW)
+    assert result.retry == ["m1"] and ledger.claims == {}
