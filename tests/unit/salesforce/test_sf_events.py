@@ -300,3 +300,17 @@ def test_invalid_event_reason_never_echoes_personal_data() -> None:
         parse_relay_event(bad, expected_org_id=ORG)
     assert "payload.Email" in info.value.reason
     assert "secret" not in info.value.reason
+
+
+def test_lead_change_survives_a_json_round_trip() -> None:
+    """The intake handler passes changes through powertools idempotency as JSON."""
+    events = [
+        cdc_create_event(sample_lead(LEAD), org_id=ORG, time=T0),
+        cdc_update_event(LEAD, {"Status": "Working", "City": "Oakland", "Phone": None}, org_id=ORG),
+        cdc_header_only_event("GAP_OVERFLOW", [], org_id=ORG),
+        platform_event(sample_lead(LEAD), org_id=ORG),
+    ]
+    for event in events:
+        for change in parse_relay_event(event, expected_org_id=ORG):
+            again = LeadChange.model_validate(json.loads(json.dumps(change.model_dump(mode="json"))))
+            assert again == change

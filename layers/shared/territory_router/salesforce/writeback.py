@@ -154,6 +154,10 @@ class WritebackFailure:
     code: str
     message: str = ""
 
+    @property
+    def error_code(self) -> str:
+        return self.code
+
 
 @dataclass
 class WritebackResult:
@@ -163,6 +167,11 @@ class WritebackResult:
     retry_after: float | None = None  # set when Salesforce asked us to back off
     api_usage: ApiUsage | None = None
     calls: int = 0
+
+    @property
+    def limit_info(self) -> ApiUsage | None:
+        """Alias of ``api_usage`` (the ``Sforce-Limit-Info`` of the last call)."""
+        return self.api_usage
 
     def outcome(self, lead_id: str) -> str:
         """``succeeded`` / ``transient`` / ``permanent`` / ``unknown`` for one lead (any of its messages)."""
