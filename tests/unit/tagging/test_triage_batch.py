@@ -1,0 +1,71 @@
+"""tag_many is the vectorised twin of tag: same answers, same order, deterministic."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from shapely.geometry import Point
+from territory_router.domain import TagMethod
+
+
+def _mixed_batch(lead):
+    cases = [
+        {"latitude": 30.0, "longitude": -100.0},  # polygon
+        {"latitude": 35.0, "longitude": -98.0},  # overlap
+        {"latitude": 60.0, "longitude": 12.3, "country": "NO"},  # nearest
+        {"latitude": 60.0, "longitude": 12.6},  # beyond tolerance
+        {"latitude": 0.0, "longitude": 0.0, "state": "TX"},  # (0, 0)
+        {"latitude": -100.0, "longitude": 30.0},  # swapped, out of range
+        {"latitude": 11.0, "longitude": 60.0, "country": "Norway"},  # swapped, in range
+        {"latitude": 30.0, "longitude": -100.0, "state": "CA"},  # contradiction, polygon wins
+        {"latitude": 30.0, "longitude": -93.9, "state": "CA"},  # contradiction, declared wins
+        {"latitude": math.nan, "longitude": 1.0, "postal_code": "94105"},
+        {"postal_code": "k1a0b1"},
+        {"state": "Québec"},
+        {"country": "Germany"},
+        {},
+    ]
+    return [lead(i, **fields) for i, fields in enumerate(cases)]
+
+
+def test_tag_many_equals_tag_one_by_one(tagger, lead):
+    batch = _mixed_batch(lead)
+    many = tagger.tag_many(batch)
+    assert many == [tagger.tag(one) for one in batch]
+    assert {r.method for r in many} == set(TagMethod) - {TagMethod.UNTAGGED}
+    assert tagger.tag_many([]) == []
+
+
+def test_results_are_deterministic_across_taggers(tagger_for, lead):
+    batch = _mixed_batch(lead) * 3
+    first = tagger_for().tag_many(batch)
+    second = tagger_for().tag_many(list(reversed(batch)))
+    assert first == list(reversed(second))
+
+
+def test_random_points_match_plain_shapely_first_hit(tagger_for, sample, lead):
+    territory_set = sample()
+    tagger = tagger_for(territory_set, nearest_tolerance_km=0)
+    polygons = [(t.territory_id, t.geometry) for t in territory_set.territories if t.geometry is not None]
+    rng = np.random.default_rng(11)
+    xs, ys = rng.uniform(-110, -85, 3000), rng.uniform(22, 40, 3000)
+    batch = [
+        lead(i, latitude=float(y), longitude=float(x)) for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+    ]
+    results = tagger.tag_many(batch)
+    for x, y, result in zip(xs, ys, results, strict=True):
+        expected = next((tid for tid, g in polygons if g.intersects(Point(x, y))), None)
+        if expected is None:
+            assert result.method is not TagMethod.POLYGON
+        else:
+            assert (result.territory_id, result.method) == (expected, TagMethod.POLYGON)
+    assert results == [tagger.tag(one) for one in batch]
+
+
+def test_single_lead_cell_cache_is_bounded(tagger_for, lead):
+    tagger = tagger_for(grid_cache_cells=3)
+    for i in range(10):
+        tagger.tag(lead(i, latitude=27.0 + i, longitude=-100.0 + i * 0.3))
+    assert len(tagger._cells) <= 3
+    assert tagger.tag(lead(latitude=30.0, longitude=-100.0)).territory_id == "TX"
