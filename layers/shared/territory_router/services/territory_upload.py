@@ -49,6 +49,13 @@ class TerritoryUploadOutcome:
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "report"}
 
+    def summary(self) -> dict[str, Any]:
+        """For logs and the handler's response: the outcome plus the first reasons of a rejection."""
+        out = self.to_dict()
+        if self.report is not None and self.report.errors:
+            out["first_errors"] = [f"{i.territory}: {i.reason}" for i in self.report.errors[:5]]
+        return out
+
 
 def _compile(territory_set) -> bytes:
     from territory_router.tagging.index import compile_index

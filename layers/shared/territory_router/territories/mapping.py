@@ -34,9 +34,31 @@ def territory_colour(index: int) -> str:
     return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
 
 
+def _wrap_pacific(parts: list[BaseGeometry]) -> bool:
+    """True when drawing eastern-hemisphere parts at lon - 360 makes the map much narrower.
+
+    US data (Guam, the Aleutians west of 180°) otherwise spans the whole globe. Only parts entirely east of
+    the prime meridian move, so nothing is cut.
+    """
+    if not parts:
+        return False
+    bounds = shapely.bounds(parts)
+    minx, maxx = bounds[:, 0].min(), bounds[:, 2].max()
+    shifted_min = [b[0] - 360 if b[0] >= 0 else b[0] for b in bounds]
+    shifted_max = [b[2] - 360 if b[0] >= 0 else b[2] for b in bounds]
+    return (max(shifted_max) - min(shifted_min)) < 0.6 * (maxx - minx)
+
+
 class _Projection:
-    def __init__(self, bounds: tuple[float, float, float, float]) -> None:
-        minx, miny, maxx, maxy = bounds
+    def __init__(self, extent: list[BaseGeometry]) -> None:
+        parts = [p for g in extent for p in getattr(g, "geoms", [g]) if not p.is_empty]
+        self.wrap = _wrap_pacific(parts)
+        if parts:
+            minx, miny, maxx, maxy = shapely.bounds(
+                shapely.GeometryCollection([self._shift(p) for p in parts])
+            ).tolist()
+        else:
+            minx, miny, maxx, maxy = (-125.0, 24.0, -66.0, 50.0)
         if maxx - minx < 1e-6:
             minx, maxx = minx - 0.5, maxx + 0.5
         if maxy - miny < 1e-6:
@@ -53,8 +75,32 @@ class _Projection:
         # degrees per pixel, to simplify geometry to what can be seen
         self.tolerance = 0.7 / self.scale
 
+    def _shift(self, part: BaseGeometry) -> BaseGeometry:
+        if self.wrap and part.bounds[0] >= 0:
+            return shapely.transform(part, lambda c: c - [360.0, 0.0])
+        return part
+
+    def lon(self, lon: float) -> float:
+        return lon - 360.0 if self.wrap and lon > 0 else lon
+
     def xy(self, lon: float, lat: float) -> tuple[float, float]:
+        """Pixel position of a point (points east of 0° move west with the Pacific wrap)."""
+        return self._xy(self.lon(lon), lat)
+
+    def _xy(self, lon: float, lat: float) -> tuple[float, float]:
         return ((lon - self.minx) * self.kx * self.scale, (self.maxy - lat) * self.scale)
+
+    def point(self, geometry: BaseGeometry) -> tuple[float, float]:
+        """Pixel position of a label point of ``geometry`` (in the same wrap as its part)."""
+        part = self._shift(geometry)
+        p = part.representative_point()
+        return self._xy(p.x, p.y)
+
+    def box(self, geometry: BaseGeometry) -> tuple[float, float, float, float]:
+        minx, miny, maxx, maxy = self._shift(geometry).bounds
+        x0, y0 = self._xy(minx, maxy)
+        x1, y1 = self._xy(maxx, miny)
+        return x0, y0, x1, y1
 
     def path(self, geometry: BaseGeometry) -> str:
         simple = shapely.simplify(geometry, self.tolerance, preserve_topology=True)
@@ -62,11 +108,12 @@ class _Projection:
         for poly in getattr(simple, "geoms", [simple]):
             if not isinstance(poly, Polygon) or poly.is_empty:
                 continue
+            poly = self._shift(poly)
             for ring in (poly.exterior, *poly.interiors):
                 coords = ring.coords
                 if len(coords) < 3:
                     continue
-                pts = [self.xy(x, y) for x, y, *_ in coords]
+                pts = [self._xy(x, y) for x, y, *_ in coords]
                 parts.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in pts) + "Z")
         return "".join(parts)
 
@@ -96,14 +143,10 @@ def render_map_html(
     leads = list(leads or [])
     title = title or "Territory map"
 
-    shapes = [t.geometry for t in territories if t.geometry is not None]
-    extent: list[BaseGeometry] = list(shapes) + [g.geometry for g in gaps if g.geometry is not None]
-    if leads:
-        extent.append(shapely.MultiPoint(leads))
-    bounds = shapely.GeometryCollection(extent).bounds if extent else (-125.0, 24.0, -66.0, 50.0)
-    if any(math.isnan(v) for v in bounds):
-        bounds = (-125.0, 24.0, -66.0, 50.0)
-    proj = _Projection(bounds)
+    extent: list[BaseGeometry] = [t.geometry for t in territories if t.geometry is not None]
+    extent += [g.geometry for g in gaps if g.geometry is not None]
+    extent += [shapely.Point(lon, lat) for lon, lat in leads]
+    proj = _Projection(extent)
 
     colours = {t.territory_id: territory_colour(i) for i, t in enumerate(territories)}
     esc = html.escape
@@ -139,14 +182,12 @@ def render_map_html(
     for t in territories:
         if t.geometry is None or labelled >= MAX_LABELS:
             continue
-        minx, miny, maxx, maxy = t.geometry.bounds
-        x0, y0 = proj.xy(minx, maxy)
-        x1, y1 = proj.xy(maxx, miny)
+        largest = max(getattr(t.geometry, "geoms", [t.geometry]), key=lambda p: p.area)
+        x0, y0, x1, y1 = proj.box(largest)
         size = min(x1 - x0, y1 - y0)
         if size < 14 and len(territories) > 60:
             continue  # too small to carry a readable label (the tooltip still names it)
-        point = t.geometry.representative_point()
-        x, y = proj.xy(point.x, point.y)
+        x, y = proj.point(largest)
         font = max(7.0, min(13.0, size / 4))
         svg.append(
             f'<text x="{x:.1f}" y="{y:.1f}" font-size="{font:.0f}" paint-order="stroke" stroke="#ffffff" '
@@ -161,8 +202,7 @@ def render_map_html(
             continue
         d = proj.path(ov.geometry)
         if not d:
-            minx, miny, maxx, maxy = ov.geometry.bounds
-            x, y = proj.xy((minx + maxx) / 2, (miny + maxy) / 2)
+            x, y = proj.point(ov.geometry)
             d = f"M{x - 3:.1f},{y - 3:.1f}h6v6h-6Z"  # tiny overlaps still get a visible marker
         tip = f"overlap {ov.a} / {ov.b}: {ov.area_km2:,.2f} km² — {ov.resolution}"
         if ov.leads is not None:
