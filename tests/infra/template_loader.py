@@ -12,6 +12,8 @@ locations (what ``sam package`` would do), so nothing leaves the machine.
 from __future__ import annotations
 
 import copy
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -84,11 +86,14 @@ def transform_template(
     # A session with only a region: the translator reads the partition from it and never calls AWS.
     session = boto3.session.Session(region_name=region)
     translator = Translator(None, Parser(), boto_session=session)
-    return translator.translate(
+    transformed = translator.translate(
         sam,
         parameter_values=params,
         get_managed_policy_map=lambda: dict(MANAGED_POLICY_MAP),
     )
+    # The translator shares sub-dicts between resources (e.g. Globals environment); a JSON round trip gives
+    # every resource its own copy, so a test that mutates one function does not silently mutate the others.
+    return json.loads(json.dumps(transformed))
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -98,3 +103,82 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
         for logical_id, resource in template.get("Resources", {}).items()
         if resource.get("Type") == resource_type
     }
+
+
+_SUB_VARIABLE = re.compile(r"\$\{(?!!)([^}]+)\}")
+
+
+def sub_variables(text: str) -> list[str]:
+    """The ``${...}`` variables of an ``Fn::Sub`` string (``${!Literal}`` escapes excluded), in order."""
+    return _SUB_VARIABLE.findall(text)
+
+
+def resolve_sub(text: str, values: dict[str, str]) -> str:
+    """Substitute ``${Name}`` / ``${Resource.Attr}`` from ``values``; ``KeyError`` for an unknown variable."""
+    return _SUB_VARIABLE.sub(lambda m: values[m.group(1)], text).replace("${!", "${")
+
+
+def references(value: Any) -> set[str]:
+    """Logical ids / parameter names that a property value refers to (Ref, Fn::GetAtt, Fn::Sub)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                target = inner[0] if isinstance(inner, list) else str(inner).split(".", 1)[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                text, local = (inner, {}) if isinstance(inner, str) else (inner[0], inner[1])
+                found |= {v.split(".", 1)[0] for v in sub_variables(text) if v not in local}
+                found |= references(local)
+            else:
+                found |= references(inner)
+    elif isinstance(value, list):
+        for item in value:
+            found |= references(item)
+    return found
+
+
+def dependencies(template: dict[str, Any]) -> dict[str, set[str]]:
+    """Resource logical id -> the resources it depends on (references and DependsOn), like CloudFormation."""
+    resources = template.get("Resources", {})
+    graph: dict[str, set[str]] = {}
+    for logical_id, resource in resources.items():
+        deps = references(resource.get("Properties") or {}) | set(_as_list(resource.get("DependsOn")))
+        graph[logical_id] = {d for d in deps if d in resources}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One dependency cycle (as a path that returns to its start), or None when the graph is acyclic."""
+    white, grey, black = 0, 1, 2
+    colour = dict.fromkeys(graph, white)
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        colour[node] = grey
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if colour.get(nxt, black) == grey:
+                return stack[stack.index(nxt):] + [nxt]
+            if colour.get(nxt) == white:
+                cycle = visit(nxt)
+                if cycle:
+                    return cycle
+        stack.pop()
+        colour[node] = black
+        return None
+
+    for node in sorted(graph):
+        if colour[node] == white:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]

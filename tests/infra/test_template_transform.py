@@ -1,0 +1,349 @@
+"""template.yaml against docs/architecture.md, checked on the SAM template and on its offline SAM transform."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from territory_router.domain import messages
+
+from tests.infra.template_loader import (
+    REPO_ROOT,
+    dependencies,
+    find_cycle,
+    references,
+    resources_of_type,
+    transform_template,
+)
+
+# docs/architecture.md, "Functions (logical id -> CodeUri / Handler)"
+FUNCTIONS = {
+    "TerritoryUploadFunction": ("functions/territory_upload/", "handle_territory_upload.lambda_handler"),
+    "RosterUploadFunction": ("functions/roster_upload/", "handle_roster_upload.lambda_handler"),
+    "LeadIntakeFunction": ("functions/lead_intake/", "handle_lead_intake.lambda_handler"),
+    "LeadTaggingFunction": ("functions/lead_tagging/", "handle_lead_tagging.lambda_handler"),
+    "LeadAssignmentFunction": ("functions/lead_assignment/", "handle_lead_assignment.lambda_handler"),
+    "LeadRerouteFunction": ("functions/lead_reroute/", "handle_lead_reroute.lambda_handler"),
+    "SalesforceWritebackFunction": ("functions/salesforce_writeback/", "handle_salesforce_writeback.lambda_handler"),
+}
+
+# function -> (queue, DLQ, batch size, batching window or None)
+SQS_TRIGGERS = {
+    "LeadIntakeFunction": ("IntakeQueue", "IntakeDLQ", 10, None),
+    "LeadTaggingFunction": ("TaggingQueue", "TaggingDLQ", 100, 1),
+    "LeadAssignmentFunction": ("AssignmentQueue", "AssignmentDLQ", 10, None),
+    "SalesforceWritebackFunction": ("WritebackQueue", "WritebackDLQ", 50, 5),
+}
+
+# docs/architecture.md, "Resources and environment variables": env var -> the resource it must point at
+RESOURCE_ENV = {
+    "LEADS_TABLE": {"Ref": "LeadsTable"},
+    "ROUTING_TABLE": {"Ref": "RoutingTable"},
+    "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+    "TAGGING_QUEUE_URL": {"Ref": "TaggingQueue"},
+    "ASSIGNMENT_QUEUE_URL": {"Ref": "AssignmentQueue"},
+    "INTAKE_DLQ_URL": {"Ref": "IntakeDLQ"},
+    "TAGGING_DLQ_URL": {"Ref": "TaggingDLQ"},
+    "ASSIGNMENT_DLQ_URL": {"Ref": "AssignmentDLQ"},
+    "WRITEBACK_DLQ_URL": {"Ref": "WritebackDLQ"},
+    "APP_EVENT_BUS": {"Ref": "AppEventBus"},
+    "SALESFORCE_SECRET_NAME": {"Ref": "SalesforceCredentialsSecret"},
+    "SALESFORCE_ORG_ID": {"Ref": "SalesforceOrgId"},
+    "SALESFORCE_INTEGRATION_USER_ID": {"Ref": "SalesforceIntegrationUserId"},
+    "SALESFORCE_API_VERSION": {"Ref": "SalesforceApiVersion"},
+    "WRITEBACK_ENABLED": {"Ref": "WritebackEnabled"},
+    "NEAREST_TOLERANCE_KM": {"Ref": "NearestToleranceKm"},
+    "CATCH_ALL_TERRITORY_ID": {"Ref": "CatchAllTerritoryId"},
+    "DEFAULT_SLA_MINUTES": {"Ref": "DefaultSlaMinutes"},
+    "MAX_REROUTES": {"Ref": "MaxReroutes"},
+    "AUTO_ACTIVATE_TERRITORIES": {"Ref": "AutoActivateTerritories"},
+    "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
+}
+
+BUCKET_NAME_SUB = "${TerritoryBucketNamePrefix}-${AWS::AccountId}-${AWS::Region}"
+
+
+def _env_names_read_by_settings() -> set[str]:
+    source = (REPO_ROOT / "layers/shared/territory_router/config.py").read_text()
+    names = set(re.findall(r'e\.get\("([A-Z0-9_]+)"', source))
+    assert len(names) >= 10, "config.py changed shape: update this test"
+    return names
+
+
+def _function(cfn_template, logical_id):
+    return cfn_template["Resources"][logical_id]["Properties"]
+
+
+# ---------------------------------------------------------------- the transform itself
+
+
+def test_transform_leaves_only_cloudformation_resources(cfn_template):
+    kinds = {r["Type"] for r in cfn_template["Resources"].values()}
+    assert not [k for k in kinds if k.startswith("AWS::Serverless::")]
+    assert set(resources_of_type(cfn_template, "AWS::Lambda::Function")) == set(FUNCTIONS)
+    assert len(resources_of_type(cfn_template, "AWS::Lambda::LayerVersion")) == 1
+    assert "Transform" not in cfn_template
+
+
+def test_transformed_template_has_no_circular_dependency(cfn_template):
+    assert find_cycle(dependencies(cfn_template)) is None
+
+
+def test_cycle_detector_sees_the_s3_notification_cycle(cfn_template):
+    # Referencing the bucket from a notified function is the classic SAM S3-event cycle: the detector must see it.
+    env = _function(cfn_template, "TerritoryUploadFunction")["Environment"]["Variables"]
+    env["TERRITORY_BUCKET"] = {"Ref": "TerritoryBucket"}
+    cycle = find_cycle(dependencies(cfn_template))
+    assert cycle is not None and {"TerritoryBucket", "TerritoryUploadFunction"} <= set(cycle)
+
+
+def test_transform_with_all_parameters_overridden():
+    cfn = transform_template(
+        parameter_values={"RerouteScheduleRate": "rate(1 minute)", "WritebackEnabled": "true", "AlarmEmail": "a@b.c"}
+    )
+    assert "LeadRerouteFunctionRerouteSchedule" in cfn["Resources"]
+
+
+# ---------------------------------------------------------------- functions
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_function_code_and_handler(sam_template, cfn_template, logical_id):
+    code_uri, handler = FUNCTIONS[logical_id]
+    sam_props = sam_template["Resources"][logical_id]["Properties"]
+    assert (sam_props["CodeUri"], sam_props["Handler"]) == (code_uri, handler)
+    props = _function(cfn_template, logical_id)
+    assert props["Handler"] == handler
+    assert props["Runtime"] == "python3.12"
+    assert props["Architectures"] == ["arm64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["Layers"] == [{"Ref": next(iter(resources_of_type(cfn_template, "AWS::Lambda::LayerVersion")))}]
+    assert props["MemorySize"] >= 512 and props["Timeout"] >= 30
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_function_environment_matches_the_contract(cfn_template, logical_id):
+    env = _function(cfn_template, logical_id)["Environment"]["Variables"]
+    missing = _env_names_read_by_settings() - set(env)
+    assert not missing, f"Settings.from_env reads {sorted(missing)} which {logical_id} does not get"
+    for name, expected in RESOURCE_ENV.items():
+        assert env[name] == expected, name
+    assert env["TERRITORY_BUCKET"] == {"Fn::Sub": BUCKET_NAME_SUB}
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "TerritoryRouter"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "territory-router"
+
+
+def test_bucket_name_in_env_is_the_bucket_name(sam_template):
+    bucket = sam_template["Resources"]["TerritoryBucket"]["Properties"]
+    assert bucket["BucketName"] == {"Fn::Sub": BUCKET_NAME_SUB}
+
+
+def test_shared_layer_is_built_for_arm64(sam_template):
+    layer = sam_template["Resources"]["SharedLayer"]
+    assert layer["Properties"]["ContentUri"] == "layers/shared/"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.12", "BuildArchitecture": "arm64"}
+    assert (REPO_ROOT / "layers/shared/requirements.txt").is_file()
+    assert (REPO_ROOT / "layers/shared/territory_router/__init__.py").is_file()
+
+
+@pytest.mark.parametrize("function_id", sorted(SQS_TRIGGERS))
+def test_sqs_event_source_mappings(cfn_template, function_id):
+    queue, _dlq, batch, window = SQS_TRIGGERS[function_id]
+    mappings = [
+        r["Properties"]
+        for r in resources_of_type(cfn_template, "AWS::Lambda::EventSourceMapping").values()
+        if r["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    assert len(mappings) == 1
+    esm = mappings[0]
+    assert esm["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert esm["BatchSize"] == batch
+    assert esm.get("MaximumBatchingWindowInSeconds") == window
+    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 2 <= esm["ScalingConfig"]["MaximumConcurrency"] <= 50
+
+
+@pytest.mark.parametrize("function_id", sorted(SQS_TRIGGERS))
+def test_queue_visibility_redrive_and_dlq(cfn_template, function_id):
+    queue_id, dlq_id, _batch, window = SQS_TRIGGERS[function_id]
+    resources = cfn_template["Resources"]
+    queue = resources[queue_id]["Properties"]
+    timeout = _function(cfn_template, function_id)["Timeout"]
+    # AWS: visibility timeout >= 6 x function timeout (+ batching window).
+    assert queue["VisibilityTimeout"] >= 6 * timeout + (window or 0)
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}, "maxReceiveCount": 5}
+    assert queue["SqsManagedSseEnabled"] is True
+    dlq = resources[dlq_id]["Properties"]
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert dlq["SqsManagedSseEnabled"] is True
+    # a message must not expire in the queue before it has had its 5 tries
+    assert queue["MessageRetentionPeriod"] > 5 * queue["VisibilityTimeout"]
+
+
+def test_s3_uploads_notify_their_functions(cfn_template):
+    bucket = cfn_template["Resources"]["TerritoryBucket"]
+    configs = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    by_prefix = {c["Filter"]["S3Key"]["Rules"][0]["Value"]: c for c in configs}
+    assert set(by_prefix) == {"territories/", "roster/"}
+    assert by_prefix["territories/"]["Function"] == {"Fn::GetAtt": ["TerritoryUploadFunction", "Arn"]}
+    assert by_prefix["roster/"]["Function"] == {"Fn::GetAtt": ["RosterUploadFunction", "Arn"]}
+    assert all(c["Event"] == "s3:ObjectCreated:*" for c in configs)
+    # S3 may invoke them, only from this account, and the bucket waits for the permissions.
+    permissions = resources_of_type(cfn_template, "AWS::Lambda::Permission")
+    s3_permissions = {p["Properties"]["FunctionName"]["Ref"]: p for p in permissions.values()
+                      if p["Properties"]["Principal"] == "s3.amazonaws.com"}
+    assert set(s3_permissions) == {"TerritoryUploadFunction", "RosterUploadFunction"}
+    assert all(p["Properties"]["SourceAccount"] == {"Ref": "AWS::AccountId"} for p in s3_permissions.values())
+    assert set(bucket["DependsOn"]) == {lid for lid, p in permissions.items()
+                                        if p["Properties"]["Principal"] == "s3.amazonaws.com"}
+
+
+def test_reroute_runs_on_the_schedule_parameter(cfn_template):
+    rules = {lid: r for lid, r in resources_of_type(cfn_template, "AWS::Events::Rule").items()
+             if "ScheduleExpression" in r["Properties"]}
+    assert list(rules) == ["LeadRerouteFunctionRerouteSchedule"]
+    rule = rules["LeadRerouteFunctionRerouteSchedule"]["Properties"]
+    assert rule["ScheduleExpression"] == {"Ref": "RerouteScheduleRate"}
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["LeadRerouteFunction", "Arn"]}
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_function_has_a_log_group_with_retention(cfn_template, logical_id):
+    groups = [g["Properties"] for g in resources_of_type(cfn_template, "AWS::Logs::LogGroup").values()
+              if g["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}]
+    assert len(groups) == 1
+    assert groups[0]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+# ---------------------------------------------------------------- storage
+
+
+def _keys(props):
+    types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    return [(k["AttributeName"], k["KeyType"], types[k["AttributeName"]]) for k in props["KeySchema"]]
+
+
+def test_table_schemas(cfn_template):
+    res = cfn_template["Resources"]
+    leads = res["LeadsTable"]["Properties"]
+    assert _keys(leads) == [("lead_id", "HASH", "S")]
+    (gsi,) = leads["GlobalSecondaryIndexes"]
+    assert gsi["IndexName"] == "RerouteDueIndex"
+    types = {a["AttributeName"]: a["AttributeType"] for a in leads["AttributeDefinitions"]}
+    assert [(k["AttributeName"], k["KeyType"], types[k["AttributeName"]]) for k in gsi["KeySchema"]] == [
+        ("reroute_shard", "HASH", "S"),
+        ("sla_due_at", "RANGE", "N"),
+    ]
+    assert gsi["Projection"]["ProjectionType"] in {"KEYS_ONLY", "INCLUDE"}
+    assert _keys(res["RoutingTable"]["Properties"]) == [("pk", "HASH", "S"), ("sk", "RANGE", "S")]
+    idem = res["IdempotencyTable"]["Properties"]
+    assert _keys(idem) == [("id", "HASH", "S")]
+    assert idem["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    for table in ("LeadsTable", "RoutingTable", "IdempotencyTable"):
+        assert res[table]["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
+        assert "TableName" not in res[table]["Properties"]  # generated: several stacks per account
+
+
+@pytest.mark.parametrize("logical_id", ["TerritoryBucket", "LeadsTable", "RoutingTable", "IdempotencyTable"])
+def test_data_survives_stack_deletion(cfn_template, logical_id):
+    res = cfn_template["Resources"][logical_id]
+    assert res["DeletionPolicy"] == "Retain" and res["UpdateReplacePolicy"] == "Retain"
+
+
+def test_bucket_versioning_ownership_and_lifecycle(cfn_template):
+    props = cfn_template["Resources"]["TerritoryBucket"]["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    rules = props["LifecycleConfiguration"]["Rules"]
+    assert any("NoncurrentVersionExpiration" in r and r["Status"] == "Enabled" for r in rules)
+
+
+# ---------------------------------------------------------------- events
+
+
+def test_salesforce_rule_reads_the_partner_bus_into_intake(cfn_template):
+    rule = cfn_template["Resources"]["SalesforceLeadEventsRule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "SalesforceEventBusName"}
+    assert rule["EventPattern"]["source"] == [{"prefix": "aws.partner/salesforce.com"}]
+    assert sorted(rule["EventPattern"]["detail-type"]) == ["/data/LeadChangeEvent", "/event/Lead_Routing__e"]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["IntakeDLQ", "Arn"]}}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+
+
+def test_writeback_rule_matches_the_app_events(cfn_template):
+    rule = cfn_template["Resources"]["WritebackRule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "AppEventBus"}
+    assert rule["EventPattern"]["source"] == [messages.APP_EVENT_SOURCE]
+    assert sorted(rule["EventPattern"]["detail-type"]) == sorted(
+        [messages.DETAIL_LEAD_ASSIGNED, messages.DETAIL_LEAD_REROUTED, messages.DETAIL_LEAD_ESCALATED]
+    )
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["WritebackQueue", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["WritebackDLQ", "Arn"]}}
+
+
+@pytest.mark.parametrize(
+    ("policy_id", "rule_id", "queues"),
+    [
+        ("IntakeQueuePolicy", "SalesforceLeadEventsRule", ["IntakeQueue", "IntakeDLQ"]),
+        ("WritebackQueuePolicy", "WritebackRule", ["WritebackQueue", "WritebackDLQ"]),
+    ],
+)
+def test_only_our_rule_may_send_to_its_queues(cfn_template, policy_id, rule_id, queues):
+    props = cfn_template["Resources"][policy_id]["Properties"]
+    assert props["Queues"] == [{"Ref": q} for q in queues]
+    allows = [s for s in props["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert len(allows) == 1
+    allow = allows[0]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Resource"] == [{"Fn::GetAtt": [q, "Arn"]} for q in queues]
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+
+
+# ---------------------------------------------------------------- parameters and outputs
+
+
+def test_parameters(sam_template):
+    params = sam_template["Parameters"]
+    defaults = {
+        "RerouteScheduleRate": "rate(5 minutes)",
+        "DefaultSlaMinutes": 60,
+        "MaxReroutes": 2,
+        "NearestToleranceKm": 25,
+        "CatchAllTerritoryId": "",
+        "WritebackEnabled": "false",
+        "AutoActivateTerritories": "true",
+        "AlarmEmail": "",
+        "LogRetentionDays": 30,
+    }
+    for name, default in defaults.items():
+        assert params[name]["Default"] == default, name
+    assert params["WritebackEnabled"]["AllowedValues"] == ["false", "true"]
+    assert "Default" not in params["SalesforceEventBusName"] and "Default" not in params["SalesforceOrgId"]
+    assert re.fullmatch(params["SalesforceEventBusName"]["AllowedPattern"], "aws.partner/salesforce.com/00D1/0YL2")
+    assert not re.fullmatch(params["SalesforceEventBusName"]["AllowedPattern"], "default")
+    assert re.fullmatch(params["SalesforceOrgId"]["AllowedPattern"], "00D5g000004Dq2KEAS")
+    assert re.fullmatch(params["TerritoryBucketNamePrefix"]["AllowedPattern"], params["TerritoryBucketNamePrefix"]["Default"])
+    # the longest allowed prefix still gives a legal bucket name (<= 63) in the longest region names
+    assert 32 + 1 + 12 + 1 + len("ap-southeast-5") <= 63
+
+
+def test_every_parameter_is_used(sam_template):
+    used = references(sam_template["Resources"]) | references(sam_template.get("Globals", {})) | references(
+        sam_template.get("Outputs", {})
+    ) | references(sam_template.get("Conditions", {}))
+    assert set(sam_template["Parameters"]) <= used
+
+
+def test_outputs(cfn_template):
+    outputs = cfn_template["Outputs"]
+    for name in ("TerritoryBucketName", "LeadsTableName", "RoutingTableName", "IdempotencyTableName",
+                 "IntakeQueueUrl", "TaggingQueueUrl", "AssignmentQueueUrl", "WritebackQueueUrl",
+                 "AppEventBusName", "SalesforceEventBusName", "DashboardUrl", "AlarmTopicArn"):
+        assert name in outputs, name
+    assert "${Dashboard}" in outputs["DashboardUrl"]["Value"]["Fn::Sub"]
