@@ -1,5 +1,7 @@
 """Builders of Event Relay events exactly as Salesforce delivers them to EventBridge (demo, tests, docs).
 
+``detail-type`` defaults to the channel form (``/data/LeadChangeEvent``, ``/event/Lead_Routing__e``); pass
+``detail_type="LeadChangeEvent"`` / ``"Lead_Routing__e"`` for the bare event-name form (the parser takes both).
 They use Salesforce's field API names and the CDC shapes: compound ``Name`` and ``Address`` fields nested,
 ``commitTimestamp`` and dates in epoch milliseconds (``date_format="iso"`` gives ISO-8601 text instead).
 """
@@ -170,6 +172,7 @@ def cdc_create_event(
     account: str = DEFAULT_ACCOUNT,
     region: str = DEFAULT_REGION,
     replay_id: int | None = None,
+    detail_type: str = CDC_DETAIL_TYPE,
 ) -> dict[str, Any]:
     """A ``LeadChangeEvent`` CREATE as Event Relay puts it on the partner bus.
 
@@ -201,7 +204,7 @@ def cdc_create_event(
     ids = [to_18(i) for i in ids]
     payload = {"ChangeEventHeader": _header(change_type, ids, commit_user=commit_user, time=time)}
     payload.update(_nest_compounds(flat, full=True))
-    return _envelope(CDC_DETAIL_TYPE, payload, org_id=org_id, relay_id=relay_id,
+    return _envelope(detail_type, payload, org_id=org_id, relay_id=relay_id,
                      event_id=event_id or str(uuid.uuid4()), time=time, account=account, region=region,
                      replay_id=replay_id)
 
@@ -220,6 +223,7 @@ def cdc_update_event(
     account: str = DEFAULT_ACCOUNT,
     region: str = DEFAULT_REGION,
     replay_id: int | None = None,
+    detail_type: str = CDC_DETAIL_TYPE,
 ) -> dict[str, Any]:
     """A ``LeadChangeEvent`` UPDATE: ``changes`` maps Lead API names to new values (``None`` = nulled).
 
@@ -240,7 +244,7 @@ def cdc_update_event(
                                      nulled_fields=nulled, change_origin=change_origin)
     }
     payload.update(_nest_compounds(flat, full=False))
-    return _envelope(CDC_DETAIL_TYPE, payload, org_id=org_id, relay_id=relay_id,
+    return _envelope(detail_type, payload, org_id=org_id, relay_id=relay_id,
                      event_id=event_id or str(uuid.uuid4()), time=time, account=account, region=region,
                      replay_id=replay_id)
 
@@ -281,6 +285,7 @@ def platform_event(
     account: str = DEFAULT_ACCOUNT,
     region: str = DEFAULT_REGION,
     replay_id: int | None = None,
+    detail_type: str = PLATFORM_DETAIL_TYPE,
 ) -> dict[str, Any]:
     """A ``Lead_Routing__e`` platform event (our own schema, see infra/salesforce).
 
@@ -304,7 +309,7 @@ def platform_event(
     payload.setdefault("EventUuid", event_uuid)
     payload.setdefault("CreatedDate", _format_date(time, date_format))
     payload.setdefault("CreatedById", created_by)
-    return _envelope(PLATFORM_DETAIL_TYPE, payload, org_id=org_id, relay_id=relay_id, event_id=event_uuid,
+    return _envelope(detail_type, payload, org_id=org_id, relay_id=relay_id, event_id=event_uuid,
                      time=time, account=account, region=region, replay_id=replay_id)
 
 
