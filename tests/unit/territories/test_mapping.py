@@ -103,3 +103,27 @@ def test_counties_map_stays_small_enough():
     html = render_map_html(report)
     assert len(html) < 6_000_000
     assert html.count('class="territory"') == len(report.territories)
+
+
+def _first_x(html: str, territory_id: str) -> float:
+    match = re.search(rf'data-id="{territory_id}"[^>]* d="M([0-9.]+),', html)
+    assert match, territory_id
+    return float(match.group(1))
+
+
+def test_us_map_wraps_the_pacific_so_guam_sits_west_of_hawaii():
+    from pathlib import Path
+
+    states = (
+        Path(__file__).resolve().parents[3]
+        / "layers"
+        / "shared"
+        / "territory_router"
+        / "data"
+        / "us_states.geojson"
+    )
+    html = render_map_html(validate_files([(states.name, states.read_bytes())]))
+    guam, hawaii, california, maine = (_first_x(html, tid) for tid in ("66", "15", "06", "23"))
+    assert guam < hawaii < california < maine
+    width = float(re.search(r'viewBox="0 0 ([0-9.]+) ([0-9.]+)"', html).group(1))
+    assert california > 0.5 * width  # the lower 48 are not squeezed into a corner of a world map

@@ -77,7 +77,8 @@ class TerritoryDiff:
         ]
         for title, ids in (("Added", self.added), ("Removed", self.removed)):
             if ids:
-                lines.append(f"\n{title} ({len(ids)}): " + ", ".join(ids[:max_items]))
+                more = f", ... and {len(ids) - max_items} more" if len(ids) > max_items else ""
+                lines.append(f"\n{title} ({len(ids)}): " + ", ".join(ids[:max_items]) + more)
         if self.changed:
             lines.append(f"\nChanged ({len(self.changed)}):")
             for change in self.changed[:max_items]:

@@ -11,7 +11,7 @@ from shapely.geometry.base import BaseGeometry
 from territory_router.domain.territory import Territory, TerritorySet
 
 # Limits of one upload. Files above them are refused before parsing (size) or after (features, vertices).
-MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_FILE_BYTES = 50_000_000  # 50 MB
 MAX_FEATURES = 20_000
 MAX_VERTICES = 5_000_000
 
@@ -175,7 +175,7 @@ class ValidationReport:
         if self.overlaps:
             lines.append(f"\nOverlaps ({len(self.overlaps)}):")
             for ov in self.overlaps[:max_items]:
-                extra = f", {ov.leads} leads" if ov.leads is not None else ""
+                extra = _leads_text(ov.leads)
                 if ov.postal_codes or ov.regions:
                     what = ", ".join((*ov.postal_codes, *ov.regions)[:5])
                     lines.append(f"  - {ov.a} / {ov.b}: shared {what}{extra} -> {ov.resolution}")
@@ -186,8 +186,14 @@ class ValidationReport:
         if self.gaps:
             lines.append(f"\nLargest gaps ({len(self.gaps)}):")
             for gap in self.gaps[:max_items]:
-                extra = f", {gap.leads} leads" if gap.leads is not None else ""
+                extra = _leads_text(gap.leads)
                 lines.append(
                     f"  - {gap.area_km2:,.2f} km² around lon {gap.centroid[0]}, lat {gap.centroid[1]}{extra}"
                 )
         return "\n".join(lines)
+
+
+def _leads_text(count: int | None) -> str:
+    if count is None:
+        return ""
+    return f", {count} lead{'' if count == 1 else 's'}"
