@@ -394,9 +394,9 @@ class RoutingStore:
             }
         }
 
-    def _pointer_op(self, new: PointerState) -> dict[str, Any]:
+    def _pointer_op(self, new: PointerState, conditional: bool = True) -> dict[str, Any]:
         seen = new.seq - 1
-        return {
+        op: dict[str, Any] = {
             "Put": {
                 "TableName": self.routing_table,
                 "Item": {
@@ -410,6 +410,9 @@ class RoutingStore:
                 "ExpressionAttributeValues": {":seen": to_av(seen)},
             }
         }
+        if not conditional:
+            del op["Put"]["ConditionExpression"], op["Put"]["ExpressionAttributeValues"]
+        return op
 
     def transact_lead_change(
         self,
@@ -423,8 +426,12 @@ class RoutingStore:
         pointer: PointerState | None = None,
         now: datetime,
         append_previous_owner: str | None = None,
+        pointer_conditional: bool = True,
     ) -> None:
         """One TransactWriteItems: the lead update (item 0), then ``counters`` (items 1..), then the pointer.
+
+        The pointer write is conditional on the ``seq`` that was read unless ``pointer_conditional`` is False
+        (used after repeated contention: the turn order may then skip a beat, capacities still hold).
 
         Raises :class:`TransactionCancelled` with one reason per item in that order.
         """
@@ -475,7 +482,7 @@ class RoutingStore:
         ]
         items += [self._counter_op(c, now) for c in counters]
         if pointer is not None:
-            items.append(self._pointer_op(pointer))
+            items.append(self._pointer_op(pointer, pointer_conditional))
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:

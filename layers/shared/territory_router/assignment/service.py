@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from territory_router.adapters.routing_store import RoutingStore
 
 ASSIGNABLE = (LeadStatus.RECEIVED.value, LeadStatus.TAGGED.value)
-MAX_ATTEMPTS = 8
+# Lost races (pointer moved, rep filled up, lead changed) are retried with jittered backoff; after that the
+# message fails and SQS redelivers it (nothing was written, so nothing is counted twice).
+MAX_ATTEMPTS = 30
 
 
 @dataclass
@@ -57,7 +59,7 @@ class AssignmentOutcome:
 
 
 def _backoff(attempt: int) -> None:
-    time.sleep(min(0.2, 0.01 * (2**attempt)) * random.random())  # noqa: S311 - jitter, not crypto
+    time.sleep(min(0.25, 0.005 * (2**attempt)) * random.random())  # noqa: S311 - jitter, not crypto
 
 
 def groups_to_read(roster: Roster, territory_id: str | None, group_id: str | None = None) -> tuple[list[str], list[str]]:

@@ -1,0 +1,335 @@
+"""SLA re-routing: leads nobody acted on in time go to another rep, and after too many hops to a manager.
+
+The run reads only the late leads: a Query of the sparse index ``RerouteDueIndex``
+(``reroute_shard = "DUE" AND sla_due_at <= now``); a lead is in that index only while it is assigned to a counted
+rep and unattended. Each lead then changes in one transaction (lead version check, old rep -1, new rep +1 within
+capacity, group pointer), so a lead attended at the same moment either stays put (its version moved) or is
+released by ``mark_attended`` from its new owner - never counted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from territory_router.assignment.eligibility import RepLoad
+from territory_router.assignment.engine import decide
+from territory_router.assignment.records import (
+    REROUTE_SHARD,
+    CounterChange,
+    TransactionCancelled,
+    epoch,
+    iso,
+)
+from territory_router.assignment.roster import Group, Roster, owner_kind
+from territory_router.assignment.service import MAX_ATTEMPTS, _backoff, groups_to_read
+from territory_router.assignment.sla import due_at, sla_for
+from territory_router.assignment.strategies import PointerState
+from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagResult
+from territory_router.domain.messages import LeadAssignedDetail
+
+if TYPE_CHECKING:
+    from territory_router.adapters.routing_store import RoutingStore
+
+
+@dataclass
+class RerouteReport:
+    rerouted: list[LeadAssignedDetail] = field(default_factory=list)  # emit LeadRerouted
+    escalated: list[LeadAssignedDetail] = field(default_factory=list)  # emit LeadEscalated
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"lead_id", "reason"}
+    items_read: int = 0  # lead items read from DynamoDB (Query ScannedCount + re-reads)
+
+
+def _lead_of(item: dict[str, Any]) -> Lead:
+    data = dict(item.get("lead") or {})
+    data.setdefault("lead_id", item["lead_id"])
+    try:
+        return Lead.model_validate(data)
+    except ValidationError:
+        return Lead(lead_id=item["lead_id"])
+
+
+def _tag_of(item: dict[str, Any]) -> TagResult:
+    try:
+        method = TagMethod(item.get("tag_method") or TagMethod.UNTAGGED.value)
+    except ValueError:
+        method = TagMethod.UNTAGGED
+    return TagResult(
+        territory_id=item.get("territory_id"),
+        territory_name=item.get("territory_name"),
+        method=method,
+        note=item.get("tag_note") or "",
+    )
+
+
+def _group_of(roster: Roster, item: dict[str, Any]) -> Group | None:
+    g = roster.groups.get(item.get("group_id") or "")
+    return g or roster.group_for_territory(item.get("territory_id"))
+
+
+def _max_for(roster: Roster, group: Group | None, default: int) -> int:
+    if group is not None and group.max_reroutes is not None:
+        return group.max_reroutes
+    if roster.max_reroutes is not None:
+        return roster.max_reroutes
+    return default
+
+
+def _escalation_owner(roster: Roster, group: Group | None, current_owner: str | None) -> tuple[str, str]:
+    if group is not None and group.escalation_owner:
+        return group.escalation_owner, f"escalation owner of group {group.group_id}"
+    rep = roster.reps.get(current_owner or "")
+    if rep is not None and rep.manager_id:
+        return rep.manager_id, f"manager of {rep.label}"
+    if group is not None and group.fallback_owner:
+        return group.fallback_owner, f"fallback owner of group {group.group_id}"
+    return roster.default_fallback_owner, "default fallback owner"
+
+
+class _Run:
+    def __init__(self, store: RoutingStore, roster: Roster, now: datetime, max_reroutes: int) -> None:
+        self.store = store
+        self.roster = roster
+        self.now = now
+        self.max_reroutes = max_reroutes
+        self.loads: dict[str, RepLoad] = {}
+        self.pointers: dict[str, PointerState] = {}
+        self.report = RerouteReport()
+
+    def refresh(self, territory_ids: set[str | None], group_ids: set[str]) -> None:
+        reps: list[str] = []
+        pointer_groups: list[str] = []
+        for t in territory_ids:
+            r, p = groups_to_read(self.roster, t)
+            reps += r
+            pointer_groups += p
+        for gid in group_ids:
+            r, p = groups_to_read(self.roster, None, gid)
+            reps += r
+            pointer_groups += p
+        snap = self.store.snapshot(lead_id=None, rep_ids=reps, group_ids=pointer_groups, include_active=False)
+        self.loads.update(snap.loads)
+        self.pointers.update(snap.pointers)
+
+    def _bump(self, rep_id: str | None, delta: int) -> None:
+        if not rep_id:
+            return
+        cur = self.loads.get(rep_id) or RepLoad()
+        self.loads[rep_id] = RepLoad(
+            max(0, cur.open_leads + delta), cur.assigned_total + (1 if delta > 0 else 0)
+        )
+
+    def handle(self, item: dict[str, Any]) -> None:
+        lead_id = item["lead_id"]
+        excluded_full: dict[str, str] = {}
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if item.get("status") != LeadStatus.ASSIGNED.value or item.get("reroute_shard") != REROUTE_SHARD:
+                self.report.skipped.append({"lead_id": lead_id, "reason": f"no longer waiting ({item.get('status')})"})
+                return
+            if int(item.get("sla_due_at") or 0) > epoch(self.now):
+                self.report.skipped.append({"lead_id": lead_id, "reason": "SLA was renewed meanwhile"})
+                return
+            try:
+                done = self._try(item, excluded_full)
+            except TransactionCancelled as exc:
+                if exc.failed(0) and exc.failed(0) != "TransactionConflict":
+                    fresh = self.store.get_lead(lead_id)
+                    self.report.items_read += 1
+                    if fresh is None:
+                        self.report.skipped.append({"lead_id": lead_id, "reason": "lead deleted meanwhile"})
+                        return
+                    item = fresh
+                    continue
+                self.refresh({item.get("territory_id")}, {item.get("group_id") or ""} - {""})
+                _backoff(attempt)
+                continue
+            if done:
+                return
+        self.report.skipped.append({"lead_id": lead_id, "reason": f"gave up after {MAX_ATTEMPTS} attempts (contention)"})
+
+    def _try(self, item: dict[str, Any], excluded_full: dict[str, str]) -> bool:
+        roster, now = self.roster, self.now
+        lead_id = item["lead_id"]
+        group = _group_of(roster, item)
+        current = item.get("owner_id")
+        counted = item.get("counted_rep_id")
+        count = int(item.get("reroute_count") or 0)
+        limit = _max_for(roster, group, self.max_reroutes)
+        previous = list(item.get("previous_owners") or [])
+        condition = "#version = :v_seen AND #status = :s_assigned AND #shard = :due"
+        cvalues = {":v_seen": int(item.get("version") or 0), ":s_assigned": LeadStatus.ASSIGNED.value, ":due": REROUTE_SHARD}
+        due_was = int(item.get("sla_due_at") or 0)
+
+        if count >= limit:
+            owner, why = _escalation_owner(roster, group, current)
+            trail = {
+                "at": iso(now),
+                "roster_version": roster.version,
+                "territory_id": item.get("territory_id"),
+                "outcome": "escalation",
+                "owner_id": owner,
+                "summary": f"escalated to {owner} ({why}): SLA missed after {count} re-route(s) (limit {limit})",
+                "escalation": f"previous owners {', '.join([*previous, current or '?'])}",
+                "previous_decision": (item.get("decision") or {}).get("summary"),
+            }
+            values = {
+                "status": LeadStatus.ESCALATED.value,
+                "version": int(item.get("version") or 0) + 1,
+                "updated_at": iso(now),
+                "escalated_at": iso(now),
+                "assigned_at": iso(now),
+                "owner_id": owner,
+                "owner_kind": owner_kind(owner),
+                "fallback": False,
+                "decision": trail,
+            }
+            rep = roster.reps.get(owner)
+            if rep is not None and rep.name:
+                values["owner_name"] = rep.name
+            remove = ["reroute_shard", "counted_rep_id"]
+            if not (rep is not None and rep.name):
+                remove.append("owner_name")
+            counters = [CounterChange(counted, -1)] if counted else []
+            self.store.transact_lead_change(
+                lead_id=lead_id,
+                set_values=values,
+                remove=remove,
+                condition=condition,
+                condition_values=cvalues,
+                counters=counters,
+                now=now,
+                append_previous_owner=current,
+            )
+            self._bump(counted, -1)
+            self.report.escalated.append(
+                LeadAssignedDetail(
+                    lead_id=lead_id,
+                    org_id=item.get("org_id"),
+                    owner_id=owner,
+                    owner_kind=owner_kind(owner),
+                    owner_name=values.get("owner_name"),
+                    territory_id=item.get("territory_id"),
+                    territory_name=item.get("territory_name"),
+                    tag_method=item.get("tag_method"),
+                    group_id=item.get("group_id"),
+                    strategy=item.get("strategy"),
+                    assigned_at=now,
+                    sla_due_at=None,
+                    reroute_count=count,
+                    previous_owner_id=current,
+                    fallback=False,
+                    decision=trail,
+                )
+            )
+            return True
+
+        exclude = {p: "previous owner" for p in previous}
+        if current:
+            exclude[current] = "current owner (missed the SLA)"
+        exclude.update(excluded_full)
+        lead, tag = _lead_of(item), _tag_of(item)
+        decision = decide(
+            lead, tag, roster, self.loads, self.pointers, now, exclude_reps=exclude,
+            group_id=group.group_id if group else None,
+        )
+        dgroup = roster.groups.get(decision.group_id) if decision.group_id else None
+        sla = sla_for(roster, dgroup, tag.territory_id, int(item.get("sla_minutes") or 60))
+        due = due_at(now, sla)
+        trail = dict(decision.trail)
+        trail["sla"] = f"{sla.describe()}: due {iso(due)}"
+        trail["reroute"] = (
+            f"re-route {count + 1} of {limit}: {current} missed the SLA due "
+            f"{iso(datetime.fromtimestamp(due_was, now.tzinfo))}"
+        )
+        values = {
+            "version": int(item.get("version") or 0) + 1,
+            "updated_at": iso(now),
+            "rerouted_at": iso(now),
+            "assigned_at": iso(now),
+            "owner_id": decision.owner_id,
+            "owner_kind": decision.owner_kind,
+            "fallback": decision.fallback,
+            "decision": trail,
+            "reroute_count": count + 1,
+            "sla_due_at": epoch(due),
+            "sla_minutes": sla.minutes,
+        }
+        remove: list[str] = []
+        for attr, value in (("owner_name", decision.owner_name), ("group_id", decision.group_id), ("strategy", decision.strategy)):
+            if value is not None:
+                values[attr] = value
+            else:
+                remove.append(attr)
+        counters: list[CounterChange] = []
+        if counted:
+            counters.append(CounterChange(counted, -1))
+        if decision.counted:
+            values["counted_rep_id"] = decision.rep_id
+            values["reroute_shard"] = REROUTE_SHARD
+            counters.append(CounterChange(decision.rep_id, +1, decision.rep_capacity))  # type: ignore[arg-type]
+        else:
+            remove += ["counted_rep_id", "reroute_shard"]
+        try:
+            self.store.transact_lead_change(
+                lead_id=lead_id,
+                set_values=values,
+                remove=remove,
+                condition=condition,
+                condition_values=cvalues,
+                counters=counters,
+                pointer=decision.pointer,
+                now=now,
+                append_previous_owner=current,
+            )
+        except TransactionCancelled as exc:
+            new_index = 2 if counted else 1
+            if decision.counted and exc.failed(new_index) == "ConditionalCheckFailed":
+                excluded_full[decision.rep_id] = "filled up meanwhile (raced)"  # type: ignore[index]
+            raise
+        self._bump(counted, -1)
+        self._bump(decision.rep_id, +1)
+        if decision.pointer is not None:
+            self.pointers[decision.pointer.group_id] = decision.pointer
+        self.report.rerouted.append(
+            LeadAssignedDetail(
+                lead_id=lead_id,
+                org_id=item.get("org_id"),
+                owner_id=decision.owner_id,
+                owner_kind=decision.owner_kind,
+                owner_name=decision.owner_name,
+                territory_id=item.get("territory_id"),
+                territory_name=item.get("territory_name"),
+                tag_method=item.get("tag_method"),
+                group_id=decision.group_id,
+                strategy=decision.strategy,
+                assigned_at=now,
+                sla_due_at=due,
+                reroute_count=count + 1,
+                previous_owner_id=current,
+                fallback=decision.fallback,
+                decision=trail,
+            )
+        )
+        return True
+
+
+def reroute_due_leads(
+    *, store: RoutingStore, now: datetime, max_reroutes: int, limit: int = 500
+) -> RerouteReport:
+    """Re-route (or escalate) up to ``limit`` leads whose SLA ran out by ``now``, oldest first.
+
+    ``max_reroutes`` (setting ``MAX_REROUTES``) applies unless the group or roster sets its own.
+    """
+    items, read = store.query_due(now, limit)
+    if not items:
+        return RerouteReport(items_read=read)
+    roster = store.active_roster(refresh=True)
+    run = _Run(store, roster, now, max_reroutes)
+    run.report.items_read = read
+    run.refresh({i.get("territory_id") for i in items}, {i.get("group_id") for i in items if i.get("group_id")})
+    for item in sorted(items, key=lambda i: (int(i.get("sla_due_at") or 0), i["lead_id"])):
+        run.handle(item)
+    return run.report
