@@ -148,6 +148,19 @@ def test_shared_layer_is_built_for_arm64(sam_template):
     assert (REPO_ROOT / "layers/shared/territory_router/__init__.py").is_file()
 
 
+def test_layer_ships_the_xray_sdk_the_tracer_needs(sam_template):
+    # Tracing: Active + powertools Tracer(): the Tracer imports aws_xray_sdk at cold start, and the Lambda Python
+    # runtime does not include it, so the layer must (aws-xray-sdk, or aws-lambda-powertools[tracer]/[all]).
+    assert sam_template["Globals"]["Function"]["Tracing"] == "Active"
+    handlers = [p.read_text() for p in (REPO_ROOT / "functions").glob("*/handle_*.py")]
+    if not any(re.search(r"\bTracer\(", src) for src in handlers):
+        pytest.skip("no handler uses the powertools Tracer")
+    requirements = (REPO_ROOT / "layers/shared/requirements.txt").read_text().lower()
+    assert "aws-xray-sdk" in requirements or re.search(r"aws-lambda-powertools\[[^\]]*\b(tracer|all)\b", requirements), (
+        "layers/shared/requirements.txt lacks aws-xray-sdk: every traced function would fail at cold start"
+    )
+
+
 @pytest.mark.parametrize("function_id", sorted(SQS_TRIGGERS))
 def test_sqs_event_source_mappings(cfn_template, function_id):
     queue, _dlq, batch, window = SQS_TRIGGERS[function_id]
