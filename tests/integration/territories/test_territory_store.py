@@ -193,3 +193,25 @@ def test_too_large_upload_is_rejected_without_reading_it(store):
         and "MAX_FILE_BYTES" in report["errors"][0]["reason"]
     )
     assert store.get_active() is None
+
+
+def test_folder_marker_is_ignored(store):
+    store.s3.put_object(Bucket=BUCKET, Key="territories/", Body=b"")
+    outcome = process_territory_upload(BUCKET, "territories/", store=store)
+    assert outcome.status == "IGNORED" and not outcome.valid and outcome.version == ""
+    assert store.list_versions() == []
+
+
+def test_a_broken_map_never_blocks_a_valid_set(store, monkeypatch):
+    from territory_router.services import territory_upload
+
+    def boom(report, title):
+        raise RuntimeError("no map today")
+
+    monkeypatch.setattr(territory_upload, "_render_map", boom)
+    outcome = upload(store, "territories/a.geojson", geojson(square("a", 0, 0)))
+    assert outcome.activated and outcome.map_key is None
+    assert outcome.warnings == 1
+    report = json.loads(store.load_bytes(outcome.report_key))
+    assert "map could not be drawn: no map today" in report["warnings"][0]["reason"]
+    assert outcome.summary()["version"] == outcome.version

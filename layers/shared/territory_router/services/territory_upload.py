@@ -26,13 +26,14 @@ from territory_router.territories.validate import too_large_report, validate_fil
 logger = logging.getLogger(__name__)
 
 ACTIVATION_ATTEMPTS = 3
+STATUS_IGNORED = "IGNORED"
 
 
 @dataclass(frozen=True)
 class TerritoryUploadOutcome:
     source_key: str
     version: str
-    status: str  # VALID / REJECTED / ACTIVE (the version record's status after processing)
+    status: str  # VALID / REJECTED / ACTIVE (the version record's status after processing) / IGNORED
     valid: bool
     activated: bool
     duplicate: bool = False  # the version already existed (retried event)
@@ -112,6 +113,11 @@ def process_territory_upload(
 ) -> TerritoryUploadOutcome:
     """Validate the uploaded object ``s3://bucket/key`` and store it as a version (activated if valid)."""
     opts = options or ValidationOptions()
+    if key.endswith("/"):  # a "folder" created in the S3 console: nothing to validate, no version
+        logger.info("ignoring folder marker %s", key)
+        return TerritoryUploadOutcome(
+            source_key=key, version="", status=STATUS_IGNORED, valid=False, activated=False
+        )
     obj = store.read_upload(bucket, key, max_bytes=opts.max_file_bytes)
     name = PurePosixPath(key).name
     if obj.data is None:

@@ -129,6 +129,17 @@ def parse_geojson(name: str, data: bytes) -> ParsedFile:
         ) from exc
     if not isinstance(doc, dict) or "type" not in doc:
         raise FormatError(f"{name} is not GeoJSON: expected an object with a 'type'", "not_geojson")
+    crs = (
+        ((doc.get("crs") or {}).get("properties") or {}).get("name")
+        if isinstance(doc.get("crs"), dict)
+        else None
+    )
+    if crs and not re.search(r"(CRS84|EPSG:{1,2}4326)$", str(crs), re.IGNORECASE):
+        raise FormatError(
+            f"{name} declares the coordinate system {crs}; territories must be in WGS84 longitude/latitude "
+            "(EPSG:4326 / CRS84)",
+            "projected_crs",
+        )
     kind = doc.get("type")
     if kind == "FeatureCollection":
         raw_features = doc.get("features")
