@@ -180,6 +180,17 @@ def check_geometry(
             )
         return None
 
+    # Swapped but still in range (e.g. New York as [40.7, -74.0]): the polygon lands in the Southern Ocean or
+    # Antarctica, where no sales territory lives, while [lat, lon] would be a real place.
+    if (lat < -60).all() and (np.abs(lon) <= 90).all():
+        check.error(
+            f"latitude/longitude look swapped: every point is south of 60°S (e.g. {_fmt_point(allpts[0])}), "
+            "but read as [lat, lon] they would be at "
+            f"lat {allpts[0][0]:.3f}, lon {allpts[0][1]:.3f}; GeoJSON and KML order is [longitude, latitude]",
+            "swapped_lat_lon",
+        )
+        return None
+
     # 3. antimeridian: consecutive points more than 180° apart in longitude
     for p_index, rings in enumerate(arrays, start=1):
         for r_index, ring in enumerate(rings, start=1):
