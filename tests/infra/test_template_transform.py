@@ -99,7 +99,12 @@ def test_cycle_detector_sees_the_s3_notification_cycle(cfn_template):
 
 def test_transform_with_all_parameters_overridden():
     cfn = transform_template(
-        parameter_values={"RerouteScheduleRate": "rate(1 minute)", "WritebackEnabled": "true", "AlarmEmail": "a@b.c"}
+        parameter_values={
+            "RerouteScheduleRate": "rate(1 minute)",
+            "WritebackEnabled": "true",
+            "AlarmEmail": "a@b.c",
+            "SalesforceRoutingEventBusName": "aws.partner/salesforce.com/00D000000000001EAA/0YL000000000002GAA",
+        }
     )
     assert "LeadRerouteFunctionRerouteSchedule" in cfn["Resources"]
 
@@ -276,11 +281,18 @@ def test_bucket_versioning_ownership_and_lifecycle(cfn_template):
 # ---------------------------------------------------------------- events
 
 
-def test_salesforce_rule_reads_the_partner_bus_into_intake(cfn_template):
-    rule = cfn_template["Resources"]["SalesforceLeadEventsRule"]["Properties"]
-    assert rule["EventBusName"] == {"Ref": "SalesforceEventBusName"}
+@pytest.mark.parametrize(
+    ("rule_id", "bus_parameter"),
+    [("SalesforceLeadEventsRule", "SalesforceEventBusName"), ("SalesforceRoutingEventsRule", "SalesforceRoutingEventBusName")],
+)
+def test_salesforce_rules_read_the_partner_buses_into_intake(cfn_template, rule_id, bus_parameter):
+    from territory_router.salesforce.events import CDC_DETAIL_TYPES, PLATFORM_DETAIL_TYPES
+
+    rule = cfn_template["Resources"][rule_id]["Properties"]
+    assert rule["EventBusName"] == {"Ref": bus_parameter}
     assert rule["EventPattern"]["source"] == [{"prefix": "aws.partner/salesforce.com"}]
-    assert sorted(rule["EventPattern"]["detail-type"]) == ["/data/LeadChangeEvent", "/event/Lead_Routing__e"]
+    # exactly what the intake parser accepts: the rule neither drops events it handles nor feeds it others
+    assert set(rule["EventPattern"]["detail-type"]) == CDC_DETAIL_TYPES | PLATFORM_DETAIL_TYPES
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["IntakeDLQ", "Arn"]}}
@@ -315,7 +327,23 @@ def test_only_our_rule_may_send_to_its_queues(cfn_template, policy_id, rule_id, 
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
     assert allow["Action"] == "sqs:SendMessage"
     assert allow["Resource"] == [{"Fn::GetAtt": [q, "Arn"]} for q in queues]
-    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+    source_arns = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert _as_list(source_arns)[0] == {"Fn::GetAtt": [rule_id, "Arn"]}
+
+
+def test_second_salesforce_bus_is_optional(cfn_template):
+    assert cfn_template["Resources"]["SalesforceRoutingEventsRule"]["Condition"] == "HasRoutingEventBus"
+    assert cfn_template["Conditions"]["HasRoutingEventBus"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SalesforceRoutingEventBusName"}, ""]}]
+    }
+    allow = cfn_template["Resources"]["IntakeQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"][1] == {
+        "Fn::If": ["HasRoutingEventBus", {"Fn::GetAtt": ["SalesforceRoutingEventsRule", "Arn"]}, {"Ref": "AWS::NoValue"}]
+    }
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
 
 
 # ---------------------------------------------------------------- parameters and outputs
