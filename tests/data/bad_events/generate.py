@@ -173,6 +173,9 @@ CASES: dict[str, tuple[bytes, str, str]] = {
         _mutate(_cdc, _set([*P, "Company"], "A" * 40_000)), INVALID, "payload.Company: text longer"),
     "52_platform_event_infinity_date": (
         _mutate(_pe, _set([*P, "CreatedDate"], float("inf"))), INVALID, "CreatedDate: epoch milliseconds out of range"),
+    "53_lone_surrogate_escape": (
+        json.dumps(_cdc()).replace("Analytical Engines Ltd", "Bad \\ud800 Co").encode(), INVALID,
+        "invalid Unicode"),
 }
 
 

@@ -489,7 +489,9 @@ def parse_relay_event(event: dict, *, expected_org_id: str | None) -> list[LeadC
         raise InvalidEvent(f"event must be a JSON object, got {type(event).__name__}")
     _check_depth(event)
     try:
-        size = len(json.dumps(event, separators=(",", ":"), default=str).encode("utf-8", errors="surrogatepass"))
+        size = len(json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidEvent("event contains invalid Unicode (an unpaired surrogate escape)") from None
     except (TypeError, ValueError, RecursionError):
         raise InvalidEvent("event is not JSON-serialisable") from None
     if size > MAX_EVENT_BYTES:
