@@ -33,9 +33,9 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     for record in event.records:
         key = urllib.parse.unquote_plus(record.s3.get_object.key)
         outcome = process_roster_upload(record.s3.bucket.name, key, store=store, s3_client=aws.client("s3"))
-        accepted = bool(getattr(outcome, "valid", False))
+        accepted = outcome.accepted
         metrics.add_metric(name="RosterUploadsAccepted" if accepted else "RosterUploadsRejected", unit=MetricUnit.Count, value=1)
-        summary = outcome.summary() if hasattr(outcome, "summary") else {"key": key, "valid": accepted}
+        summary = outcome.to_dict()
         (logger.info if accepted else logger.warning)("roster upload processed", extra=summary)
         results.append(summary)
     return {"uploads": results}

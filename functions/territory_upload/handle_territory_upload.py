@@ -36,8 +36,8 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
         outcome = process_territory_upload(
             record.s3.bucket.name, key, store=store, auto_activate=config.auto_activate_territories
         )
-        summary = outcome.summary() if hasattr(outcome, "summary") else {"key": key}
-        accepted = bool(getattr(outcome, "valid", False))
+        summary = outcome.summary()
+        accepted = outcome.valid
         metrics.add_metric(
             name="TerritoryUploadsAccepted" if accepted else "TerritoryUploadsRejected", unit=MetricUnit.Count, value=1
         )

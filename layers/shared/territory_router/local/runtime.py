@@ -46,6 +46,7 @@ class FunctionRuntime:
         self._lock = threading.Lock()  # a Lambda container runs one invocation at a time
         self.invocations = 0
         self.errors = 0
+        self.busy_s = 0.0
 
     @property
     def name(self) -> str:
@@ -77,11 +78,14 @@ class FunctionRuntime:
                 log_group_name=f"/aws/lambda/{self.name}",
             )
             self.invocations += 1
+            started = time.monotonic()
             try:
                 return handler(event, context)
             except Exception:
                 self.errors += 1
                 raise
+            finally:
+                self.busy_s += time.monotonic() - started
 
 
 def merge_environments(specs: list[FunctionSpec]) -> dict[str, str]:

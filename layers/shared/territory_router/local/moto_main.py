@@ -1,0 +1,20 @@
+"""``python -m territory_router.local.moto_main -H HOST -p PORT``: moto's server with our DynamoDB fixes."""
+
+from __future__ import annotations
+
+from territory_router.local import moto_patches
+
+
+def main() -> None:
+    moto_patches.apply()
+    import logging
+
+    # One access-log line per request costs the emulator time the pipeline could use.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from moto.server import main as moto_server_main
+
+    moto_server_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Two fixes to moto's DynamoDB emulation that our tests and the local stack depend on.
+
+1. **Atomic writes under concurrency.** moto's server handles requests on threads but its DynamoDB backend does
+   not serialise writes: two concurrent conditional updates (or transactions) can interleave between the
+   condition check and the write, which real DynamoDB never allows. We hold one lock around every write.
+2. **Transactions in O(items), not O(table).** moto backs up every table a transaction touches with
+   ``copy.deepcopy`` before running it (tens of milliseconds at a few thousand items, growing with the table). We
+   snapshot only the items the transaction names and restore those on cancellation, the same observable result.
+
+Applied in the local stack's moto process and in the test suite's moto server; handler code is unaware of it.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import functools
+import json
+import threading
+from typing import Any
+
+_LOCK = threading.RLock()
+_applied = False
+
+
+class _TableCopyShim:
+    """Stands in for the ``copy`` module inside moto's DynamoDB models: tables are not deep-copied."""
+
+    def __init__(self, table_type: type) -> None:
+        self._table_type = table_type
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if isinstance(value, self._table_type):
+            return value  # the transaction wrapper restores item snapshots instead
+        return _copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_copy, name)
+
+
+def _item_key(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any] | None:
+    if op_type != "Put":
+        return op.get("Key")
+    attrs = op.get("Item") or {}
+    names = [n for n in (table.hash_key_attr, table.range_key_attr) if n]
+    if any(n not in attrs for n in names):
+        return None
+    return {n: attrs[n] for n in names}
+
+
+def apply() -> None:
+    """Patch moto's DynamoDB backend (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    backend = models.DynamoDBBackend
+    models.copy = _TableCopyShim(Table)  # type: ignore[attr-defined]
+
+    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+        original = getattr(backend, name, None)
+        if original is None:
+            continue
+
+        @functools.wraps(original)
+        def locked(self, *args, __original=original, **kwargs):
+            with _LOCK:
+                return __original(self, *args, **kwargs)
+
+        setattr(backend, name, locked)
+
+    original_transact = backend.transact_write_items
+
+    @functools.wraps(original_transact)
+    def transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
+        with _LOCK:
+            tables = dict(self.tables)
+            snapshots: dict[tuple[str, str], tuple[str, dict[str, Any], dict[str, Any] | None]] = {}
+            for entry in transact_items[:100]:
+                op_type, op = next(iter(entry.items()))
+                table_name = op.get("TableName")
+                if table_name not in self.tables:
+                    continue
+                key = _item_key(self.tables[table_name], op_type, op)
+                if key is None:
+                    continue
+                marker = (table_name, json.dumps(key, sort_keys=True))
+                if marker not in snapshots:
+                    current = self.get_item(table_name, key)
+                    snapshots[marker] = (table_name, key, _copy.deepcopy(current.to_json()["Attributes"]) if current else None)
+            try:
+                return original_transact(self, transact_items)
+            except Exception:
+                # moto put its "backup" (the live table itself, see the shim) back; undo the applied writes.
+                self.tables.update(tables)
+                for table_name, key, attrs in snapshots.values():
+                    if attrs is None:
+                        if self.get_item(table_name, key) is not None:
+                            self.delete_item(table_name, key)
+                    else:
+                        self.put_item(table_name, attrs)
+                raise
+
+    backend.transact_write_items = transact_write_items
+    _applied = True
