@@ -14,7 +14,8 @@ def _mixed_batch(lead):
         {"latitude": 30.0, "longitude": -100.0},  # polygon
         {"latitude": 35.0, "longitude": -98.0},  # overlap
         {"latitude": 60.0, "longitude": 12.3, "country": "NO"},  # nearest
-        {"latitude": 60.0, "longitude": 12.6},  # beyond tolerance
+        {"latitude": 60.0, "longitude": 12.5},  # beyond tolerance
+        {"latitude": 60.0, "longitude": 14.0},  # far from everything
         {"latitude": 0.0, "longitude": 0.0, "state": "TX"},  # (0, 0)
         {"latitude": -100.0, "longitude": 30.0},  # swapped, out of range
         {"latitude": 11.0, "longitude": 60.0, "country": "Norway"},  # swapped, in range

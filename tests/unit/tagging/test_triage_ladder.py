@@ -47,12 +47,16 @@ def test_nearest_within_the_tolerance_in_km(tagger, lead, lon, lat, expected_km)
 
 
 def test_nearest_beyond_the_tolerance_falls_through(tagger, lead):
-    # 0.45° of longitude is ~25.0 km at 60° N: just inside for 25 km, outside for 24 km. In degrees it would
-    # look far closer than the 0.6° (~33 km) point, which must be beyond the tolerance.
-    far = tagger.tag(lead(latitude=60.0, longitude=12.6))
-    assert far.method is TagMethod.CATCH_ALL
-    assert "nearest is NORTH (North) at 33.4 km, beyond the 25 km tolerance" in far.note
+    # At 60° N a degree of longitude is ~55.6 km: 0.5° east is ~27.8 km, beyond 25 km although it is "only"
+    # half a degree away; 0.44° (~24.5 km) is within. Distances are great-circle km, never degrees.
     assert tagger.tag(lead(latitude=60.0, longitude=12.44)).method is TagMethod.NEAREST
+    east = tagger.tag(lead(latitude=60.0, longitude=12.5))
+    assert east.method is TagMethod.CATCH_ALL
+    assert "no territory polygon contains the point or lies within 25 km of it" in east.note
+    # 0.4° north is 44.5 km: a candidate for the tree (within 0.46° of the polygon), measured, rejected.
+    north = tagger.tag(lead(latitude=61.4, longitude=11.0))
+    assert north.method is TagMethod.CATCH_ALL
+    assert "nearest is NORTH (North) at 44.5 km, beyond the 25 km tolerance" in north.note
 
 
 def test_tolerance_is_configurable(tagger_for, lead):

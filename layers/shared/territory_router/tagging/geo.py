@@ -2,10 +2,11 @@
 
 The spatial tree works in degrees, which are not a distance: a degree of longitude is 111 km at the equator
 and 39 km at 70° N. So the nearest-territory step asks the tree for candidates within a deliberately generous
-box in degrees (:func:`degree_window`), then measures each candidate properly: the polygon is clipped to that
-window, projected onto a local equirectangular plane centred on the lead (exact enough over tens of km), the
-nearest boundary point is found there, and the distance to it is taken with the haversine formula.
-Territories that cross the antimeridian are measured on the side of the lead only.
+radius in degrees (:func:`search_radius_deg`), then measures each candidate properly, many at once: the
+polygon boundary is projected onto a local equirectangular plane centred on the lead (exact enough over tens
+of km), the nearest boundary point is found there, and the distance to it is taken with the haversine
+formula (:func:`boundary_distance_km`). Territories that cross the antimeridian are measured on the side of
+the lead only.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import math
 
 import numpy as np
 import shapely
-from shapely.geometry.base import BaseGeometry
 
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
 KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180.0  # ~111.195 km along a meridian
@@ -29,37 +29,106 @@ def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
-def degree_window(lat: float, km: float) -> tuple[float, float]:
-    """Half sizes ``(dlon, dlat)`` in degrees of a box that holds every point within ``km`` of latitude ``lat``."""
+def haversine_km_many(lon1, lat1, lon2, lat2) -> np.ndarray:
+    """:func:`haversine_km` over numpy arrays."""
+    phi1, phi2 = np.radians(lat1), np.radians(lat2)
+    a = (
+        np.sin((phi2 - phi1) / 2) ** 2
+        + np.cos(phi1) * np.cos(phi2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+
+
+def search_radius_deg(lat: np.ndarray, km: float) -> np.ndarray:
+    """Planar radius in degrees around points at latitudes ``lat`` that holds every point within ``km``."""
     dlat = km / KM_PER_DEGREE * 1.01
-    far_lat = min(89.9, abs(lat) + dlat)
-    dlon = min(180.0, dlat / max(math.cos(math.radians(far_lat)), 1e-6))
-    return dlon, dlat
+    far = np.minimum(89.9, np.abs(lat) + dlat)
+    dlon = np.minimum(180.0, dlat / np.maximum(np.cos(np.radians(far)), 1e-6))
+    # Every such point lies in the ellipse of semi-axes (dlon, dlat), hence in the circle of the larger one.
+    return np.maximum(dlon, dlat)
 
 
-def nearest_distance_km(
-    geometry: BaseGeometry, lon: float, lat: float, window_km: float
-) -> tuple[float, float, float]:
-    """``(km, lon, lat)`` of the point of ``geometry`` nearest to the lead. Only the part of the polygon inside
-    the :func:`degree_window` of ``window_km`` is looked at: ``(inf, nan, nan)`` when that part is empty, and a
-    distance somewhat above ``window_km`` can come back (the window is a box, not a circle)."""
-    dlon, dlat = degree_window(lat, window_km)
-    part = shapely.clip_by_rect(geometry, lon - dlon, lat - dlat, lon + dlon, lat + dlat)
-    if part.is_empty:
-        return math.inf, math.nan, math.nan
-    cos_lat = max(math.cos(math.radians(lat)), 1e-6)
+def boundary_distance_km(lines: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Pairwise great-circle km from point ``(lon[i], lat[i])`` to the nearest point of ``lines[i]`` (polygon
+    boundaries, lon/lat). ``inf`` where a boundary is missing or empty. Vectorised over the pairs."""
+    n = len(lines)
+    out = np.full(n, np.inf)
+    if n == 0:
+        return out
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    cos_lat = np.maximum(np.cos(np.radians(lat)), 1e-6)
+    _, owner = shapely.get_coordinates(lines, return_index=True)
 
     def to_local(coords: np.ndarray) -> np.ndarray:
-        out = np.empty_like(coords)
-        out[:, 0] = (coords[:, 0] - lon) * cos_lat * KM_PER_DEGREE
-        out[:, 1] = (coords[:, 1] - lat) * KM_PER_DEGREE
-        return out
+        local = np.empty_like(coords)
+        local[:, 0] = (coords[:, 0] - lon[owner]) * cos_lat[owner] * KM_PER_DEGREE
+        local[:, 1] = (coords[:, 1] - lat[owner]) * KM_PER_DEGREE
+        return local
 
-    local = shapely.transform(part, to_local)
-    if shapely.intersects_xy(local, 0.0, 0.0):  # on or inside: distance 0
-        return 0.0, lon, lat
-    line = shapely.shortest_line(local, shapely.Point(0.0, 0.0))
-    x, y = shapely.get_coordinates(line)[0]
-    near_lon = lon + x / (cos_lat * KM_PER_DEGREE)
-    near_lat = lat + y / KM_PER_DEGREE
-    return haversine_km(lon, lat, near_lon, near_lat), near_lon, near_lat
+    local = shapely.transform(lines, to_local)
+    nearest = shapely.get_point(shapely.shortest_line(local, shapely.Point(0.0, 0.0)), 0)
+    x, y = shapely.get_x(nearest), shapely.get_y(nearest)
+    found = np.isfinite(x) & np.isfinite(y)
+    near_lon = lon[found] + x[found] / (cos_lat[found] * KM_PER_DEGREE)
+    near_lat = lat[found] + y[found] / KM_PER_DEGREE
+    out[found] = haversine_km_many(lon[found], lat[found], near_lon, near_lat)
+    return out
+
+
+class BoundarySegments:
+    """Every boundary segment of a geometry array, flattened into numpy arrays once, so that the distance from
+    many points to many polygons is pure numpy: :meth:`distance_km` does what :func:`boundary_distance_km`
+    does without building a single shapely object."""
+
+    def __init__(self, geometries: np.ndarray) -> None:
+        lines = shapely.boundary(geometries)
+        parts, part_geom = shapely.get_parts(lines, return_index=True)
+        coords, coord_part = shapely.get_coordinates(parts, return_index=True)
+        same = coord_part[:-1] == coord_part[1:]  # a segment joins two coordinates of the same line
+        self.a = coords[:-1][same]
+        self.b = coords[1:][same]
+        seg_geom = part_geom[coord_part[:-1][same]]
+        n = len(geometries)
+        self.start = np.searchsorted(seg_geom, np.arange(n), side="left")
+        self.end = np.searchsorted(seg_geom, np.arange(n), side="right")
+
+    def distance_km(self, geom: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Pairwise great-circle km from ``(lon[i], lat[i])`` to the nearest boundary point of geometry
+        ``geom[i]`` (``inf`` for a geometry without boundary)."""
+        pairs = len(geom)
+        out = np.full(pairs, np.inf)
+        if pairs == 0:
+            return out
+        lon = np.asarray(lon, dtype=float)
+        lat = np.asarray(lat, dtype=float)
+        counts = self.end[geom] - self.start[geom]
+        total = int(counts.sum())
+        if total == 0:
+            return out
+        pair_of = np.repeat(np.arange(pairs), counts)
+        offsets = np.cumsum(counts) - counts
+        seg = np.repeat(self.start[geom], counts) + (np.arange(total) - np.repeat(offsets, counts))
+        cos_lat = np.maximum(np.cos(np.radians(lat)), 1e-6)
+        sx = cos_lat[pair_of] * KM_PER_DEGREE
+        ax = (self.a[seg, 0] - lon[pair_of]) * sx
+        ay = (self.a[seg, 1] - lat[pair_of]) * KM_PER_DEGREE
+        dx = (self.b[seg, 0] - self.a[seg, 0]) * sx
+        dy = (self.b[seg, 1] - self.a[seg, 1]) * KM_PER_DEGREE
+        length2 = dx * dx + dy * dy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(length2 > 0, -(ax * dx + ay * dy) / length2, 0.0)
+        t = np.clip(t, 0.0, 1.0)
+        px, py = ax + t * dx, ay + t * dy  # nearest point of each segment, local km, lead at the origin
+        d2 = px * px + py * py
+        # Segments of a pair are contiguous: the minimum per pair, then the first segment reaching it.
+        has = counts > 0
+        mins = np.full(pairs, np.inf)
+        mins[has] = np.minimum.reduceat(d2, offsets[has])
+        hit = np.flatnonzero(d2 == mins[pair_of])
+        firsts = hit[np.r_[True, pair_of[hit][1:] != pair_of[hit][:-1]]]
+        which = pair_of[firsts]
+        near_lon = lon[which] + px[firsts] / (cos_lat[which] * KM_PER_DEGREE)
+        near_lat = lat[which] + py[firsts] / KM_PER_DEGREE
+        out[which] = haversine_km_many(lon[which], lat[which], near_lon, near_lat)
+        return out

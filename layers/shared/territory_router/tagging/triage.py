@@ -32,12 +32,13 @@ Rules for doubtful input (all written into the note):
   the postal code.
 
 ``Tagger.tag_many`` is vectorised over the batch (one tree query, one prepared ``intersects_xy`` call);
-``Tagger.tag`` has a fast path for a single lead (a cache of tree candidates per 0.25° grid cell and reused
+``Tagger.tag`` has a fast path for a single lead (a cache of tree candidates per 0.1° grid cell and reused
 results for plain polygon hits). Both give identical results for the same lead.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ import shapely
 import shapely.lib
 
 from territory_router.domain.leads import Lead, TagMethod, TagResult
-from territory_router.tagging.geo import degree_window, nearest_distance_km
+from territory_router.tagging.geo import BoundarySegments, search_radius_deg
 from territory_router.tagging.geocoding import BudgetedGeocoder, Geocoder
 from territory_router.tagging.index import TerritoryIndex
 from territory_router.tagging.postal import guess_country, normalise_postal_code, postal_prefixes
@@ -66,7 +67,7 @@ class TaggingConfig:
     geocode_budget_per_batch: int = 25
     geocode_cache_size: int = 10_000
     try_swapped_coordinates: bool = True
-    grid_cell_degrees: float = 0.25  # single-lead fast path
+    grid_cell_degrees: float = 0.1  # single-lead fast path: tree candidates cached per grid cell
     grid_cache_cells: int = 200_000
 
     def __post_init__(self) -> None:
@@ -74,6 +75,18 @@ class TaggingConfig:
             raise ValueError("nearest_tolerance_km must be a finite number >= 0")
         if self.grid_cell_degrees <= 0:
             raise ValueError("grid_cell_degrees must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class _Spatial:
+    """What the geometry says about one point: polygon hits, the swapped reading's hits, the nearest polygon."""
+
+    hits: list[int]  # positions (precedence order) of the polygons holding the point
+    swap_hits: list[int] | None  # the same for (lat, lon) read the other way round; None: not applicable
+    nearest: tuple[int, float] | None  # (position, km) of the nearest candidate, possibly beyond tolerance
+
+
+_NO_SPATIAL = _Spatial([], None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +132,16 @@ class Tagger:
         self._tolerance = float(self.config.nearest_tolerance_km)
         self._owner = index.geometry_owner.tolist()
         self._geoms = list(index.geometries)
+        self._segments: BoundarySegments | None = (
+            None  # polygon boundaries, built on the first nearest look-up
+        )
         self._has_regions = [p in index.regions_by_position for p in range(len(index))]
+        self._has_regions_arr = np.array(self._has_regions, dtype=bool)
+        self._any_regions = bool(self._has_regions_arr.any())
         self._polygon_results: list[TagResult | None] = [None] * len(index)
-        self._cells: dict[tuple[int, int], tuple[tuple[int, object], ...]] = {}
+        self._polygon_results_arr = np.empty(len(index), dtype=object)  # the same, for vectorised gathers
+        self._memo: dict[tuple[str | None, str | None, str | None], TagResult] = {}
+        self._cells: dict[tuple[int, int], tuple[tuple, ...]] = {}  # cell -> (owner, geom, bounds)
         self._inv_cell = 1.0 / self.config.grid_cell_degrees
         geocoder = self.config.geocoder
         if geocoder is not None and not isinstance(geocoder, BudgetedGeocoder):
@@ -147,88 +167,182 @@ class Tagger:
             hits = self._hits_fast(lon, lat)
             if len(hits) == 1 and not self._has_regions[hits[0]]:
                 return self._polygon_result(hits[0])
-            return self._triage(lead, hits)
+            if hits:
+                return self._triage(lead, _Spatial(hits, None, None))
+            return self._triage(lead, self._spatial_one(lon, lat))
+        if self._swappable(lat, lon):
+            return self._triage(lead, _Spatial([], self._hits_fast(lat, lon), None))
         return self._triage(lead, None)
 
     def tag_many(self, leads: Sequence[Lead]) -> list[TagResult]:
-        """Tag a batch: one vectorised polygon pass, then the ladder for the leads that need it."""
+        """Tag a batch: vectorised polygon, swapped-reading and nearest passes, then the ladder per lead.
+
+        The cyclic garbage collector is paused for the call: the passes allocate one shapely object per point,
+        which otherwise sets off full collections over every live object of the process (several times the
+        cost of the tagging itself in a process holding 100k leads). Nothing here creates reference cycles."""
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._tag_many(leads)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _tag_many(self, leads: Sequence[Lead]) -> list[TagResult]:
         if self.geocoder is not None:
             self.geocoder.start_batch()
         n = len(leads)
         if n == 0:
             return []
-        lat = np.array([np.nan if ld.latitude is None else ld.latitude for ld in leads], dtype=float)
-        lon = np.array([np.nan if ld.longitude is None else ld.longitude for ld in leads], dtype=float)
+        lat = np.array([ld.latitude for ld in leads], dtype=float)  # None -> nan
+        lon = np.array([ld.longitude for ld in leads], dtype=float)
         with np.errstate(invalid="ignore"):
-            usable = (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & ~((lat == 0) & (lon == 0))
+            zero = (lat == 0) & (lon == 0)
+            usable = (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & ~zero
+            swappable = (np.abs(lon) <= 90) & (np.abs(lat) <= 180) & ~zero
+        if not self.config.try_swapped_coordinates:
+            swappable[:] = False
         first, count, extra = self._hits_many(lon, lat, np.flatnonzero(usable))
-        results: list[TagResult] = []
-        has_regions = self._has_regions
-        for i, lead in enumerate(leads):
-            if not usable[i]:
-                results.append(self._triage(lead, None))
-                continue
-            c = count[i]
-            if c == 1 and not has_regions[first[i]]:
-                results.append(self._polygon_result(first[i]))
-            elif c == 0:
-                results.append(self._triage(lead, []))
-            elif c == 1:
-                results.append(self._triage(lead, [first[i]]))
-            else:
-                results.append(self._triage(lead, extra[i]))
-        return results
+        missed = usable & (count == 0)
+        swap_first, swap_count, swap_extra = self._hits_many(
+            lat, lon, np.flatnonzero(swappable & (missed | ~usable))
+        )
+        nearest = self._nearest_many(lon, lat, np.flatnonzero(missed))
 
-    # ------------------------------------------------------------------ polygon step
+        out = np.empty(n, dtype=object)
+        # The common case, vectorised: one polygon hit, nothing to cross-check -> the shared result object.
+        simple = count == 1
+        if self._any_regions:
+            simple &= ~self._has_regions_arr[np.maximum(first, 0)]
+        simple_idx = np.flatnonzero(simple)
+        if len(simple_idx):
+            positions = first[simple_idx]
+            for p in np.unique(positions).tolist():
+                self._polygon_result(p)
+            out[simple_idx] = self._polygon_results_arr[positions]
+        # Far from every polygon and nothing swapped: only the declared address matters (memoised).
+        lonely = missed & ~(swappable & (swap_count > 0))
+        for i in np.flatnonzero(lonely).tolist():
+            if i not in nearest:
+                out[i] = self._memo_triage(leads[i])
+        for i in np.flatnonzero(out == None).tolist():  # noqa: E711 (element-wise comparison)
+            lead = leads[i]
+            c = int(count[i])
+            if c:
+                out[i] = self._triage(lead, _Spatial(extra[i] if c > 1 else [int(first[i])], None, None))
+                continue
+            swap_hits = None
+            if swappable[i]:
+                sc = int(swap_count[i])
+                swap_hits = swap_extra[i] if sc > 1 else [int(swap_first[i])] if sc else []
+            if usable[i]:
+                out[i] = self._triage(lead, _Spatial([], swap_hits, nearest.get(i)))
+            elif swap_hits is not None:
+                out[i] = self._triage(lead, _Spatial([], swap_hits, None))
+            else:
+                out[i] = self._triage(lead, None)
+        return out.tolist()
+
+    # ------------------------------------------------------------------ spatial passes
 
     def _hits_many(self, lon: np.ndarray, lat: np.ndarray, idx: np.ndarray):
-        """Per lead: first hit position (precedence), number of hits, and all hit positions when several."""
+        """Per lead (arrays of length n): first hit position in precedence order (-1: none), number of hits,
+        and a dict lead -> all hit positions for the leads with several."""
         n = len(lon)
         count = np.zeros(n, dtype=np.int64)
-        first_tree = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        first = np.full(n, -1, dtype=np.int64)
         extra: dict[int, list[int]] = {}
-        if len(idx) and len(self._geoms):
-            inp, tree_i = self.index.tree.query(shapely.points(lon[idx], lat[idx]))
-            inp = idx[inp]
-            keep = shapely.intersects_xy(self.index.geometries[tree_i], lon[inp], lat[inp])
-            inp, tree_i = inp[keep], tree_i[keep]
-            np.add.at(count, inp, 1)
-            np.minimum.at(first_tree, inp, tree_i)
-            multi = count[inp] > 1
-            if multi.any():
-                owner = self.index.geometry_owner
-                order = np.lexsort((tree_i[multi], inp[multi]))
-                for lead_i, tree_j in zip(
-                    inp[multi][order].tolist(), tree_i[multi][order].tolist(), strict=True
-                ):
-                    extra.setdefault(lead_i, []).append(int(owner[tree_j]))
-        if not len(self._geoms):
-            return [-1] * n, count.tolist(), extra
-        hit = count > 0
-        first = np.where(hit, self.index.geometry_owner[np.where(hit, first_tree, 0)], -1).tolist()
-        return first, count.tolist(), extra
+        if not len(idx) or not len(self._geoms):
+            return first, count, extra
+        inp, tree_i = self.index.tree.query(shapely.points(lon[idx], lat[idx]))
+        inp = idx[inp]
+        keep = shapely.intersects_xy(self.index.geometries[tree_i], lon[inp], lat[inp])
+        inp, tree_i = inp[keep], tree_i[keep]
+        if not len(inp):
+            return first, count, extra
+        order = np.lexsort((tree_i, inp))  # by lead, then precedence
+        inp, tree_i = inp[order], tree_i[order]
+        starts = np.flatnonzero(np.r_[True, inp[1:] != inp[:-1]])
+        leads_hit = inp[starts]
+        owner = self.index.geometry_owner
+        first[leads_hit] = owner[tree_i[starts]]
+        count[leads_hit] = np.diff(np.r_[starts, len(inp)])
+        multi = count[inp] > 1
+        if multi.any():
+            for lead_i, tree_j in zip(inp[multi].tolist(), tree_i[multi].tolist(), strict=True):
+                extra.setdefault(lead_i, []).append(int(owner[tree_j]))
+        return first, count, extra
+
+    def _nearest_many(
+        self, lon: np.ndarray, lat: np.ndarray, idx: np.ndarray
+    ) -> dict[int, tuple[int, float]]:
+        """For leads that hit no polygon: ``(position, km)`` of the nearest polygon among those the tree finds
+        within a generous radius in degrees (``search_radius_deg``), measured in great-circle km (it may be
+        beyond the tolerance: the caller decides). Leads with no candidate are left out. Ties: precedence."""
+        if not len(idx) or not len(self._geoms):
+            return {}
+        radius = search_radius_deg(lat[idx], self._tolerance)
+        inp, tree_i = self.index.tree.query(
+            shapely.points(lon[idx], lat[idx]), predicate="dwithin", distance=radius
+        )
+        if not len(inp):
+            return {}
+        leads_i = idx[inp]
+        if self._segments is None:
+            self._segments = BoundarySegments(self.index.geometries)
+        km = self._segments.distance_km(tree_i, lon[leads_i], lat[leads_i])
+        order = np.lexsort((tree_i, km, leads_i))  # per lead: smallest km, then precedence
+        leads_sorted = leads_i[order]
+        first_of_lead = np.ones(len(order), dtype=bool)
+        first_of_lead[1:] = leads_sorted[1:] != leads_sorted[:-1]
+        best = order[first_of_lead]
+        owner = self._owner
+        return {
+            int(lead_i): (owner[int(t)], float(d))
+            for lead_i, t, d in zip(leads_i[best], tree_i[best], km[best], strict=True)
+            if math.isfinite(d)
+        }
+
+    def _spatial_one(self, lon: float, lat: float) -> _Spatial:
+        """``tag_many``'s spatial passes for one point that hit no polygon."""
+        swap = self._hits_fast(lat, lon) if self._swappable(lat, lon) else None
+        near = self._nearest_many(np.array([lon]), np.array([lat]), np.array([0])).get(0)
+        return _Spatial([], swap, near)
+
+    def _swappable(self, lat: float | None, lon: float | None) -> bool:
+        return bool(
+            self.config.try_swapped_coordinates
+            and lat is not None
+            and lon is not None
+            and -90 <= lon <= 90
+            and -180 <= lat <= 180
+            and (lat != 0 or lon != 0)
+        )
 
     def _hits_fast(self, lon: float, lat: float) -> list[int]:
+        """Polygon hits for one point: tree candidates cached per grid cell, prepared ``intersects_xy``."""
         inv = self._inv_cell
         key = (math.floor(lon * inv), math.floor(lat * inv))
         candidates = self._cells.get(key)
         if candidates is None:
             candidates = self._cell_candidates(key)
         intersects_xy = shapely.lib.intersects_xy
-        return [owner for owner, geom in candidates if intersects_xy(geom, lon, lat)]
+        return [
+            owner
+            for owner, geom, x0, y0, x1, y1 in candidates
+            if x0 <= lon <= x1 and y0 <= lat <= y1 and intersects_xy(geom, lon, lat)
+        ]
 
-    def _cell_candidates(self, key: tuple[int, int]) -> tuple[tuple[int, object], ...]:
+    def _cell_candidates(self, key: tuple[int, int]) -> tuple[tuple, ...]:
         size = self.config.grid_cell_degrees
         x0, y0 = key[0] * size, key[1] * size
-        found = np.sort(self.index.tree.query(shapely.box(x0, y0, x0 + size, y0 + size)))
-        candidates = tuple((self._owner[i], self._geoms[i]) for i in found.tolist())
+        found = np.sort(self.index.tree.query(shapely.box(x0, y0, x0 + size, y0 + size))).tolist()
+        bounds = shapely.bounds(self.index.geometries[found]).tolist() if found else []
+        candidates = tuple((self._owner[i], self._geoms[i], *b) for i, b in zip(found, bounds, strict=True))
         if len(self._cells) >= self.config.grid_cache_cells:
             self._cells.clear()
         self._cells[key] = candidates
         return candidates
-
-    def _polygon_hits(self, lon: float, lat: float) -> list[int]:
-        return self._hits_fast(lon, lat)
 
     def _polygon_result(self, position: int) -> TagResult:
         result = self._polygon_results[position]
@@ -240,6 +354,19 @@ class Tagger:
                 note=f"inside the polygon of {self._label(position)}",
             )
             self._polygon_results[position] = result
+            self._polygon_results_arr[position] = result
+        return result
+
+    def _memo_triage(self, lead: Lead) -> TagResult:
+        """Usable coordinates far from every polygon, nothing swapped: only the declared address matters, so
+        the result is shared by every lead declaring the same state, country and postal code."""
+        key = (lead.country, lead.state, lead.postal_code)
+        result = self._memo.get(key)
+        if result is None:
+            result = self._triage(lead, _NO_SPATIAL)
+            if len(self._memo) >= 10_000:
+                self._memo.clear()
+            self._memo[key] = result
         return result
 
     # ------------------------------------------------------------------ the ladder
@@ -307,54 +434,32 @@ class Tagger:
             )
         return _UNKNOWN, ""
 
-    def _nearest(self, lon: float, lat: float) -> tuple[int, float] | None:
-        """(position, km) of the nearest polygon within twice the tolerance (to report near misses), or None."""
-        if not len(self._geoms):
-            return None
-        window = max(2.0 * self._tolerance, 1.0)
-        dlon, dlat = degree_window(lat, window)
-        found = self.index.tree.query(shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat))
-        best: tuple[float, int] | None = None
-        for tree_i in np.sort(found).tolist():
-            km, _, _ = nearest_distance_km(self._geoms[tree_i], lon, lat, window)
-            if math.isfinite(km) and (best is None or km < best[0]):  # ties: precedence order (sorted)
-                best = (km, tree_i)
-        if best is None:
-            return None
-        return self._owner[best[1]], best[0]
-
-    def _triage(self, lead: Lead, hits: list[int] | None) -> TagResult:
-        """The whole ladder for one lead. ``hits``: polygon hits at its coordinates, None if unusable."""
+    def _triage(self, lead: Lead, spatial: _Spatial | None) -> TagResult:
+        """The whole ladder for one lead. ``spatial``: what the geometry says about its point (None when the
+        coordinates are unusable and cannot be read swapped)."""
         facts = self._facts(lead)
         notes: list[str] = list(facts.notes)
         pending_nearest: tuple[int, float] | None = None
-        located: tuple[float, float] | str = _coordinates(lead)
+        located = _coordinates(lead)
+        spatial = spatial or _NO_SPATIAL
 
         if isinstance(located, tuple):
             lon, lat = located
-            if hits is None:
-                hits = self._polygon_hits(lon, lat)
-            if hits:
-                return self._polygon(hits, facts, notes)
-            swapped = self._try_swapped(lon, lat, facts, notes, out_of_range=False)
+            if spatial.hits:
+                return self._polygon(spatial.hits, facts, notes)
+            swapped = self._try_swapped(lon, lat, spatial.swap_hits, facts, notes, out_of_range=False)
             if swapped is not None:
                 return swapped
-            outcome = self._near(lon, lat, facts, notes)
+            outcome = self._near(spatial.nearest, facts, notes)
             if isinstance(outcome, TagResult):
                 return outcome
             pending_nearest = outcome
         else:
             notes.append(located)
-            lat, lon = lead.latitude, lead.longitude
-            if (
-                self.config.try_swapped_coordinates
-                and lat is not None
-                and lon is not None
-                and located.startswith("coordinates out of range")
-                and -90 <= lon <= 90
-                and -180 <= lat <= 180
-            ):
-                swapped = self._try_swapped(lon, lat, facts, notes, out_of_range=True)
+            if located.startswith("coordinates out of range"):
+                swapped = self._try_swapped(
+                    lead.longitude, lead.latitude, spatial.swap_hits, facts, notes, out_of_range=True
+                )
                 if swapped is not None:
                     return swapped
             geocoded = self._geocode(lead, facts, notes)
@@ -383,26 +488,29 @@ class Tagger:
         return self._result(position, TagMethod.POLYGON, notes)
 
     def _try_swapped(
-        self, lon: float, lat: float, facts: _Facts, notes: list[str], *, out_of_range: bool
+        self,
+        lon: float | None,
+        lat: float | None,
+        swap_hits: list[int] | None,
+        facts: _Facts,
+        notes: list[str],
+        *,
+        out_of_range: bool,
     ) -> TagResult | None:
-        """Read (lat, lon) the other way round; accept it under the documented rule, else note why not."""
-        if not self.config.try_swapped_coordinates or not (-90 <= lon <= 90) or not (-180 <= lat <= 180):
+        """Accept the swapped reading under the documented rule, or note why not. ``swap_hits``: the polygon
+        hits of (lon, lat) read the other way round (None: not applicable)."""
+        if not swap_hits or lon is None or lat is None:
             return None
-        s_lon, s_lat = lat, lon
-        if s_lon == 0 and s_lat == 0:
-            return None
-        hits = self._polygon_hits(s_lon, s_lat)
-        if not hits:
-            return None
-        verdict, detail = self._agreement(hits[0], facts)
-        label = self._label(hits[0])
+        verdict, detail = self._agreement(swap_hits[0], facts)
+        label = self._label(swap_hits[0])
+        s_lat, s_lon = lon, lat
         if verdict == _AGREE or (out_of_range and verdict == _UNKNOWN):
             why = f"agrees with the {detail}" if verdict == _AGREE else "the given order is out of range"
             notes.append(
                 f"latitude and longitude looked swapped: read as (lat {s_lat:g}, lon {s_lon:g}) the point "
                 f"falls in {label}, which {why}; swapped reading used"
             )
-            return self._polygon(hits, facts, notes, prefix="swapped point ")
+            return self._polygon(swap_hits, facts, notes, prefix="swapped point ")
         reason = detail if verdict == _CONTRADICT else "nothing declared confirms it"
         notes.append(
             f"swapped reading (lat {s_lat:g}, lon {s_lon:g}) would fall in {label} but {reason}; not used"
@@ -410,11 +518,10 @@ class Tagger:
         return None
 
     def _near(
-        self, lon: float, lat: float, facts: _Facts, notes: list[str]
+        self, nearest: tuple[int, float] | None, facts: _Facts, notes: list[str]
     ) -> TagResult | tuple[int, float] | None:
         """The NEAREST step: a result, a contradicted match to keep as a last resort, or None."""
         tol = self._tolerance
-        nearest = self._nearest(lon, lat)
         if nearest is None:
             notes.append(f"no territory polygon contains the point or lies within {tol:g} km of it")
             return None
@@ -446,10 +553,11 @@ class Tagger:
             return None
         g_lat, g_lon = outcome.coordinates
         notes.append(f"geocoded from address ({g_lat:.5f}, {g_lon:.5f})")
-        hits = self._polygon_hits(g_lon, g_lat)
+        hits = self._hits_fast(g_lon, g_lat)
         if hits:
             return self._polygon(hits, facts, notes)
-        return self._near(g_lon, g_lat, facts, notes)
+        near = self._nearest_many(np.array([g_lon]), np.array([g_lat]), np.array([0])).get(0)
+        return self._near(near, facts, notes)
 
     def _declared(self, facts: _Facts, notes: list[str]) -> TagResult | None:
         """Steps 3-5: postal code, state, country."""
