@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -21,10 +21,11 @@ from territory_router.adapters import aws
 from territory_router.adapters.events import EventPublisher
 from territory_router.config import settings
 from territory_router.domain.messages import APP_EVENT_SOURCE, AssignRequest
+from territory_router.observability import make_logger
 from territory_router.services.assignment import assign_and_announce
 from territory_router.services.dead_letters import DeadLetterSender
 
-logger = Logger()
+logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)

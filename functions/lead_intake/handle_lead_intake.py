@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -21,14 +21,17 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from territory_router.adapters import aws
+from territory_router.adapters.events import EventPublisher
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
 from territory_router.config import settings
+from territory_router.domain.messages import APP_EVENT_SOURCE
+from territory_router.observability import make_logger
 from territory_router.salesforce.events import ForeignOrgEvent, InvalidEvent, LeadChange, parse_relay_message
 from territory_router.services.dead_letters import DeadLetterSender
 from territory_router.services.intake import IntakeDeps, handle_change, routing_lifecycle
 
-logger = Logger()
+logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -45,6 +48,7 @@ def _deps() -> IntakeDeps:
         tagging_queue_url=config.tagging_queue_url,
         lifecycle=routing_lifecycle(ddb, config),
         integration_user_id=config.salesforce_integration_user_id,
+        events=EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE),
     )
 
 

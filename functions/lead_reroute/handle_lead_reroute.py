@@ -8,16 +8,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from territory_router.adapters import aws
 from territory_router.adapters.events import EventPublisher
 from territory_router.config import settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
+from territory_router.observability import make_logger
 from territory_router.services.assignment import reroute_and_announce
 
-logger = Logger()
+logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
 config = settings()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -20,6 +20,7 @@ from territory_router.adapters.queues import QueuePublisher
 from territory_router.adapters.territory_store import TerritoryStore
 from territory_router.config import settings
 from territory_router.domain.messages import TagRequest
+from territory_router.observability import make_logger
 from territory_router.services.dead_letters import DeadLetterSender
 from territory_router.services.tagging import (
     ActiveTaggerCache,
@@ -29,7 +30,7 @@ from territory_router.services.tagging import (
     tag_requests,
 )
 
-logger = Logger()
+logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -10,16 +10,17 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from territory_router.adapters import aws
 from territory_router.adapters.lead_repository import WritebackLedger
 from territory_router.config import settings
+from territory_router.observability import make_logger
 from territory_router.services.dead_letters import DeadLetterSender
 from territory_router.services.writeback import PoisonWriteback, parse_event_body, write_back_batch
 
-logger = Logger()
+logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
 config = settings()

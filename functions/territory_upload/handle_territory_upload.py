@@ -9,16 +9,17 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from territory_router.adapters import aws
 from territory_router.adapters.territory_store import TerritoryStore
 from territory_router.config import settings
+from territory_router.observability import make_logger
 from territory_router.services.territory_upload import process_territory_upload
 
-logger = Logger()
+logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
 config = settings()

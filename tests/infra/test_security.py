@@ -250,8 +250,13 @@ def test_only_reroute_queries_the_due_index(cfn_template):
     assert _who(cfn_template, lambda a, r: a == "dynamodb:Query" and r == "LeadsTable") == set()
 
 
-def test_only_assignment_and_reroute_publish_app_events(cfn_template):
-    assert _who(cfn_template, lambda a, r: a == "events:PutEvents") == {"LeadAssignmentFunction", "LeadRerouteFunction"}
+def test_only_routing_functions_publish_app_events(cfn_template):
+    # Assignment/re-route announce owners; intake announces LeadAttended/LeadClosed for reports.
+    assert _who(cfn_template, lambda a, r: a == "events:PutEvents") == {
+        "LeadAssignmentFunction",
+        "LeadRerouteFunction",
+        "LeadIntakeFunction",
+    }
     assert _who(cfn_template, lambda a, r: a == "events:PutEvents" and r != "AppEventBus") == set()
 
 

@@ -13,6 +13,8 @@ APP_EVENT_SOURCE = "territory-router"
 DETAIL_LEAD_ASSIGNED = "LeadAssigned"
 DETAIL_LEAD_REROUTED = "LeadRerouted"
 DETAIL_LEAD_ESCALATED = "LeadEscalated"
+DETAIL_LEAD_ATTENDED = "LeadAttended"  # a person acted on the lead: SLA clock stopped (first touch)
+DETAIL_LEAD_CLOSED = "LeadClosed"  # converted, disqualified or deleted while we routed it
 
 
 class TagRequest(BaseModel):
@@ -55,3 +57,18 @@ class LeadAssignedDetail(BaseModel):
     previous_owner_id: str | None = None
     fallback: bool = False
     decision: dict[str, Any] = Field(default_factory=dict)
+
+
+class LeadLifecycleDetail(BaseModel):
+    """Detail of ``LeadAttended`` / ``LeadClosed`` events: what reports need for time to first touch."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    lead_id: str
+    status: str
+    owner_id: str | None = None
+    territory_id: str | None = None
+    assigned_at: datetime | None = None
+    sla_due_at: datetime | None = None
+    at: datetime
+    reason: str = ""

@@ -11,7 +11,12 @@ from typing import Any, Protocol
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
 from territory_router.domain.leads import LeadStatus
-from territory_router.domain.messages import TagRequest
+from territory_router.domain.messages import (
+    DETAIL_LEAD_ATTENDED,
+    DETAIL_LEAD_CLOSED,
+    LeadLifecycleDetail,
+    TagRequest,
+)
 from territory_router.salesforce.events import ChangeKind, LeadChange
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,7 @@ class IntakeDeps:
     lifecycle: LifecyclePort | None = None
     integration_user_id: str | None = None
     classify_update: Callable[..., Any] | None = None
+    events: Any = None  # EventPublisher for LeadAttended/LeadClosed (reports); None = do not announce
 
     def __post_init__(self) -> None:
         if self.classify_update is None:
@@ -94,14 +100,38 @@ def _follow_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> di
     action_name = str(getattr(action, "value", action))
     reason = getattr(decision, "reason", action_name)
     if action_name == "ATTENDED":
-        return {"action": "attended", "released": deps.lifecycle.mark_attended(change.lead_id, now=now, reason=reason)}
-    if action_name == "CLOSED":
-        released = deps.lifecycle.release(change.lead_id, new_status=LeadStatus.CLOSED, now=now, reason=reason)
-        return {"action": "closed", "released": released}
-    if action_name == "DELETED":
-        released = deps.lifecycle.release(change.lead_id, new_status=LeadStatus.DELETED, now=now, reason=reason)
-        return {"action": "deleted", "released": released}
+        released = deps.lifecycle.mark_attended(change.lead_id, now=now, reason=reason)
+        _announce(deps, DETAIL_LEAD_ATTENDED, stored, LeadStatus.ATTENDED, now, reason, released)
+        return {"action": "attended", "released": released}
+    if action_name in ("CLOSED", "DELETED"):
+        status = LeadStatus.CLOSED if action_name == "CLOSED" else LeadStatus.DELETED
+        released = deps.lifecycle.release(change.lead_id, new_status=status, now=now, reason=reason)
+        _announce(deps, DETAIL_LEAD_CLOSED, stored, status, now, reason, released)
+        return {"action": action_name.lower(), "released": released}
     return {"action": "no_change", "reason": reason}
+
+
+def _announce(
+    deps: IntakeDeps, detail_type: str, stored: dict[str, Any], status: LeadStatus, now: datetime, reason: str, released: bool
+) -> None:
+    """Tell the app bus (reports, time to first touch) — only when this call changed the lead."""
+    if deps.events is None or not released:
+        return
+    detail = LeadLifecycleDetail(
+        lead_id=stored["lead_id"],
+        status=status.value,
+        owner_id=stored.get("owner_id"),
+        territory_id=stored.get("territory_id"),
+        assigned_at=stored.get("assigned_at"),
+        sla_due_at=(
+            datetime.fromtimestamp(int(stored["sla_due_at"]), tz=now.tzinfo) if stored.get("sla_due_at") else None
+        ),
+        at=now,
+        reason=reason,
+    )
+    failed = deps.events.publish([(detail.lead_id, detail_type, detail.model_dump(mode="json"))])
+    if failed:
+        log.error("could not announce a lifecycle change", extra={"lead_id": detail.lead_id, "detail_type": detail_type})
 
 
 class _RoutingLifecycle:
