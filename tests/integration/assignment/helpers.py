@@ -40,7 +40,7 @@ def activate(store: RoutingStore, doc: dict, now: datetime) -> None:
 
 
 def request(n: int, territory: str = "WEST") -> AssignRequest:
-    lead = Lead(lead_id=f"00Q{n:012d}AAA", last_name=f"Lead {n}", company="Acme")
+    lead = Lead(lead_id=sf_id18(f"00Q{n:012d}"), last_name=f"Lead {n}", company="Acme")
     return AssignRequest(lead=lead, tag=TagResult(territory_id=territory, method=TagMethod.POLYGON))
 
 
