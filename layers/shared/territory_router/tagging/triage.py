@@ -255,12 +255,13 @@ class Tagger:
         if not len(idx) or not len(self._geoms):
             return first, count, extra
         inp, tree_i = self.index.tree.query(shapely.points(lon[idx], lat[idx]))
-        inp = idx[inp]
+        by_polygon = np.argsort(tree_i, kind="stable")  # one polygon's tests together: its locator stays hot
+        inp, tree_i = idx[inp[by_polygon]], tree_i[by_polygon]
         keep = shapely.intersects_xy(self.index.geometries[tree_i], lon[inp], lat[inp])
         inp, tree_i = inp[keep], tree_i[keep]
         if not len(inp):
             return first, count, extra
-        order = np.lexsort((tree_i, inp))  # by lead, then precedence
+        order = np.argsort(inp * len(self._geoms) + tree_i)  # by lead, then precedence
         inp, tree_i = inp[order], tree_i[order]
         starts = np.flatnonzero(np.r_[True, inp[1:] != inp[:-1]])
         leads_hit = inp[starts]
