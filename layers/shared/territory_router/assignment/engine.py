@@ -110,7 +110,7 @@ def decide(
         g_trail["chosen"] = chosen.rep.rep_id
         g_trail["why"] = chosen.why
         outcome: Outcome = "rep" if depth == 0 else "overflow"
-        summary = f"{chosen.rep.label} from group {group.group_id}: {chosen.why}"
+        summary = f"{chosen.rep.name or chosen.rep.rep_id} from group {group.group_id}: {chosen.why}"
         if depth:
             summary += f" (overflow from {chain[0].group_id})"
         trail.update(outcome=outcome, owner_id=chosen.rep.rep_id, summary=summary)
@@ -163,7 +163,7 @@ def format_trail(trail: Mapping[str, Any]) -> str:
     """The trail as a few lines a sales manager can read."""
     lines: list[str] = []
     if trail.get("summary"):
-        lines.append(f"Owner: {trail.get('owner_id')} - {trail['summary']}")
+        lines.append(f"Decision: {trail['summary']}")
     lines.append(
         f"Territory: {trail.get('territory_id') or '(none)'}"
         + (f" via {trail['tag_method']}" if trail.get("tag_method") else "")
@@ -190,7 +190,7 @@ def format_trail(trail: Mapping[str, Any]) -> str:
             lines.append(f"  → {g['why']}")
         elif g.get("result"):
             lines.append(f"  → {g['result']}")
-    for extra in ("sla", "reroute", "escalation"):
+    for extra, label in (("sla", "SLA"), ("reroute", "Re-route"), ("escalation", "Escalation")):
         if trail.get(extra):
-            lines.append(f"{extra.capitalize()}: {trail[extra]}")
+            lines.append(f"{label}: {trail[extra]}")
     return "\n".join(lines)
