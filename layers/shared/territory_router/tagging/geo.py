@@ -2,10 +2,10 @@
 
 The spatial tree works in degrees, which are not a distance: a degree of longitude is 111 km at the equator
 and 39 km at 70° N. So the nearest-territory step asks the tree for candidates within a deliberately generous
-radius in degrees (:func:`search_radius_deg`), then measures each candidate properly, many at once: the
-polygon boundary is projected onto a local equirectangular plane centred on the lead (exact enough over tens
+radius in degrees (:func:`search_radius_deg`), then measures each candidate properly, many at once: every
+boundary segment is projected onto a local equirectangular plane centred on the lead (exact enough over tens
 of km), the nearest boundary point is found there, and the distance to it is taken with the haversine
-formula (:func:`boundary_distance_km`). Territories that cross the antimeridian are measured on the side of
+formula (:class:`BoundarySegments`, pure numpy). Territories that cross the antimeridian are measured on the side of
 the lead only.
 """
 
@@ -48,38 +48,9 @@ def search_radius_deg(lat: np.ndarray, km: float) -> np.ndarray:
     return np.maximum(dlon, dlat)
 
 
-def boundary_distance_km(lines: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Pairwise great-circle km from point ``(lon[i], lat[i])`` to the nearest point of ``lines[i]`` (polygon
-    boundaries, lon/lat). ``inf`` where a boundary is missing or empty. Vectorised over the pairs."""
-    n = len(lines)
-    out = np.full(n, np.inf)
-    if n == 0:
-        return out
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    cos_lat = np.maximum(np.cos(np.radians(lat)), 1e-6)
-    _, owner = shapely.get_coordinates(lines, return_index=True)
-
-    def to_local(coords: np.ndarray) -> np.ndarray:
-        local = np.empty_like(coords)
-        local[:, 0] = (coords[:, 0] - lon[owner]) * cos_lat[owner] * KM_PER_DEGREE
-        local[:, 1] = (coords[:, 1] - lat[owner]) * KM_PER_DEGREE
-        return local
-
-    local = shapely.transform(lines, to_local)
-    nearest = shapely.get_point(shapely.shortest_line(local, shapely.Point(0.0, 0.0)), 0)
-    x, y = shapely.get_x(nearest), shapely.get_y(nearest)
-    found = np.isfinite(x) & np.isfinite(y)
-    near_lon = lon[found] + x[found] / (cos_lat[found] * KM_PER_DEGREE)
-    near_lat = lat[found] + y[found] / KM_PER_DEGREE
-    out[found] = haversine_km_many(lon[found], lat[found], near_lon, near_lat)
-    return out
-
-
 class BoundarySegments:
     """Every boundary segment of a geometry array, flattened into numpy arrays once, so that the distance from
-    many points to many polygons is pure numpy: :meth:`distance_km` does what :func:`boundary_distance_km`
-    does without building a single shapely object."""
+    many points to many polygons is pure numpy: :meth:`distance_km` needs no shapely object per pair."""
 
     def __init__(self, geometries: np.ndarray) -> None:
         lines = shapely.boundary(geometries)
