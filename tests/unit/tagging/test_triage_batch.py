@@ -70,3 +70,50 @@ def test_single_lead_cell_cache_is_bounded(tagger_for, lead):
         tagger.tag(lead(i, latitude=27.0 + i, longitude=-100.0 + i * 0.3))
     assert len(tagger._cells) <= 3
     assert tagger.tag(lead(latitude=30.0, longitude=-100.0)).territory_id == "TX"
+
+
+def test_sets_without_polygons_or_territories(tagger_for, lead):
+    from territory_router.domain import Territory, TerritorySet
+
+    batch = [
+        lead(1, latitude=37.0, longitude=-120.0, state="CA"),
+        lead(2, latitude=-120.0, longitude=37.0),
+        lead(3),
+    ]
+    empty = tagger_for(TerritorySet(()))
+    assert [r.method for r in empty.tag_many(batch)] == [TagMethod.UNTAGGED] * 3
+    regions_only = tagger_for(TerritorySet((Territory("S", "State", regions=frozenset({("US", "CA")})),)))
+    results = regions_only.tag_many(batch)
+    assert [(r.territory_id, r.method) for r in results] == [
+        ("S", TagMethod.STATE),
+        (None, TagMethod.UNTAGGED),
+        (None, TagMethod.UNTAGGED),
+    ]
+    assert results == [regions_only.tag(one) for one in batch]
+
+
+def test_property_single_and_batch_agree(tagger_for, lead):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    tagger = tagger_for()
+    coordinate = st.one_of(
+        st.none(),
+        st.just(0.0),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.floats(min_value=-200, max_value=200),
+        st.sampled_from([30.0, -100.0, 35.0, -98.0, 60.0, 11.0, 12.4, -93.9]),
+    )
+    text = st.one_of(st.none(), st.sampled_from(["TX", "California", "ON", "Norway", "NO", "US", "zz", ""]))
+    postal = st.one_of(st.none(), st.sampled_from(["94105", "501", "10001-1234", "K1A 0B1", "x"]))
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.tuples(coordinate, coordinate, text, text, postal), min_size=1, max_size=8))
+    def check(rows):
+        batch = [
+            lead(i, latitude=la, longitude=lo, state=s, country=c, postal_code=p)
+            for i, (la, lo, s, c, p) in enumerate(rows)
+        ]
+        assert tagger.tag_many(batch) == [tagger.tag(one) for one in batch]
+
+    check()
