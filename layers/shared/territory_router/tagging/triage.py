@@ -7,7 +7,8 @@ Each lead goes down this ladder and stops at the first step that gives a territo
                  in precedence order (``TerritorySet.territories``) wins; the note names the others.
 2. ``NEAREST``   no polygon holds the point but one lies within ``nearest_tolerance_km`` (great-circle km to
                  the nearest point of its boundary): coastlines, simplified borders.
-3. ``POSTAL_CODE`` a territory lists the lead's postal code (or its 3-character prefix: ZIP3 / Canadian FSA).
+3. ``POSTAL_CODE`` a territory lists the lead's postal code, or its prefix (US ZIP3, Canadian FSA, UK
+                 outward code).
 4. ``STATE``     a territory lists the lead's state/province.
 5. ``COUNTRY``   a territory lists the lead's country.
 6. ``CATCH_ALL`` the configured catch-all territory; else ``UNTAGGED``. The note carries every reason.
@@ -31,9 +32,12 @@ Rules for doubtful input (all written into the note):
   the territory-file form (see ``regions`` and ``postal``). A missing country is inferred from the state or
   the postal code.
 
-``Tagger.tag_many`` is vectorised over the batch (one tree query, one prepared ``intersects_xy`` call);
-``Tagger.tag`` has a fast path for a single lead (a cache of tree candidates per 0.1° grid cell and reused
-results for plain polygon hits). Both give identical results for the same lead.
+``Tagger.tag_many`` is vectorised over the batch: one tree query + one prepared ``intersects_xy`` call for the
+polygon step, the same for the swapped readings of the misses, one ``dwithin`` tree query + numpy segment
+distances for the nearest step; Python runs per lead only to assemble notes (plain polygon hits and leads far
+from everything share cached results). ``Tagger.tag`` has a fast path for a single lead (tree candidates
+cached per 0.1° grid cell, bounding boxes checked before the prepared point-in-polygon test). Both give
+identical results for the same lead (tested property).
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ def _coordinates(lead: Lead) -> tuple[float, float] | str:
     if lat is None or lon is None:
         return "no coordinates"
     if not (math.isfinite(lat) and math.isfinite(lon)):
-        return "coordinates are not numbers; treated as no coordinates"
+        return "coordinates are not finite numbers; treated as no coordinates"
     if lat == 0 and lon == 0:
         return "coordinates (0, 0) are treated as no coordinates"
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
