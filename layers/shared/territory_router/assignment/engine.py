@@ -113,7 +113,7 @@ def decide(
         summary = f"{chosen.rep.name or chosen.rep.rep_id} from group {group.group_id}: {chosen.why}"
         if depth:
             summary += f" (overflow from {chain[0].group_id})"
-        trail.update(outcome=outcome, owner_id=chosen.rep.rep_id, summary=summary)
+        trail.update(outcome=outcome, owner_id=chosen.rep.rep_id, fallback=False, summary=summary)
         return Decision(
             owner_id=chosen.rep.rep_id,
             owner_kind="USER",
@@ -131,14 +131,17 @@ def decide(
     for group in chain:
         if group.fallback_owner:
             summary = f"nobody eligible in {' → '.join(g.group_id for g in chain)}: fallback owner of group {group.group_id}"
-            trail.update(outcome="group_fallback", owner_id=group.fallback_owner, summary=summary)
+            trail.update(outcome="group_fallback", owner_id=group.fallback_owner, fallback=True, summary=summary)
             return _fallback(roster, group.fallback_owner, "group_fallback", group, trail)
     reason = (
         f"nobody eligible in {' → '.join(g.group_id for g in chain)} and no group fallback"
         if chain
         else trail.get("groups_note", "no group")
     )
-    trail.update(outcome="global_fallback", owner_id=roster.default_fallback_owner, summary=f"{reason}: default fallback owner")
+    trail.update(
+        outcome="global_fallback", owner_id=roster.default_fallback_owner, fallback=True,
+        summary=f"{reason}: default fallback owner",
+    )
     return _fallback(roster, roster.default_fallback_owner, "global_fallback", chain[0] if chain else None, trail)
 
 

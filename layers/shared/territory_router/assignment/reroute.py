@@ -171,6 +171,7 @@ class _Run:
                 "territory_id": item.get("territory_id"),
                 "outcome": "escalation",
                 "owner_id": owner,
+                "fallback": False,
                 "summary": f"escalated to {owner} ({why}): SLA missed after {count} re-route(s) (limit {limit})",
                 "escalation": f"previous owners {', '.join([*previous, current or '?'])}",
                 "previous_decision": (item.get("decision") or {}).get("summary"),
