@@ -147,3 +147,33 @@ def test_round_robin_pointer_in_trail_and_naive_now_rejected() -> None:
     assert d.trail["groups"][0]["pointer"] == {"seq": 7, "last_rep_id": R[1]}
     with pytest.raises(ValueError):
         decide(lead(), tag(), r, {}, {}, datetime(2026, 11, 30, 15, 0))
+
+
+def test_big_groups_keep_a_small_trail() -> None:
+    ids = [sf_id18(f"005{i:012d}") for i in range(100, 160)]
+    r = roster([{"rep_id": i, "capacity": 1} for i in ids], [{"group_id": "WEST", "territories": ["WEST"], "members": ids}])
+    loads = {i: 1 for i in ids[:-1]}  # only the last member is free
+    d = decide(lead(), tag(), r, loads, {}, NOW)
+    g = d.trail["groups"][0]
+    assert d.owner_id == ids[-1] and g["chosen"] == ids[-1]
+    assert len(g["candidates"]) == 40 and ids[-1] in {c["rep_id"] for c in g["candidates"]}
+    assert g["omitted"] == {"count": 20, "eligible": 0}
+    assert "… and 20 more member(s), 0 of them eligible" in format_trail(d.trail)
+
+
+def test_working_hours_and_ooo_validation() -> None:
+    import json
+
+    bad = {
+        "default_fallback_owner": Q,
+        "reps": [
+            {"rep_id": R[1], "working_hours": {"tz": "UTC", "start": "24:00", "end": "08:00"}},
+            {"rep_id": R[2], "out_of_office": [{"start": "2026-12-10", "end": "2026-12-01"}]},
+            {"rep_id": R[3], "out_of_office": [{"start": "2026-12-10T10:00:00", "end": "2026-12-11"}]},
+        ],
+    }
+    result = parse_roster("r.json", json.dumps(bad).encode())
+    reasons = {e["rep"]: e["reason"] for e in result.errors}
+    assert "before 24:00" in reasons[R[1]]
+    assert "ends (2026-12-01) before it starts" in reasons[R[2]]
+    assert "offset" in reasons[R[3]]

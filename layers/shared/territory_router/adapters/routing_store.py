@@ -20,6 +20,7 @@ Items written here (besides those of docs/architecture.md):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -271,7 +272,8 @@ class RoutingStore:
     def record_rejected_roster(
         self, *, now: datetime, source_key: str, errors: Sequence[Mapping[str, str]], warnings: Sequence[Mapping[str, str]]
     ) -> str:
-        version = f"rejected-{now.strftime('%Y%m%dT%H%M%S')}"
+        digest = hashlib.sha256(source_key.encode()).hexdigest()[:6]
+        version = f"rejected-{now.strftime('%Y%m%dT%H%M%S')}-{digest}"
         record = {
             "pk": ROSTER_PK,
             "sk": f"VERSION#{version}",

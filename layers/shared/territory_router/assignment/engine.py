@@ -105,8 +105,10 @@ def decide(
         trail["groups"].append(g_trail)
         if not eligible:
             g_trail["result"] = "no eligible member"
+            _trim(g_trail, None)
             continue
         chosen = pick(group.strategy, group.members, eligible, pointer, loads)
+        _trim(g_trail, chosen.rep.rep_id)
         g_trail["chosen"] = chosen.rep.rep_id
         g_trail["why"] = chosen.why
         outcome: Outcome = "rep" if depth == 0 else "overflow"
@@ -143,6 +145,23 @@ def decide(
         summary=f"{reason}: default fallback owner",
     )
     return _fallback(roster, roster.default_fallback_owner, "global_fallback", chain[0] if chain else None, trail)
+
+
+MAX_TRAIL_CANDIDATES = 40  # keeps the trail small on the lead item and in the event (big groups)
+
+
+def _trim(g_trail: dict[str, Any], chosen: str | None) -> None:
+    entries = g_trail["candidates"]
+    if len(entries) <= MAX_TRAIL_CANDIDATES:
+        return
+    kept = [e for e in entries if e["rep_id"] == chosen]
+    kept += [e for e in entries if e["rep_id"] != chosen][: MAX_TRAIL_CANDIDATES - len(kept)]
+    omitted = [e for e in entries if e not in kept]
+    g_trail["candidates"] = [e for e in entries if e in kept]
+    g_trail["omitted"] = {
+        "count": len(omitted),
+        "eligible": sum(1 for e in omitted if e["result"] == "eligible"),
+    }
 
 
 def _fallback(roster: Roster, owner_id: str, outcome: Outcome, group: Group | None, trail: dict[str, Any]) -> Decision:
@@ -189,6 +208,9 @@ def format_trail(trail: Mapping[str, Any]) -> str:
             name = f" {c['name']}" if c.get("name") else ""
             status = "eligible" if c.get("result") == "eligible" else c.get("reason", "skipped")
             lines.append(f"  {mark} {c.get('rep_id')}{name} [{c.get('load', '?')}] {status}")
+        if g.get("omitted"):
+            o = g["omitted"]
+            lines.append(f"  … and {o['count']} more member(s), {o['eligible']} of them eligible")
         if g.get("why"):
             lines.append(f"  → {g['why']}")
         elif g.get("result"):

@@ -131,6 +131,8 @@ class WorkingHours(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> WorkingHours:
         parse_days(self.days)
+        if _parse_hhmm(self.start) >= 1440:
+            raise ValueError("start must be before 24:00")
         if _parse_hhmm(self.start) == _parse_hhmm(self.end):
             raise ValueError("start and end are equal (use 00:00-24:00 for all day)")
         return self
@@ -190,8 +192,10 @@ class OutOfOffice(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> OutOfOffice:
-        for v in (self.start, self.end):
-            _parse_when(v)
+        s, s_date = _parse_when(self.start)
+        e, e_date = _parse_when(self.end)
+        if s_date == e_date and e < s:  # type: ignore[operator]
+            raise ValueError(f"out of office ends ({self.end}) before it starts ({self.start})")
         return self
 
     def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
