@@ -157,3 +157,41 @@ def test_no_roster_raises(store: RoutingStore) -> None:
 
     with pytest.raises(NoActiveRoster):
         assign_lead(request(1), store=store, now=NOW, default_sla_minutes=60)
+
+
+def test_rep_filled_by_a_racing_worker_is_excluded_and_the_lead_goes_on(store: RoutingStore) -> None:
+    activate(store, roster_doc(cap=2, strategy="least_loaded"))
+    # another worker filled rep 1 after our read: the store still shows them empty to us
+    store.ddb.put_item(
+        TableName=store.routing_table,
+        Item={"pk": {"S": f"REP#{R1}"}, "sk": {"S": "LOAD"}, "open_leads": {"N": "2"}, "assigned_total": {"N": "2"}},
+    )
+    original = store.snapshot
+    calls = {"n": 0}
+
+    def stale_first(**kwargs):
+        snap = original(**kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            snap.loads.pop(R1, None)
+        return snap
+
+    store.snapshot = stale_first  # type: ignore[method-assign]
+    out = assign_lead(request(3), store=store, now=NOW, default_sla_minutes=60)
+    assert out.attempts == 2 and out.detail.owner_id == R2
+    reasons = {c["rep_id"]: c.get("reason") for c in out.detail.decision["groups"][0]["candidates"]}
+    assert reasons[R1] == "excluded: filled up meanwhile (raced)"
+    assert store.loads([R1])[R1].open_leads == 2  # never above capacity
+
+
+def test_closed_before_assignment_is_not_assigned(store: RoutingStore) -> None:
+    from territory_router.assignment.service import release_lead
+    from territory_router.domain.leads import LeadStatus
+
+    activate(store, roster_doc())
+    req = request(4)
+    put_tagged(store, req)
+    assert release_lead(req.lead.lead_id, new_status=LeadStatus.DELETED, store=store, now=NOW, reason="deleted") is False
+    out = assign_lead(req, store=store, now=NOW, default_sla_minutes=60)
+    assert out.detail is None and not out.duplicate and out.skipped_reason == "lead is DELETED"
+    assert store.loads([R1, R2, R3]) == {}

@@ -134,3 +134,13 @@ def test_day_specs() -> None:
     assert parse_days("Fri-Mon") == frozenset({4, 5, 6, 0})
     assert parse_days("mon,wed") == frozenset({0, 2})
     assert parse_days("24x7") == frozenset(range(7))
+
+
+def test_version_always_carries_the_content_hash() -> None:
+    base = {"version": "2026-Q4", "default_fallback_owner": Q, "reps": [{"rep_id": R1, "territories": ["W"]}]}
+    a = parse(base).roster.version
+    changed = json.loads(json.dumps(base))
+    changed["reps"][0]["capacity"] = 7
+    b = parse(changed).roster.version
+    assert a.startswith("2026-Q4-") and b.startswith("2026-Q4-") and a != b
+    assert not parse({**base, "version": "bad version!"}).valid

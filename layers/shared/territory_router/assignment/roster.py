@@ -619,10 +619,13 @@ def _build(
     except ValidationError as exc:
         errors.append({"roster": "roster", "reason": _pydantic_reason(exc)})
         return None
-    version = str(doc.get("version") or "").strip() or f"r-{roster.content_hash()}"
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,80}", version):
-        errors.append({"roster": "version", "reason": f"version must be 1-80 of A-Z a-z 0-9 _ . -, got {version!r}"})
+    # The version always ends with a hash of the content: containers cache rosters by version, so two different
+    # rosters must never share one (a "version" in the file is kept as a readable prefix).
+    label = str(doc.get("version") or "").strip()
+    if label and not re.fullmatch(r"[A-Za-z0-9_.\-]{1,60}", label):
+        errors.append({"roster": "version", "reason": f"version must be 1-60 of A-Z a-z 0-9 _ . -, got {label!r}"})
         return None
+    version = f"{label}-{roster.content_hash()[:8]}" if label else f"r-{roster.content_hash()}"
     return roster.model_copy(update={"version": version})
 
 
