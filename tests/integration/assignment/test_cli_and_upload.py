@@ -93,6 +93,15 @@ def test_reps_commands(store: RoutingStore, stack_file: Path, capsys: pytest.Cap
     # the next lead skips both: only rep 3 is available
     assert assign_lead(request(9), store=store, now=NOW, default_sla_minutes=60).detail.owner_id == rep_id(3)
 
+    assert main(["reps", "check", *sf]) == 0
+    assert "0 with a difference" in capsys.readouterr().out
+    store.ddb.update_item(
+        TableName=store.routing_table, Key={"pk": {"S": f"REP#{rep_id(3)}"}, "sk": {"S": "LOAD"}},
+        UpdateExpression="ADD open_leads :one", ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+    assert main(["reps", "check", *sf]) == 1
+    assert f"{rep_id(3)}: counter 2 but 1 counted lead(s)" in capsys.readouterr().out
+
     assert main(["reps", "set", "005000000000777", "--capacity", "3", *sf]) == 1
     assert "not in the active roster" in capsys.readouterr().err
     assert main(["reps", "set", rep_id(1), "--hours", "Mars/Base,Mon-Fri,08:00,17:00", *sf]) == 2

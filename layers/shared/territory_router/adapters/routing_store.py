@@ -495,6 +495,24 @@ class RoutingStore:
                 raise TransactionCancelled(["TransactionConflict"] * len(items)) from exc
             raise
 
+    def count_counted_leads(self) -> dict[str, int]:
+        """Leads per ``counted_rep_id`` (a Scan of the leads table, for operators' checks only)."""
+        counts: dict[str, int] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.leads_table,
+            "ProjectionExpression": "counted_rep_id",
+            "FilterExpression": "attribute_exists(counted_rep_id)",
+        }
+        while True:
+            resp = self.ddb.scan(**kwargs)
+            for raw in resp.get("Items", []):
+                rep = (from_item(raw) or {}).get("counted_rep_id")
+                if rep:
+                    counts[rep] = counts.get(rep, 0) + 1
+            if not resp.get("LastEvaluatedKey"):
+                return counts
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
     # ------------------------------------------------------------------------------------------ queries
 
     def query_due(self, now: datetime, limit: int) -> tuple[list[dict[str, Any]], int]:

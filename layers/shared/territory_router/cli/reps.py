@@ -52,6 +52,11 @@ def register(subparsers) -> None:
     add_stack_arguments(p)
     p.set_defaults(func=cmd_ooo)
 
+    p = sub.add_parser("check", help="compare each rep's counter with the leads it counts (scans the leads table)")
+    p.add_argument("--json", action="store_true")
+    add_stack_arguments(p)
+    p.set_defaults(func=cmd_check)
+
     p = sub.add_parser("upload", help="upload a roster file (.json/.csv) to roster/ on the stack")
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--process", action="store_true", help="also validate and activate it from here, print the outcome")
@@ -242,3 +247,27 @@ def cmd_upload(args: argparse.Namespace) -> int:
         print(json.dumps(outcome.to_dict(), indent=2))
         return 0 if outcome.accepted else 1
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Exit 0 when every counter equals the number of leads naming that rep in ``counted_rep_id``."""
+    try:
+        store = _store(args)
+    except StackNotFound as exc:
+        return _fail(str(exc), 2)
+    counted = store.count_counted_leads()
+    roster = store.active_roster_or_none(refresh=True)
+    reps = set(counted) | set(roster.reps if roster else ())
+    loads = store.loads(sorted(reps))
+    rows = []
+    for rep in sorted(reps):
+        counter = loads[rep].open_leads if rep in loads else 0
+        rows.append({"rep_id": rep, "counter": counter, "counted_leads": counted.get(rep, 0)})
+    drift = [r for r in rows if r["counter"] != r["counted_leads"]]
+    if args.json:
+        print(json.dumps({"ok": not drift, "reps": rows}, indent=2))
+    else:
+        for r in drift:
+            print(f"{r['rep_id']}: counter {r['counter']} but {r['counted_leads']} counted lead(s)")
+        print(f"{len(rows)} reps checked, {len(drift)} with a difference")
+    return 1 if drift else 0
