@@ -20,6 +20,7 @@ from territory_router.adapters.queues import QueuePublisher
 from territory_router.adapters.territory_store import TerritoryStore
 from territory_router.config import settings
 from territory_router.domain.messages import TagRequest
+from territory_router.metrics import TerritoryMetrics
 from territory_router.observability import make_logger
 from territory_router.services.dead_letters import DeadLetterSender
 from territory_router.services.tagging import (
@@ -32,6 +33,7 @@ from territory_router.services.tagging import (
 
 logger = make_logger()
 metrics = Metrics()
+territory_metrics = TerritoryMetrics()  # per-territory series (dimension Territory), one EMF line per territory
 tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 config = settings()
@@ -50,6 +52,7 @@ tagger_cache = ActiveTaggerCache(
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@territory_metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
@@ -77,6 +80,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             item, leads=leads, send=lambda lead_id, body: outbox.append((record.message_id, lead_id, body)), now=now
         )
         metrics.add_metric(name=f"LeadsTagged_{item.tag.method.value}", unit=MetricUnit.Count, value=1)
+        territory_metrics.add_metric(name="LeadsTagged", territory_id=item.tag.territory_id, value=1)
         if outcome != "forwarded":
             logger.info("lead not forwarded", extra={"lead_id": item.request.lead.lead_id, "outcome": outcome})
 

@@ -12,8 +12,8 @@ from territory_router.domain.leads import TagMethod
 
 from tests.infra.template_loader import REPO_ROOT, resolve_sub, resources_of_type, sub_variables
 
-DLQS = ["IntakeDLQ", "TaggingDLQ", "AssignmentDLQ", "WritebackDLQ"]
-QUEUES = ["IntakeQueue", "TaggingQueue", "AssignmentQueue", "WritebackQueue"]
+DLQS = ["IntakeDLQ", "TaggingDLQ", "AssignmentDLQ", "WritebackDLQ", "AggregatesDLQ"]
+QUEUES = ["IntakeQueue", "TaggingQueue", "AssignmentQueue", "WritebackQueue", "AggregatesQueue"]
 NAMESPACE = "TerritoryRouter"
 
 
@@ -79,6 +79,37 @@ def test_dashboard_custom_metrics_are_emitted_by_the_functions(cfn_template):
         name = row[1]
         assert any(p.fullmatch(name) for p in patterns), f"dashboard shows {name!r}, which no handler emits"
         assert row[2:4] == ["service", service], f"{name}: powertools emits the dimension service={service}"
+
+
+def _territory_metric_names() -> set[str]:
+    """Metric names the handlers emit with the Territory dimension (``territory_metrics.add_metric`` calls)."""
+    names: set[str] = set()
+    for path in sorted((REPO_ROOT / "functions").glob("*/handle_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_metric"
+                    and getattr(node.func.value, "id", None) == "territory_metrics"):
+                for kw in node.keywords:
+                    if kw.arg == "name" and isinstance(kw.value, ast.Constant):
+                        names.add(kw.value.value)
+    return names
+
+
+def test_per_territory_widgets_search_emitted_territory_metrics(cfn_template):
+    dashboard, _ = _dashboard(cfn_template)
+    expressions = [r[0]["expression"] for r in _metric_rows(dashboard) if isinstance(r[0], dict) and "expression" in r[0]]
+    searched = set()
+    for expression in expressions:
+        m = re.fullmatch(
+            r"SEARCH\('\{TerritoryRouter,Territory,service\} MetricName=\"(\w+)\" service=\"territory-router\"', "
+            r"'(Sum|Average|p90)', \d+\)",
+            expression,
+        )
+        assert m, f"unexpected SEARCH expression {expression!r}"
+        searched.add(m.group(1))
+    emitted = _territory_metric_names()
+    assert searched, "no per-territory widget"
+    assert searched <= emitted, f"dashboard searches {sorted(searched - emitted)}, which no handler emits per territory"
+    assert {"LeadsTagged", "LeadsAssigned", "LeadsRerouted", "LeadsEscalated", "SlaBreaches", "TimeToFirstTouch"} <= searched
 
 
 def test_dashboard_covers_the_lead_flow(cfn_template):

@@ -25,7 +25,7 @@ def test_transformed_template_passes_the_walker(cfn_template):
 def test_the_walker_sees_what_sam_generates(cfn_template):
     # The roles exist only after the transform: make sure the walker actually looked at them.
     roles = resources_of_type(cfn_template, "AWS::IAM::Role")
-    assert len(roles) == 7
+    assert len(roles) == 8
     for role in roles.values():
         arns = role["Properties"]["ManagedPolicyArns"]
         assert {a.rsplit("/", 1)[-1] for a in arns} <= set(ALLOWED_MANAGED_POLICIES)
@@ -219,7 +219,7 @@ def _short(resource: Any) -> str:
 
 FUNCTIONS = [
     "TerritoryUploadFunction", "RosterUploadFunction", "LeadIntakeFunction", "LeadTaggingFunction",
-    "LeadAssignmentFunction", "LeadRerouteFunction", "SalesforceWritebackFunction",
+    "LeadAssignmentFunction", "LeadRerouteFunction", "SalesforceWritebackFunction", "ReportAggregatesFunction",
 ]
 
 
@@ -240,8 +240,10 @@ def test_only_writeback_reads_the_salesforce_secret(cfn_template):
     assert _who(cfn_template, lambda a, r: r == "SalesforceCredentialsSecret") == {"SalesforceWritebackFunction"}
 
 
-def test_only_intake_uses_the_idempotency_table(cfn_template):
-    assert _who(cfn_template, lambda a, r: r == "IdempotencyTable") == {"LeadIntakeFunction"}
+def test_only_intake_and_aggregates_use_the_idempotency_table(cfn_template):
+    # intake: powertools idempotency; aggregates: a conditional "counted" marker per fact, in the same transaction
+    assert _who(cfn_template, lambda a, r: r == "IdempotencyTable") == {"LeadIntakeFunction", "ReportAggregatesFunction"}
+    assert {a for a, r in _grants(cfn_template, "ReportAggregatesFunction") if r == "IdempotencyTable"} == {"dynamodb:PutItem"}
 
 
 def test_only_reroute_queries_the_due_index(cfn_template):
@@ -271,6 +273,7 @@ def test_queue_senders(cfn_template):
     assert senders("AssignmentDLQ") == {"LeadAssignmentFunction"}
     assert senders("WritebackDLQ") == {"SalesforceWritebackFunction"}
     assert senders("IntakeQueue") == set() and senders("WritebackQueue") == set()  # only EventBridge sends there
+    assert senders("AggregatesQueue") == set() and senders("AggregatesDLQ") == set()
 
 
 def test_s3_access_by_prefix(cfn_template):

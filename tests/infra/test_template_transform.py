@@ -25,6 +25,7 @@ FUNCTIONS = {
     "LeadAssignmentFunction": ("functions/lead_assignment/", "handle_lead_assignment.lambda_handler"),
     "LeadRerouteFunction": ("functions/lead_reroute/", "handle_lead_reroute.lambda_handler"),
     "SalesforceWritebackFunction": ("functions/salesforce_writeback/", "handle_salesforce_writeback.lambda_handler"),
+    "ReportAggregatesFunction": ("functions/report_aggregates/", "handle_report_aggregates.lambda_handler"),
 }
 
 # function -> (queue, DLQ, batch size, batching window or None)
@@ -33,6 +34,7 @@ SQS_TRIGGERS = {
     "LeadTaggingFunction": ("TaggingQueue", "TaggingDLQ", 100, 1),
     "LeadAssignmentFunction": ("AssignmentQueue", "AssignmentDLQ", 10, None),
     "SalesforceWritebackFunction": ("WritebackQueue", "WritebackDLQ", 50, 5),
+    "ReportAggregatesFunction": ("AggregatesQueue", "AggregatesDLQ", 10, None),
 }
 
 # docs/architecture.md, "Resources and environment variables": env var -> the resource it must point at
@@ -311,11 +313,25 @@ def test_writeback_rule_matches_the_app_events(cfn_template):
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["WritebackDLQ", "Arn"]}}
 
 
+def test_aggregates_rule_takes_every_app_event(cfn_template):
+    from territory_router.reporting.aggregates import APP_DETAIL_TYPES
+
+    rule = cfn_template["Resources"]["AggregatesRule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "AppEventBus"}
+    assert rule["EventPattern"]["source"] == [messages.APP_EVENT_SOURCE]
+    # exactly the detail-types the aggregates understand, LeadAttended/LeadClosed included
+    assert sorted(rule["EventPattern"]["detail-type"]) == sorted(APP_DETAIL_TYPES)
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["AggregatesQueue", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["AggregatesDLQ", "Arn"]}}
+
+
 @pytest.mark.parametrize(
     ("policy_id", "rule_id", "queues"),
     [
         ("IntakeQueuePolicy", "SalesforceLeadEventsRule", ["IntakeQueue", "IntakeDLQ"]),
         ("WritebackQueuePolicy", "WritebackRule", ["WritebackQueue", "WritebackDLQ"]),
+        ("AggregatesQueuePolicy", "AggregatesRule", ["AggregatesQueue", "AggregatesDLQ"]),
     ],
 )
 def test_only_our_rule_may_send_to_its_queues(cfn_template, policy_id, rule_id, queues):

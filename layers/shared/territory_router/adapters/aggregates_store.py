@@ -1,0 +1,89 @@
+"""Daily aggregates in the RoutingTable, counted exactly once per fact.
+
+One ``TransactWriteItems`` per event: a marker ``aggregates#<dedup key>`` put into the IdempotencyTable on
+condition that it does not exist yet (expires with the table's TTL), and one ``ADD`` update per aggregate item.
+Either the marker and every counter change happen, or nothing does; a second delivery of the same fact fails the
+marker's condition and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from territory_router.adapters.dynamo import to_attr
+from territory_router.reporting.aggregates import AggregateDelta
+
+MARKER_PREFIX = "aggregates#"
+MARKER_TTL_S = 14 * 24 * 3600  # EventBridge retries for a day and SQS keeps messages 4 days: 14 is plenty
+MAX_ATTEMPTS = 4
+
+
+class AggregatesStore:
+    def __init__(self, dynamodb_client: Any, routing_table: str, idempotency_table: str) -> None:
+        self.ddb = dynamodb_client
+        self.routing_table = routing_table
+        self.idempotency_table = idempotency_table
+
+    def _marker(self, delta: AggregateDelta, now: datetime) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.idempotency_table,
+                "Item": {
+                    "id": to_attr(MARKER_PREFIX + delta.dedup_key),
+                    "expiration": to_attr(int(now.timestamp()) + MARKER_TTL_S),
+                    "status": to_attr("COUNTED"),
+                    "day": to_attr(delta.day),
+                },
+                "ConditionExpression": "attribute_not_exists(id)",
+            }
+        }
+
+    def _update(self, pk: str, sk: str, identity: dict[str, Any], counters: dict[str, int], now: datetime) -> dict[str, Any]:
+        names: dict[str, str] = {"#day": "day", "#updated": "updated_at"}
+        values: dict[str, Any] = {":day": to_attr(pk.split("#", 1)[1]), ":now": to_attr(now.isoformat())}
+        sets = ["#day = :day", "#updated = :now"]
+        for i, (attr, value) in enumerate(sorted(identity.items())):
+            names[f"#i{i}"] = attr
+            values[f":i{i}"] = to_attr(value)
+            sets.append(f"#i{i} = :i{i}")
+        adds = []
+        for i, (counter, value) in enumerate(sorted(counters.items())):
+            names[f"#c{i}"] = counter
+            values[f":c{i}"] = to_attr(int(value))
+            adds.append(f"#c{i} :c{i}")
+        expression = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
+        return {
+            "Update": {
+                "TableName": self.routing_table,
+                "Key": {"pk": to_attr(pk), "sk": to_attr(sk)},
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def apply(self, delta: AggregateDelta, *, now: datetime | None = None) -> bool:
+        """Count ``delta`` once. True if counted now, False if this fact was counted before."""
+        now = now or datetime.now(UTC)
+        items = [self._marker(delta, now)]
+        items += [self._update(delta.pk, sk, identity, counters, now) for sk, identity, counters in delta.items()]
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                self.ddb.transact_write_items(TransactItems=items)
+                return True
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", []) or []]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False  # the marker exists: counted before
+                if not reasons and "ConditionalCheckFailed" in str(exc):
+                    return False  # emulators that omit CancellationReasons; only the marker has a condition
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * 2**attempt)  # TransactionConflict on a hot counter: back off and retry
+        return False
