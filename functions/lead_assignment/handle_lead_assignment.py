@@ -21,12 +21,14 @@ from territory_router.adapters import aws
 from territory_router.adapters.events import EventPublisher
 from territory_router.config import settings
 from territory_router.domain.messages import APP_EVENT_SOURCE, AssignRequest
+from territory_router.metrics import TerritoryMetrics, seconds_between
 from territory_router.observability import make_logger
 from territory_router.services.assignment import assign_and_announce
 from territory_router.services.dead_letters import DeadLetterSender
 
 logger = make_logger()
 metrics = Metrics()
+territory_metrics = TerritoryMetrics()  # per-territory series (dimension Territory), one EMF line per territory
 tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 config = settings()
@@ -60,12 +62,19 @@ def record_handler(record: SQSRecord) -> None:
     )
     if outcome.announced and not outcome.duplicate:
         metrics.add_metric(name="LeadsAssigned", unit=MetricUnit.Count, value=1)
+        territory = outcome.detail.territory_id
+        territory_metrics.add_metric(name="LeadsAssigned", territory_id=territory, value=1)
+        waited = seconds_between(request.lead.created_at, outcome.detail.assigned_at)  # Salesforce CreatedDate -> owner
+        if waited is not None:
+            metrics.add_metric(name="TimeToAssign", unit=MetricUnit.Seconds, value=waited)
+            territory_metrics.add_metric(name="TimeToAssign", territory_id=territory, value=waited, unit=MetricUnit.Seconds)
         if outcome.fallback:
             metrics.add_metric(name="LeadsToFallbackOwner", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@territory_metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
