@@ -121,7 +121,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
         bar = "█" * min(10, round(10 * r["open_leads"] / r["capacity"])) if r["capacity"] else ""
         lines.append(
             f"{r['rep_id']:20}{(r['name'] or '')[:21]:22}{pct:>9}  {r['assigned_total']:>6}  "
-            f"{','.join(r['groups'])[:23]:24}{r['status']} {bar}"
+            f"{','.join(r['groups'])[:23]:24}{r['status']} {bar}".rstrip()
         )
     return "\n".join(lines)
 
