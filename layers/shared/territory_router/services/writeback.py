@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from territory_router.adapters.lead_repository import WritebackLedger
@@ -25,8 +25,15 @@ class PoisonWriteback(ValueError):
 
 
 def assignment_key(detail: LeadAssignedDetail) -> str:
-    """One key per assignment: the same decision delivered twice has the same key."""
-    return f"{detail.owner_id}@{detail.assigned_at.isoformat()}#{detail.reroute_count}"
+    """One key per assignment: the same decision delivered twice has the same key.
+
+    ``assigned_at`` counts in whole seconds: the first announcement carries the assignment's clock reading, a
+    redelivered message re-announces the decision stored on the lead (ISO seconds), and both must be one key.
+    """
+    at = detail.assigned_at
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return f"{detail.owner_id}@{at.astimezone(UTC).replace(microsecond=0).isoformat()}#{detail.reroute_count}"
 
 
 def parse_event_body(body: str) -> LeadAssignedDetail:
