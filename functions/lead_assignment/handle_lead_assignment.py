@@ -23,7 +23,7 @@ from territory_router.config import settings
 from territory_router.domain.messages import APP_EVENT_SOURCE, AssignRequest
 from territory_router.metrics import TerritoryMetrics, seconds_between
 from territory_router.observability import make_logger
-from territory_router.services.assignment import assign_and_announce
+from territory_router.services.assignment import announce_assignments, assign_only
 from territory_router.services.dead_letters import DeadLetterSender
 
 logger = make_logger()
@@ -53,13 +53,11 @@ def record_handler(record: SQSRecord) -> None:
             record.body, reason=reason, code="INVALID_MESSAGE", message_id=record.message_id
         )
         return
-    outcome = assign_and_announce(
-        request,
-        store=_store(),
-        events=EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE),
-        now=datetime.now(UTC),
-        default_sla_minutes=config.default_sla_minutes,
+    outcome = assign_only(
+        request, store=_store(), now=datetime.now(UTC), default_sla_minutes=config.default_sla_minutes
     )
+    if outcome.detail is not None:
+        _outbox.append((record.message_id, outcome.detail))
     if outcome.announced and not outcome.duplicate:
         metrics.add_metric(name="LeadsAssigned", unit=MetricUnit.Count, value=1)
         territory = outcome.detail.territory_id
@@ -72,9 +70,22 @@ def record_handler(record: SQSRecord) -> None:
             metrics.add_metric(name="LeadsToFallbackOwner", unit=MetricUnit.Count, value=1)
 
 
+_outbox: list[tuple[str, Any]] = []  # (message id, LeadAssignedDetail) of the batch being processed
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 @territory_metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    _outbox.clear()
+    response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    # Announce the whole batch in PutEvents calls of ten; a message whose event was refused is retried and
+    # re-announces the stored decision (the assignment itself is not repeated).
+    events = EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE)
+    refused = announce_assignments(events, [(str(i), d) for i, (_, d) in enumerate(_outbox)])
+    failed = {_outbox[int(i)][0] for i in refused}
+    failures = response.setdefault("batchItemFailures", [])
+    known = {f["itemIdentifier"] for f in failures}
+    failures.extend({"itemIdentifier": m} for m in sorted(failed - known))
+    return response

@@ -29,7 +29,7 @@ from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.observability import make_logger
 from territory_router.salesforce.events import ForeignOrgEvent, InvalidEvent, LeadChange, parse_relay_message
 from territory_router.services.dead_letters import DeadLetterSender
-from territory_router.services.intake import IntakeDeps, handle_change, routing_lifecycle
+from territory_router.services.intake import IntakeDeps, handle_change, routing_lifecycle, send_tag_requests
 
 logger = make_logger()
 metrics = Metrics()
@@ -44,8 +44,6 @@ def _deps() -> IntakeDeps:
     ddb = aws.client("dynamodb")
     return IntakeDeps(
         leads=LeadRepository(ddb, config.leads_table),
-        publisher=QueuePublisher(aws.client("sqs")),
-        tagging_queue_url=config.tagging_queue_url,
         lifecycle=routing_lifecycle(ddb, config),
         integration_user_id=config.salesforce_integration_user_id,
         events=EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE),
@@ -57,6 +55,9 @@ def apply_change(change: dict[str, Any]) -> dict[str, Any]:
     result = handle_change(LeadChange.model_validate(change), deps=_deps(), now=datetime.now(UTC))
     metrics.add_metric(name=f"Intake_{result['action']}", unit=MetricUnit.Count, value=1)
     return result
+
+
+_outbox: list[tuple[str, str]] = []  # (message id, TagRequest json) of the batch being processed
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -73,7 +74,9 @@ def record_handler(record: SQSRecord) -> None:
         return
     metrics.add_metric(name="LeadChangesReceived", unit=MetricUnit.Count, value=len(changes))
     for change in changes:
-        apply_change(change=change.model_dump(mode="json"))
+        result = apply_change(change=change.model_dump(mode="json"))
+        if result.get("tag_request"):
+            _outbox.append((record.message_id, result["tag_request"]))
 
 
 @logger.inject_lambda_context
@@ -81,4 +84,14 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency_config.register_lambda_context(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    _outbox.clear()
+    response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    # One SendMessageBatch per ten leads instead of one call per lead; a record whose lead SQS refused is retried
+    # (its idempotency record answers with the same TagRequest, so it is queued again, never lost).
+    entries = [(f"{i}", body) for i, (_, body) in enumerate(_outbox)]
+    refused = send_tag_requests(QueuePublisher(aws.client("sqs")), config.tagging_queue_url, entries)
+    failed_messages = {_outbox[int(i)][0] for i in refused}
+    failures = response.setdefault("batchItemFailures", [])
+    known = {f["itemIdentifier"] for f in failures}
+    failures.extend({"itemIdentifier": m} for m in sorted(failed_messages - known))
+    return response

@@ -28,6 +28,7 @@ def test_every_function_has_code_and_a_trigger(template: Template) -> None:
         "LeadAssignmentFunction",
         "LeadRerouteFunction",
         "SalesforceWritebackFunction",
+        "ReportAggregatesFunction",
     }
     for spec in functions.values():
         module = spec.handler.rpartition(".")[0]
@@ -45,6 +46,7 @@ def test_sqs_events_point_at_declared_queues_and_report_partial_failures(templat
         "LeadTaggingFunction",
         "LeadAssignmentFunction",
         "SalesforceWritebackFunction",
+        "ReportAggregatesFunction",
     }
     for _lid, props in sqs_events:
         assert props["Queue"] in queue_arns

@@ -9,7 +9,7 @@ import pytest
 from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagResult
 from territory_router.domain.messages import AssignRequest, LeadAssignedDetail, TagRequest
 from territory_router.salesforce.events import ChangeKind, EventSource, LeadChange
-from territory_router.services.intake import IntakeDeps, handle_change
+from territory_router.services.intake import IntakeDeps, handle_change, send_tag_requests
 from territory_router.services.tagging import ActiveTaggerCache, stamp_and_forward, tag_requests
 from territory_router.services.writeback import assignment_key, write_back_batch
 
@@ -87,34 +87,37 @@ class FakeLifecycle:
         return True
 
 
-def deps(leads=None, publisher=None, lifecycle=None, classify=None) -> IntakeDeps:
+def deps(leads=None, lifecycle=None, classify=None) -> IntakeDeps:
     return IntakeDeps(
         leads=leads or FakeLeads(),
-        publisher=publisher or FakePublisher(),
-        tagging_queue_url="q-tag",
         lifecycle=lifecycle,
         classify_update=classify or (lambda *a, **k: None),
     )
 
 
-def test_create_records_the_lead_once_and_queues_it() -> None:
+def test_create_records_the_lead_once_and_returns_its_tag_request() -> None:
     d = deps()
-    assert handle_change(change(ChangeKind.CREATE, lead=lead()), deps=d, now=NOW) == {"action": "queued"}
-    assert d.leads.items[LEAD_ID]["status"] == "RECEIVED"
-    (queue, _, body), = d.publisher.sent
-    assert queue == "q-tag" and TagRequest.model_validate_json(body).lead.lead_id == LEAD_ID
+    result = handle_change(change(ChangeKind.CREATE, lead=lead()), deps=d, now=NOW)
+    assert result["action"] == "queued" and d.leads.items[LEAD_ID]["status"] == "RECEIVED"
+    assert TagRequest.model_validate_json(result["tag_request"]).lead.lead_id == LEAD_ID
 
 
-def test_retry_after_a_failed_send_sends_again_but_a_later_duplicate_does_not() -> None:
+def test_a_lead_still_received_is_requeued_but_a_later_duplicate_is_not() -> None:
     leads = FakeLeads()
-    with pytest.raises(RuntimeError, match="tagging queue"):
-        handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads, FakePublisher(fail=True)), now=NOW)
-    publisher = FakePublisher()
-    assert handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads, publisher), now=NOW) == {"action": "requeued"}
-    assert len(publisher.sent) == 1
+    handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads), now=NOW)
+    # A second delivery while the lead still waits for tagging (the first send may have failed): queue again.
+    again = handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads), now=NOW)
+    assert again["action"] == "requeued" and again["tag_request"]
     leads.items[LEAD_ID]["status"] = "TAGGED"
-    outcome = handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads, publisher), now=NOW)
-    assert outcome["action"] == "duplicate" and len(publisher.sent) == 1
+    outcome = handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads), now=NOW)
+    assert outcome["action"] == "duplicate" and "tag_request" not in outcome
+
+
+def test_send_tag_requests_reports_refused_keys() -> None:
+    assert send_tag_requests(FakePublisher(fail=True), "q", [("a", "{}"), ("b", "{}")]) == {"a", "b"}
+    ok = FakePublisher()
+    assert send_tag_requests(ok, "q", [("a", "{}")]) == set() and ok.sent == [("q", "a", "{}")]
+    assert send_tag_requests(FakePublisher(fail=True), "q", []) == set()
 
 
 def test_undelete_reopens_a_deleted_lead() -> None:

@@ -11,6 +11,10 @@ def main() -> None:
 
     # One access-log line per request costs the emulator time the pipeline could use.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # HTTP/1.1 keep-alive: without it every boto3 call opens a new TCP connection and the server a new thread.
+    from werkzeug.serving import WSGIRequestHandler
+
+    WSGIRequestHandler.protocol_version = "HTTP/1.1"
     from moto.server import main as moto_server_main
 
     moto_server_main()

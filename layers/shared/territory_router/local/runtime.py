@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import queue
 import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from territory_router.local.template import ACCOUNT_ID, FunctionSpec
@@ -33,59 +33,83 @@ class LambdaContext:
 
 
 class FunctionRuntime:
-    """One function of the template: its handler module, imported once (a warm container), and invocations.
+    """One function of the template and its warm containers, each a separate import of the handler module.
 
-    Handlers of one stack share this process, so their environments are merged; a variable that two
-    functions set to different values is refused (see ``merge_environments``).
+    Lambda runs one invocation at a time per container and scales out with more containers; here each container
+    is its own module object (its own globals, caches and powertools objects) and ``containers`` bounds how many
+    invocations run at once. Handlers of one stack share this process, so their environments are merged; a
+    variable that two functions set to different values is refused (see ``merge_environments``).
     """
 
-    def __init__(self, spec: FunctionSpec, region: str) -> None:
+    def __init__(self, spec: FunctionSpec, region: str, containers: int = 1) -> None:
         self.spec = spec
         self.region = region
-        self._module: ModuleType | None = None
-        self._lock = threading.Lock()  # a Lambda container runs one invocation at a time
+        self.containers = max(1, containers)
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()  # warm handlers; LIFO keeps the warmest busy
+        self._started = 0
+        self._lock = threading.Lock()
         self.invocations = 0
         self.errors = 0
         self.busy_s = 0.0
+        self.cold_starts = 0
 
     @property
     def name(self) -> str:
         return self.spec.logical_id
 
     def _load(self):
-        if self._module is None:
-            module_name, _, _func = self.spec.handler.rpartition(".")
-            path = self.spec.code_uri / (module_name.replace(".", "/") + ".py")
-            if not path.is_file():
-                raise FileNotFoundError(f"{self.name}: handler file {path} not found")
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            assert spec and spec.loader
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-            self._module = module
-        return getattr(self._module, self.spec.handler.rpartition(".")[2])
+        module_name, _, func = self.spec.handler.rpartition(".")
+        path = self.spec.code_uri / (module_name.replace(".", "/") + ".py")
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.name}: handler file {path} not found")
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return getattr(module, func)
+
+    def _acquire(self):
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            start_new = self._started < self.containers
+            if start_new:
+                self._started += 1
+                self.cold_starts += 1
+        if start_new:
+            try:
+                return self._load()
+            except Exception:
+                with self._lock:
+                    self._started -= 1
+                raise
+        return self._idle.get()
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        with self._lock:
-            handler = self._load()
-            context = LambdaContext(
-                function_name=self.name,
-                memory_limit_in_mb=self.spec.memory_mb,
-                invoked_function_arn=f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.name}",
-                aws_request_id=str(uuid.uuid4()),
-                deadline=time.monotonic() + self.spec.timeout,
-                log_group_name=f"/aws/lambda/{self.name}",
-            )
-            self.invocations += 1
-            started = time.monotonic()
-            try:
-                return handler(event, context)
-            except Exception:
+        handler = self._acquire()
+        context = LambdaContext(
+            function_name=self.name,
+            memory_limit_in_mb=self.spec.memory_mb,
+            invoked_function_arn=f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.name}",
+            aws_request_id=str(uuid.uuid4()),
+            deadline=time.monotonic() + self.spec.timeout,
+            log_group_name=f"/aws/lambda/{self.name}",
+        )
+        started = time.monotonic()
+        try:
+            return handler(event, context)
+        except Exception:
+            with self._lock:
                 self.errors += 1
-                raise
-            finally:
+            raise
+        finally:
+            with self._lock:
+                self.invocations += 1
                 self.busy_s += time.monotonic() - started
+            self._idle.put(handler)
 
 
 def merge_environments(specs: list[FunctionSpec]) -> dict[str, str]:

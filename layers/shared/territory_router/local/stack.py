@@ -47,6 +47,7 @@ class SqsSource:
     queue_arn: str
     batch_size: int
     report_failures: bool
+    batching_window_s: float = 0.0
 
 
 @dataclass
@@ -135,6 +136,7 @@ class LocalStack:
         parameter_overrides: dict[str, str] | None = None,
         schedule_every_s: float | None = None,
         poll_interval_s: float = 0.2,
+        containers_per_function: int = 2,
     ) -> None:
         overrides = {**LOCAL_PARAMETERS, **(parameter_overrides or {})}
         path = template_path or find_template()
@@ -147,6 +149,7 @@ class LocalStack:
         self.region = region
         self.schedule_every_s = schedule_every_s
         self.poll_interval_s = poll_interval_s
+        self.containers_per_function = containers_per_function
         self.endpoint: str | None = None
         self._server = None
         self._threads: list[threading.Thread] = []
@@ -179,9 +182,11 @@ class LocalStack:
         settings.cache_clear()
         self._create_resources()
         self._wire_functions()
-        # One poller per event source mapping, as Lambda runs them: stages work concurrently.
+        # Pollers per event source mapping, as Lambda runs them: stages and containers work concurrently.
         workers: list[tuple[Callable[..., None], tuple[Any, ...], str]] = [
-            (self._poll_sqs_forever, (source,), f"sqs-{source.function.name}") for source in self.sqs_sources
+            (self._poll_sqs_forever, (source,), f"sqs-{source.function.name}-{n}")
+            for source in self.sqs_sources
+            for n in range(source.function.containers)
         ]
         workers += [(self._poll_s3_forever, (), "s3-notifier"), (self._run_schedules_forever, (), "scheduler")]
         for target, args, name in workers:
@@ -325,7 +330,14 @@ class LocalStack:
         os.environ["AWS_ENDPOINT_URL"] = self.endpoint or ""
         queue_by_arn = {t.arn(lid): lid for lid in t.of_type("AWS::SQS::Queue")}
         for spec in specs:
-            runtime = FunctionRuntime(spec, self.region)
+            # SQS-fed functions scale out like Lambda (bounded by their ScalingConfig); others run one container.
+            sqs_events = [e for e in spec.events.values() if e.get("Type") == "SQS"]
+            limit = min(
+                [int(((e.get("Properties") or {}).get("ScalingConfig") or {}).get("MaximumConcurrency", 1000)) for e in sqs_events]
+                or [1]
+            )
+            containers = min(self.containers_per_function, limit) if sqs_events else 1
+            runtime = FunctionRuntime(spec, self.region, containers=containers)
             self.functions[spec.logical_id] = runtime
             self.resources[spec.logical_id] = spec.logical_id
             for event_name, event in spec.events.items():
@@ -341,6 +353,7 @@ class LocalStack:
                             queue_arn=props["Queue"],
                             batch_size=int(props.get("BatchSize", 10)),
                             report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+                            batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
                         )
                     )
                 elif kind == "S3":
@@ -388,6 +401,7 @@ class LocalStack:
         """Receive up to one batch for ``source`` and invoke its function. Returns True if it did work."""
         sqs = sqs or self.client("sqs")
         messages: list[dict[str, Any]] = []
+        window_ends: float | None = None
         while len(messages) < source.batch_size:
             resp = sqs.receive_message(
                 QueueUrl=source.queue_url,
@@ -397,8 +411,15 @@ class LocalStack:
             )
             got = resp.get("Messages", [])
             messages.extend(got)
-            if len(got) < 10:
+            if len(got) == 10:
+                continue
+            # Lambda's MaximumBatchingWindowInSeconds: gather until the batch is full or the window closes.
+            if not messages or source.batching_window_s <= 0:
                 break
+            window_ends = window_ends or time.monotonic() + source.batching_window_s
+            if time.monotonic() >= window_ends or self._stop.is_set():
+                break
+            time.sleep(min(0.25, source.batching_window_s))
         if not messages:
             return False
         event = {"Records": [self._sqs_record(m, source) for m in messages]}
@@ -471,10 +492,11 @@ class LocalStack:
         """Deliver ObjectCreated notifications for objects that appeared since the last call."""
         s3 = s3 or self.client("s3")
         delivered = 0
-        for bucket in {src.bucket for src in self.s3_sources}:
+        for bucket, prefix in {(src.bucket, src.prefix) for src in self.s3_sources}:
             seen = self._seen_objects.setdefault(bucket, set())
             new: list[dict[str, Any]] = []
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            # Only the prefixes a notification filters on: the functions' own outputs are never listed.
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 for obj in page.get("Contents", []):
                     marker = (obj["Key"], obj["ETag"] + str(obj["LastModified"]))
                     if marker not in seen:
@@ -482,7 +504,12 @@ class LocalStack:
                         new.append(obj)
             for obj in sorted(new, key=lambda o: o["LastModified"]):
                 for src in self.s3_sources:
-                    if src.bucket == bucket and obj["Key"].startswith(src.prefix) and obj["Key"].endswith(src.suffix):
+                    if (
+                        src.bucket == bucket
+                        and src.prefix == prefix
+                        and obj["Key"].startswith(src.prefix)
+                        and obj["Key"].endswith(src.suffix)
+                    ):
                         event = {"Records": [self._s3_record(bucket, obj)]}
                         try:
                             src.function.invoke(event)
@@ -576,9 +603,10 @@ class LocalStack:
         ignore = ignore or (lambda lid: lid.endswith("DLQ"))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            depths = {k: v for k, v in self.queue_depths().items() if not ignore(k)}
-            quiet = time.monotonic() - self.activity.last_activity >= quiet_s
-            if not any(depths.values()) and quiet:
-                return True
-            time.sleep(0.5)
+            # Ask SQS only once nothing has happened for a while: polling depths costs the emulator time.
+            if time.monotonic() - self.activity.last_activity >= quiet_s:
+                depths = {k: v for k, v in self.queue_depths().items() if not ignore(k)}
+                if not any(depths.values()):
+                    return True
+            time.sleep(0.25)
         return False

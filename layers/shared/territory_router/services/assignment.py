@@ -23,6 +23,25 @@ class AnnouncedAssignment:
     detail: Any
 
 
+def assign_only(request: AssignRequest, *, store: Any, now: datetime, default_sla_minutes: int) -> AnnouncedAssignment:
+    """Assign the lead; the caller announces ``detail`` (batched with the rest of its SQS batch).
+
+    A redelivered message finds the lead already assigned and returns the stored decision, so an announcement
+    that failed the first time is made again; the writeback de-duplicates it.
+    """
+    from territory_router.assignment.service import assign_lead
+
+    outcome = assign_lead(request, store=store, now=now, default_sla_minutes=default_sla_minutes)
+    duplicate = bool(getattr(outcome, "duplicate", False))
+    return AnnouncedAssignment(outcome.detail is not None, duplicate, bool(outcome.fallback), outcome.detail)
+
+
+def announce_assignments(events: EventPublisher, details: list[tuple[str, Any]]) -> set[str]:
+    """Publish ``(key, detail)`` as ``LeadAssigned`` events, ten per PutEvents; returns the keys that failed."""
+    entries = [(key, DETAIL_LEAD_ASSIGNED, d.model_dump(mode="json")) for key, d in details]
+    return set(events.publish(entries)) if entries else set()
+
+
 def assign_and_announce(
     request: AssignRequest, *, store: Any, events: EventPublisher, now: datetime, default_sla_minutes: int
 ) -> AnnouncedAssignment:
@@ -44,7 +63,7 @@ def assign_and_announce(
 
 
 def reroute_and_announce(*, store: Any, events: EventPublisher, now: datetime, max_reroutes: int) -> dict[str, Any]:
-    from territory_router.assignment.service import reroute_due_leads
+    from territory_router.assignment.reroute import reroute_due_leads
 
     report = reroute_due_leads(store=store, now=now, max_reroutes=max_reroutes)
     entries = [(d.lead_id, DETAIL_LEAD_REROUTED, d.model_dump(mode="json")) for d in report.rerouted]

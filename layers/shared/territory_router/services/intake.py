@@ -33,8 +33,6 @@ class LifecyclePort(Protocol):
 @dataclass
 class IntakeDeps:
     leads: LeadRepository
-    publisher: QueuePublisher
-    tagging_queue_url: str
     lifecycle: LifecyclePort | None = None
     integration_user_id: str | None = None
     classify_update: Callable[..., Any] | None = None
@@ -69,6 +67,11 @@ def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dic
 
 
 def _take_in(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+    """Record the lead; the result carries the TagRequest to queue (the caller sends a whole batch at once).
+
+    The TagRequest is in the result so that a retried event, answered from the idempotency record, is queued
+    again: a send that failed the first time is not lost, and tagging ignores a lead it already tagged.
+    """
     lead = change.lead
     if lead is None:
         return {"action": "ignored", "reason": f"{change.kind} without lead data"}
@@ -81,10 +84,12 @@ def _take_in(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str
         if not existing or existing.get("status") != LeadStatus.RECEIVED.value:
             return {"action": "duplicate", "status": existing.get("status") if existing else None}
     request = TagRequest(lead=lead, received_at=now, source_event_id=change.event_id)
-    failed = deps.publisher.send_batch(deps.tagging_queue_url, [(lead.lead_id, request.model_dump_json())])
-    if failed:
-        raise RuntimeError("the tagging queue did not accept the lead; the event will be retried")
-    return {"action": "queued" if created else "requeued"}
+    return {"action": "queued" if created else "requeued", "lead_id": lead.lead_id, "tag_request": request.model_dump_json()}
+
+
+def send_tag_requests(publisher: QueuePublisher, queue_url: str, requests: list[tuple[str, str]]) -> set[str]:
+    """Queue ``(key, TagRequest json)`` pairs in batches of ten; returns the keys SQS did not accept."""
+    return set(publisher.send_batch(queue_url, requests)) if requests else set()
 
 
 def _follow_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
