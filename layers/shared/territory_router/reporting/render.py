@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from territory_router.reporting import aggregates as agg
 from territory_router.reporting.model import ReportModel, TerritoryRow
@@ -24,7 +25,7 @@ CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#1d2330;background:#fafbfc}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:16px;margin:28px 0 8px} .muted{color:#667085;font-size:13px}
 #summary{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}
-.card{background:#fff;border:1px solid #e4e7ec;border-radius:8px;padding:10px 16px;min-width:120px}
+.card{background:#fff;border:1px solid #e4e7ec;border-radius:8px;padding:8px 14px;min-width:96px}
 .card b{display:block;font-size:22px} .card span{font-size:12px;color:#667085}
 .row{display:flex;gap:16px;flex-wrap:wrap} .panel{background:#fff;border:1px solid #e4e7ec;border-radius:8px;padding:10px;flex:1 1 460px}
 .panel h3{font-size:14px;margin:0 0 6px} svg{max-width:100%;height:auto;display:block}
@@ -62,57 +63,133 @@ REDS = ((0xFD, 0xF0, 0xE6), (0xA5, 0x0F, 0x15))
 # ------------------------------------------------------------------------------------------------ map
 
 
+MAX_INSETS = 4
+CLUSTER_GAP_DEG = 2.0  # parts closer than this (degrees) are drawn in the same frame
+
+
+def _clusters(parts: Sequence[Any]) -> list[list[int]]:
+    """Groups of polygon parts that lie together (union-find over parts within the gap), largest area first."""
+    import shapely
+
+    if not parts:
+        return []
+    parent = list(range(len(parts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    left, right = shapely.STRtree(parts).query(parts, predicate="dwithin", distance=CLUSTER_GAP_DEG)
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+    groups: dict[int, list[int]] = {}
+    for i in range(len(parts)):
+        groups.setdefault(find(i), []).append(i)
+    return sorted(groups.values(), key=lambda g_: -sum(parts[i].area for i in g_))
+
+
 def render_map_svg(model: ReportModel, *, measure: str, element_id: str) -> str:
-    """The territories shaded by ``measure``: ``volume`` (leads assigned) or ``breaches`` (SLA breaches)."""
+    """The territories shaded by ``measure``: ``volume`` (leads assigned) or ``breaches`` (SLA breaches).
+
+    Far-apart pieces (Alaska, Hawaii, Puerto Rico next to the contiguous US) are drawn in small inset frames at the
+    bottom left, so the main frame stays readable.
+    """
+    from shapely.geometry import MultiPolygon, Polygon
+
     rows = [r for r in model.territories if r.territory_id in model.geometries]
     low, high = BLUES if measure == "volume" else REDS
     value = (lambda r: r.volume) if measure == "volume" else (lambda r: r.sla_breaches)
     maximum = max((value(r) for r in rows), default=0)
     label = "leads assigned" if measure == "volume" else "SLA breaches"
     if not rows:
-        return f'<svg class="chart map" id="{element_id}" viewBox="0 0 400 60" width="400" height="60">' \
-               '<text x="10" y="35" font-size="13" fill="#667085">no territory with a polygon in the active set</text></svg>'
-    proj = _Projection([model.geometries[r.territory_id] for r in rows])
+        return (f'<svg class="chart map" id="{element_id}" viewBox="0 0 400 60" width="400" height="60">'
+                '<text x="10" y="35" font-size="13" fill="#667085">no territory with a polygon in the active set</text></svg>')
+    parts: list[Any] = []
+    owner: list[int] = []
+    for n, r in enumerate(rows):
+        geometry = model.geometries[r.territory_id]
+        for part in getattr(geometry, "geoms", [geometry]):
+            if isinstance(part, Polygon) and not part.is_empty:
+                parts.append(part)
+                owner.append(n)
+    clusters = _clusters(parts)
+    largest_part: dict[int, int] = {}
+    for i, n in enumerate(owner):
+        if n not in largest_part or parts[i].area > parts[largest_part[n]].area:
+            largest_part[n] = i
+    main_area = sum(parts[i].area for i in clusters[0])
+    carriers = set(largest_part.values())
+    # insets: frames holding some territory's main piece, or big enough to matter; tiny far islands are left out
+    insets = [c for c in clusters[1:] if carriers & set(c) or sum(parts[i].area for i in c) >= 0.001 * main_area]
+    frames = [clusters[0], *insets[:MAX_INSETS]]
+    main = _Projection([parts[i] for i in frames[0]])
+    width, height = main.width, main.height
+    out_paths: list[str] = []
+    out_labels: list[str] = []
+    labelled: set[int] = set()
+    # the largest part of each territory, among the drawn frames, carries its label
+    best: dict[int, int] = {}
+    for frame in frames:
+        for i in frame:
+            if owner[i] not in best or parts[i].area > parts[best[owner[i]]].area:
+                best[owner[i]] = i
+    inset_x = 6.0
+    for f, frame in enumerate(frames):
+        proj = main if f == 0 else _Projection([parts[i] for i in frame])
+        scale, dx, dy = 1.0, 0.0, 0.0
+        if f:
+            scale = min(width * 0.2 / proj.width, height * 0.24 / proj.height)
+            dx, dy = inset_x, height - proj.height * scale - 6
+            inset_x += proj.width * scale + 8
+            out_paths.append(f'<g class="inset" transform="translate({dx:.1f},{dy:.1f}) scale({scale:.4f})">'
+                             f'<rect width="{proj.width:.0f}" height="{proj.height:.0f}" fill="#f4f7fa" stroke="#d0d5dd" '
+                             'vector-effect="non-scaling-stroke"/>')
+        by_owner: dict[int, list[Any]] = {}
+        for i in frame:
+            by_owner.setdefault(owner[i], []).append(parts[i])
+        for n, polys in by_owner.items():
+            r = rows[n]
+            d = proj.path(MultiPolygon(polys) if len(polys) > 1 else polys[0])
+            if not d:
+                continue
+            v = value(r)
+            tip = (f"{r.name} ({r.territory_id}): {v} {label}; {r.volume} assigned, breach rate {_pct(r.breach_rate)}, "
+                   f"time to first touch {_fmt_duration(r.ttft_avg_s)}")
+            out_paths.append(
+                f'<path class="territory" data-id="{esc(r.territory_id)}" data-value="{v}" '
+                f'fill="{_shade(v, maximum, low, high)}" stroke="#ffffff" stroke-width="0.8" '
+                f'vector-effect="non-scaling-stroke" fill-rule="evenodd" d="{d}"><title>{esc(tip)}</title></path>'
+            )
+            if best.get(n) is not None and best[n] in set(frame) and n not in labelled:
+                labelled.add(n)
+                x, y = proj.point(parts[best[n]])
+                out_labels.append(
+                    f'<text x="{dx + x * scale:.1f}" y="{dy + y * scale:.1f}" paint-order="stroke" stroke="#ffffff" '
+                    f'stroke-width="2.5">{esc(r.name)}: {v}</text>'
+                )
+        if f:
+            out_paths.append("</g>")
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart map" id="{element_id}" '
-        f'viewBox="0 0 {proj.width:.0f} {proj.height + 34:.0f}" width="{proj.width:.0f}" height="{proj.height + 34:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height + 34:.0f}" width="{width:.0f}" height="{height + 34:.0f}" '
         f'role="img" aria-label="territories shaded by {label}">',
-        f'<rect width="{proj.width:.0f}" height="{proj.height:.0f}" fill="#f4f7fa"/>',
-        '<g class="territories" stroke="#ffffff" stroke-width="0.8" fill-rule="evenodd">',
+        f'<rect width="{width:.0f}" height="{height:.0f}" fill="#f4f7fa"/>',
+        '<g class="territories">', *out_paths, "</g>",
+        '<g class="labels" font-size="19" text-anchor="middle" fill="#101828">', *out_labels, "</g>",
     ]
-    for r in rows:
-        d = proj.path(model.geometries[r.territory_id])
-        if not d:
-            continue
-        v = value(r)
-        tip = f"{r.name} ({r.territory_id}): {v} {label}; {r.volume} assigned, breach rate {_pct(r.breach_rate)}, " \
-              f"time to first touch {_fmt_duration(r.ttft_avg_s)}"
-        out.append(
-            f'<path class="territory" data-id="{esc(r.territory_id)}" data-value="{v}" '
-            f'fill="{_shade(v, maximum, low, high)}" d="{d}"><title>{esc(tip)}</title></path>'
-        )
-    out.append("</g><g class=\"labels\" font-size=\"11\" text-anchor=\"middle\" fill=\"#101828\">")
-    for r in rows:
-        geometry = model.geometries[r.territory_id]
-        largest = max(getattr(geometry, "geoms", [geometry]), key=lambda p: p.area)
-        x, y = proj.point(largest)
-        out.append(
-            f'<text x="{x:.1f}" y="{y:.1f}" paint-order="stroke" stroke="#ffffff" stroke-width="2.5">'
-            f'{esc(r.name)}: {value(r)}</text>'
-        )
-    out.append("</g>")
-    # legend: a ramp from 0 to the maximum
-    y0 = proj.height + 10
+    y0 = height + 8
     steps = 10
     for i in range(steps):
-        out.append(
-            f'<rect x="{10 + i * 18}" y="{y0:.0f}" width="18" height="10" '
-            f'fill="{_shade(maximum * (i + 0.5) / steps, maximum, low, high)}"/>'
-        )
+        out.append(f'<rect x="{10 + i * 24}" y="{y0:.0f}" width="24" height="12" '
+                   f'fill="{_shade(maximum * (i + 0.5) / steps, maximum, low, high)}"/>')
     out.append(
-        f'<text x="10" y="{y0 + 22:.0f}" font-size="10" fill="#475467">0</text>'
-        f'<text x="{10 + steps * 18}" y="{y0 + 22:.0f}" font-size="10" text-anchor="end" fill="#475467">{maximum}</text>'
-        f'<text x="{20 + steps * 18}" y="{y0 + 9:.0f}" font-size="11" fill="#475467">{esc(label)}</text>'
+        f'<text x="10" y="{y0 + 26:.0f}" font-size="15" fill="#475467">0</text>'
+        f'<text x="{10 + steps * 24}" y="{y0 + 26:.0f}" font-size="15" text-anchor="end" fill="#475467">{maximum}</text>'
+        f'<text x="{20 + steps * 24}" y="{y0 + 12:.0f}" font-size="16" fill="#475467">{esc(label)}</text>'
     )
     out.append("</svg>")
     return "".join(out)
@@ -197,7 +274,7 @@ def render_volume_chart(model: ReportModel) -> str:
 
 
 def render_ttft_chart(model: ReportModel) -> str:
-    """Average time to first touch per territory per day (minutes), one line per territory."""
+    """Average time to first touch per territory per day, one line per territory (seconds, minutes or hours)."""
     top, _rest = _series_territories(model)
     colours = _colours(model)
     series = []
@@ -205,21 +282,24 @@ def render_ttft_chart(model: ReportModel) -> str:
         values = []
         for d in model.days:
             count = model.daily_value(d, r.territory_id, agg.TTFT_COUNT)
-            values.append(model.daily_value(d, r.territory_id, agg.TTFT_SUM) / count / 60 if count else None)
+            values.append(model.daily_value(d, r.territory_id, agg.TTFT_SUM) / count if count else None)
         if any(v is not None for v in values):
             series.append((r.name, colours[r.territory_id], values))
-    y_max = _nice_max(max((v for s in series for v in s[2] if v is not None), default=0))
+    longest = max((v for s_ in series for v in s_[2] if v is not None), default=0)
+    unit, per = ("s", 1) if longest < 120 else (("min", 60) if longest < 7200 else ("h", 3600))
+    series = [(name, colour, [None if v is None else v / per for v in values]) for name, colour, values in series]
+    y_max = _nice_max(longest / per)
     plot_h = H - PAD_T - PAD_B
     slot = (W - PAD_L - PAD_R) / max(len(model.days), 1)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="chart-ttft" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="time to first touch per territory per day">']
-    out += _axes(model.days, y_max, lambda v: f"{v:.0f}m")
+    out += _axes(model.days, y_max, lambda v: f"{v:.0f} {unit}" if y_max >= 8 else f"{v:.1f} {unit}")
     for label, colour, values in series:
         points = [(PAD_L + slot * (i + 0.5), PAD_T + plot_h - plot_h * v / y_max) for i, v in enumerate(values) if v is not None]
         if len(points) > 1:
             out.append(f'<polyline class="line" fill="none" stroke="{colour}" stroke-width="2" points="'
                        + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
         for (x, y), v in zip(points, [v for v in values if v is not None], strict=True):
-            out.append(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"><title>{esc(label)}: {v:.1f} min</title></circle>')
+            out.append(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"><title>{esc(label)}: {v:.1f} {unit}</title></circle>')
     if not series:
         out.append(f'<text x="{W / 2}" y="{H / 2}" font-size="12" text-anchor="middle" fill="#667085">no first touch in this period</text>')
     out.append("</svg>")
@@ -324,7 +404,7 @@ def render_report_html(model: ReportModel, *, title: str = "Territory performanc
         "</div>",
         '<div class="row">',
         f'<div class="panel"><h3>Leads assigned per day</h3>{render_volume_chart(model)}</div>',
-        f'<div class="panel"><h3>Time to first touch per day (average, minutes)</h3>{render_ttft_chart(model)}</div>',
+        f'<div class="panel"><h3>Time to first touch per day (average)</h3>{render_ttft_chart(model)}</div>',
         "</div>",
         '<div class="row">',
         f'<div class="panel"><h3>Rep load now: open leads against capacity</h3>{render_rep_load_chart(model)}</div>',
