@@ -32,6 +32,14 @@ e2e: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/territory-router demo
 
+# Benchmarks: the bench extra (geopandas, pyarrow) only here. BENCH_LEADS=N for a shorter pipeline run.
+$(VENV)/.bench-installed: $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python bench/run_all.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml

@@ -1,0 +1,481 @@
+"""End-to-end pipeline benchmark on the local stack: AWS calls per lead, DynamoDB round trips, leads/s.
+
+    .venv/bin/python bench/pipeline.py [--leads 2000] [--json OUT.json]
+
+Every botocore call goes through ``BaseClient._make_api_call``; a wrapper attributes each call to the function
+whose invocation is running on the calling thread (``FunctionRuntime.invoke`` is wrapped to mark the thread), to
+the event source mapping (the local SQS pollers: the ReceiveMessage/DeleteMessageBatch that Lambda makes for
+us, also billed), or to the bench driver (uploads, publishing the Salesforce events, the wait loop), which is
+left out of the per-lead figures. Each call's wall time is measured too, so a function's compute time is its
+invocation time minus the time spent waiting for the emulator.
+
+The lifecycle of a lead, in phases (every phase waits until the stack is idle):
+
+- ``create``: one CDC CREATE per lead through the partner bus → intake → tagging → assignment → LeadAssigned →
+  writeback (to a local Salesforce stand-in);
+- ``echo``: Salesforce sends our own writeback back as a CDC UPDATE by the integration user (one per record
+  written); intake recognises the echo and does nothing, but the event is still received and paid for;
+- ``attend``: reps work 3 leads in 4 (CDC UPDATE by the owner): intake stops the SLA clock;
+- ``reroute``: the schedule runs as if two hours had passed: the unattended quarter is re-routed, written back,
+  and echoed again.
+
+``idle_reroute`` (a scheduled run with nothing due) is measured apart: it is a fixed cost per run, not per lead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import random
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "layers" / "shared"))
+
+ORG_ID = "00D5e000000LoClEAK"
+INTEGRATION_USER = "005000000000042AAA"
+OUR_CLIENT = "com/salesforce/api/rest/62.0;client=TerritoryRouter"
+SQS_CHUNK = 64 * 1024
+# Item attributes of the sparse RerouteDueIndex (keys and projection, see template.yaml): a write that names
+# one of them may change the index entry of an item that is in the index.
+GSI_ATTRIBUTES = {"reroute_shard", "sla_due_at", "owner_id", "version", "territory_id", "reroute_count", "status"}
+GSI_KEYS = {"reroute_shard", "sla_due_at"}
+
+
+class CountingSink(io.TextIOBase):
+    """Stands in for stdout while handlers run: counts what Lambda would ship to CloudWatch Logs."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.lines = 0
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self.bytes += len(text.encode("utf-8", "replace"))
+            self.lines += text.count("\n")
+        return len(text)
+
+
+class CallCounter:
+    """Counts botocore calls per (phase, caller, service:operation) with the billing-relevant sizes."""
+
+    def __init__(self) -> None:
+        self.phase = "setup"
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.calls: dict[tuple[str, str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.invocations: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.log_bytes: Counter = Counter()
+        self.sink: CountingSink | None = None
+
+    def caller(self) -> str:
+        fn = getattr(self.local, "function", None)
+        if fn:
+            return fn
+        name = threading.current_thread().name
+        if name.startswith("sqs-"):
+            return "esm:" + name[4:]
+        return "driver"
+
+    # ------------------------------------------------------------------ patches
+    def install(self) -> None:
+        from botocore.client import BaseClient
+        from territory_router.local.runtime import FunctionRuntime
+
+        counter = self
+        original_call = BaseClient._make_api_call
+        original_invoke = FunctionRuntime.invoke
+
+        def _make_api_call(client, operation_name, api_params):
+            started = time.perf_counter()
+            response = None
+            try:
+                response = original_call(client, operation_name, api_params)
+                return response
+            finally:
+                elapsed = time.perf_counter() - started
+                counter.record(client.meta.service_model.endpoint_prefix, operation_name, api_params, response, elapsed)
+
+        def invoke(runtime, event):
+            previous = getattr(counter.local, "function", None)
+            counter.local.function = runtime.name
+            counter.local.api_s = 0.0
+            logs_before = counter.sink.bytes if counter.sink else 0
+            started = time.perf_counter()
+            try:
+                return original_invoke(runtime, event)
+            finally:
+                wall = time.perf_counter() - started
+                with counter.lock:
+                    row = counter.invocations[(counter.phase, runtime.name)]
+                    row["invocations"] += 1
+                    row["wall_s"] += wall
+                    row["billed_ms"] += math.ceil(wall * 1000)
+                    row["api_s"] += counter.local.api_s
+                    row["records"] += len(event.get("Records") or []) or 1
+                    if counter.sink:
+                        row["log_bytes"] += counter.sink.bytes - logs_before
+                counter.local.function = previous
+
+        BaseClient._make_api_call = _make_api_call
+        FunctionRuntime.invoke = invoke
+        self._restore = (BaseClient, original_call, FunctionRuntime, original_invoke)
+
+    def uninstall(self) -> None:
+        base, call, runtime, invoke = self._restore
+        base._make_api_call = call
+        runtime.invoke = invoke
+
+    # ------------------------------------------------------------------ recording
+    def record(self, service: str, op: str, params: dict[str, Any], response: Any, elapsed: float) -> None:
+        who = self.caller()
+        if getattr(self.local, "function", None):
+            self.local.api_s = getattr(self.local, "api_s", 0.0) + elapsed
+        units = billing_units(service, op, params, response if isinstance(response, dict) else {})
+        with self.lock:
+            row = self.calls[(self.phase, who, f"{service}:{op}")]
+            row["calls"] += 1
+            row["seconds"] += elapsed
+            for key, value in units.items():
+                row[key] += value
+
+
+def billing_units(service: str, op: str, params: dict[str, Any], response: dict[str, Any]) -> dict[str, float]:
+    """What one call may bill, before item sizes are known (DynamoDB units are priced later, per table)."""
+    if service == "sqs":
+        if op == "SendMessage":
+            return {"sqs_requests": max(1, math.ceil(len(params.get("MessageBody", "").encode()) / SQS_CHUNK))}
+        if op == "SendMessageBatch":
+            size = sum(len(e.get("MessageBody", "").encode()) for e in params.get("Entries", []))
+            return {"sqs_requests": max(1, math.ceil(size / SQS_CHUNK)), "messages": len(params.get("Entries", []))}
+        if op == "ReceiveMessage":
+            messages = response.get("Messages", [])
+            size = sum(len(m.get("Body", "").encode()) for m in messages)
+            first = sum(1 for m in messages if m.get("Attributes", {}).get("ApproximateReceiveCount", "1") == "1")
+            return {
+                "sqs_requests": max(1, math.ceil(size / SQS_CHUNK)),
+                "messages": len(messages),
+                "first_receives": first,
+                "empty": 0 if messages else 1,
+            }
+        return {"sqs_requests": 1}
+    if service == "events" and op == "PutEvents":
+        size = [len(json.dumps(e, default=str).encode()) for e in params.get("Entries", [])]
+        return {"events": sum(max(1, math.ceil(s / SQS_CHUNK)) for s in size)}
+    if service == "dynamodb":
+        return dynamodb_shape(op, params, response)
+    return {}
+
+
+def _names_in(params: dict[str, Any]) -> set[str]:
+    names = set((params.get("Item") or {}).keys())
+    names |= set((params.get("ExpressionAttributeNames") or {}).values())
+    text = " ".join(str(params.get(k, "")) for k in ("UpdateExpression", "ConditionExpression"))
+    names |= {n for n in GSI_ATTRIBUTES if n in text}
+    return names
+
+
+def dynamodb_shape(op: str, params: dict[str, Any], response: dict[str, Any]) -> dict[str, float]:
+    """Per table: items written/read, transactional or not, and writes that may touch the GSI."""
+    out: dict[str, float] = {}
+
+    def add(key: str, value: float = 1) -> None:
+        out[key] = out.get(key, 0) + value
+
+    if op in {"PutItem", "UpdateItem", "DeleteItem"}:
+        table = params["TableName"]
+        add(f"write|{table}")
+        if table_has_gsi(table) and _names_in(params) & GSI_KEYS:
+            add(f"gsi_write|{table}")
+    elif op == "TransactWriteItems":
+        for item in params.get("TransactItems", []):
+            (kind, body), = item.items()
+            table = body["TableName"]
+            add(f"twrite|{table}")
+            if kind != "ConditionCheck" and table_has_gsi(table) and _names_in(body) & GSI_KEYS:
+                add(f"gsi_write|{table}")
+    elif op == "BatchWriteItem":
+        for table, requests in params.get("RequestItems", {}).items():
+            add(f"write|{table}", len(requests))
+    elif op == "GetItem":
+        kind = "sread" if params.get("ConsistentRead") else "read"
+        add(f"{kind}_calls|{params['TableName']}")
+        add(f"{kind}_items|{params['TableName']}", 1 if response.get("Item") else 0)
+    elif op in {"Query", "Scan"}:
+        table = params["TableName"] + (f"#{params['IndexName']}" if params.get("IndexName") else "")
+        kind = "sread" if params.get("ConsistentRead") else "read"
+        add(f"{kind}_calls|{table}")
+        add(f"{kind}_items|{table}", response.get("ScannedCount", response.get("Count", 0)))
+    elif op == "TransactGetItems":
+        for item in params.get("TransactItems", []):
+            add(f"tread_items|{item['Get']['TableName']}")
+    elif op == "BatchGetItem":
+        for table, spec in params.get("RequestItems", {}).items():
+            kind = "sread" if spec.get("ConsistentRead") else "read"
+            add(f"{kind}_calls|{table}", len(spec.get("Keys", [])))
+            add(f"{kind}_items|{table}", len(spec.get("Keys", [])))
+    return out
+
+
+_GSI_TABLES: set[str] = set()
+
+
+def table_has_gsi(table: str) -> bool:
+    return table in _GSI_TABLES
+
+
+# --------------------------------------------------------------------------------------- item sizes
+
+
+def attribute_size(value: dict[str, Any]) -> int:
+    """DynamoDB's size of one typed attribute value (developer guide, "Item sizes and formats")."""
+    (kind, v), = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        digits = len(str(v).lstrip("-").replace(".", "").strip("0")) or 1
+        return math.ceil(digits / 2) + 1
+    if kind == "B":
+        return len(v)
+    if kind in {"BOOL", "NULL"}:
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode()) for s in v)
+    if kind == "NS":
+        return sum(attribute_size({"N": n}) for n in v)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + attribute_size(x) + 1 for k, x in v.items())
+    if kind == "L":
+        return 3 + sum(attribute_size(x) + 1 for x in v)
+    return len(json.dumps(v))
+
+
+def item_size(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
+def table_sizes(ddb, tables: dict[str, str]) -> dict[str, dict[str, float]]:
+    out = {}
+    for logical_id, name in tables.items():
+        items = []
+        for page in ddb.get_paginator("scan").paginate(TableName=name):
+            items.extend(page["Items"])
+        if not items:
+            continue
+        items.sort(key=item_size)
+        sizes = [item_size(i) for i in items]
+        median = items[len(items) // 2]
+        by_attribute = sorted(
+            ((len(k.encode()) + attribute_size(v), k) for k, v in median.items()), reverse=True
+        )
+        out[name] = {
+            "logical_id": logical_id,
+            "items": len(sizes),
+            "mean_bytes": sum(sizes) / len(sizes),
+            "p95_bytes": sizes[int(0.95 * (len(sizes) - 1))],
+            "max_bytes": sizes[-1],
+            "wru_per_write": sum(math.ceil(s / 1024) for s in sizes) / len(sizes),
+            "median_item_largest_attributes": {k: n for n, k in by_attribute[:5]},
+        }
+    return out
+
+
+# --------------------------------------------------------------------------------------- the run
+
+
+def _put_partner_events(events_client, bus: str, events: list[dict[str, Any]]) -> None:
+    for start in range(0, len(events), 10):
+        chunk = events[start : start + 10]
+        resp = events_client.put_events(
+            Entries=[
+                {
+                    "Source": e["source"],
+                    "DetailType": e["detail-type"],
+                    "Detail": json.dumps(e["detail"]),
+                    "EventBusName": bus,
+                    "Time": datetime.fromisoformat(e["time"].replace("Z", "+00:00")),
+                }
+                for e in chunk
+            ]
+        )
+        if resp.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused {resp['FailedEntryCount']} events")
+
+
+def _wait_active(stack, timeout_s: float = 60) -> None:
+    ddb = stack.client("dynamodb")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = [
+            "Item" in ddb.get_item(TableName=stack.resources["RoutingTable"], Key={"pk": {"S": pk}, "sk": {"S": "ACTIVE"}})
+            for pk in ("TERRITORYSET", "ROSTER")
+        ]
+        if all(found):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("territory set and roster did not activate")
+
+
+def run(n_leads: int = 2000, seed: int = 11, log=print) -> dict[str, Any]:
+    from territory_router.demo.leads import make_leads
+    from territory_router.local.stack import LocalStack
+    from territory_router.salesforce.fake_server import FakeSalesforce
+    from territory_router.salesforce.samples import cdc_create_event, cdc_update_event
+
+    counter = CallCounter()
+    counter.install()
+    sink = CountingSink()
+    counter.sink = sink
+    real_stdout = sys.stdout
+    sys.stdout = sink  # powertools loggers bind to sys.stdout when the handler modules load
+    rng = random.Random(seed)
+    phases: dict[str, dict[str, Any]] = {}
+    try:
+        with FakeSalesforce() as salesforce, LocalStack(
+            parameter_overrides={
+                "WritebackEnabled": "true",
+                "SalesforceOrgId": ORG_ID,
+                "SalesforceIntegrationUserId": INTEGRATION_USER,
+            },
+            schedule_every_s=24 * 3600,
+        ) as stack:
+            r = stack.resources
+            tables = {lid: r[lid] for lid in stack.template.of_type("AWS::DynamoDB::Table")}
+            for lid, res in stack.template.of_type("AWS::DynamoDB::Table").items():
+                if (res.get("Properties") or {}).get("GlobalSecondaryIndexes"):
+                    _GSI_TABLES.add(r[lid])
+            stack.client("secretsmanager").put_secret_value(
+                SecretId=r["SalesforceCredentialsSecret"],
+                SecretString=json.dumps({"client_id": "bench", "client_secret": "bench", "my_domain_url": salesforce.url}),
+            )
+            s3 = stack.client("s3")
+            data = resources.files("territory_router.data")
+            s3.put_object(Bucket=r["TerritoryBucket"], Key="territories/sales-regions.geojson",
+                          Body=data.joinpath("sample_territories.geojson").read_bytes())  # fmt: skip
+            s3.put_object(Bucket=r["TerritoryBucket"], Key="roster/sales-team.json",
+                          Body=data.joinpath("sample_roster.json").read_bytes())  # fmt: skip
+            _wait_active(stack)
+            stack.wait_idle(timeout_s=60, quiet_s=0.5)
+            bus = r.get("SalesforceEventBus") or stack.template.parameters["SalesforceEventBusName"]
+            events_client = stack.client("events")
+            written: set[int] = set()
+
+            def echoes() -> list[dict[str, Any]]:
+                """One CDC UPDATE by the integration user per lead our writeback PATCHed since the last call."""
+                out = []
+                for i, q in enumerate(salesforce.requests):
+                    if q.method != "PATCH" or i in written:
+                        continue
+                    written.add(i)
+                    for record in q.json().get("records", []):
+                        changes = {k: v for k, v in record.items() if k not in {"attributes", "id", "Id"}}
+                        out.append(cdc_update_event(record.get("id") or record["Id"], changes, org_id=ORG_ID, commit_user=INTEGRATION_USER,
+                                                    change_origin=OUR_CLIENT))  # fmt: skip
+                return out
+
+            def phase(name: str, events: list[dict[str, Any]], action=None) -> None:
+                counter.phase = name
+                started = time.monotonic()
+                if events:
+                    _put_partner_events(events_client, bus, events)
+                result = action() if action else None
+                if not stack.wait_idle(timeout_s=600, quiet_s=1.0):
+                    raise RuntimeError(f"phase {name}: the pipeline did not go idle")
+                busy_until = max(stack.activity.last_activity, started)
+                phases[name] = {"partner_events": len(events), "seconds": busy_until - started, "result": result}
+                log(f"  phase {name}: {len(events)} partner events, {busy_until - started:.1f} s")
+
+            leads, _kinds = make_leads(n_leads, seed)
+            phase("create", [cdc_create_event(lead, org_id=ORG_ID) for lead in leads])
+            ddb = stack.client("dynamodb")
+            records = []
+            for page in ddb.get_paginator("scan").paginate(TableName=r["LeadsTable"]):
+                records.extend(page["Items"])
+            assigned = [i for i in records if "owner_id" in i]
+            phases["create"]["leads_assigned"] = len(assigned)
+            phase("echo", echoes())
+            attended = [
+                cdc_update_event(i["lead_id"]["S"], {"Status": "Working - Contacted"}, org_id=ORG_ID,
+                                 commit_user=i["owner_id"]["S"])
+                for i in assigned if rng.random() < 0.75 and i["owner_id"]["S"].startswith("005")
+            ]  # fmt: skip
+            phase("attend", attended)
+            later = datetime.now(UTC) + timedelta(hours=2, minutes=5)
+            phase("reroute", [], action=lambda: stack.fire_schedule("LeadRerouteFunction", at=later))
+            rerouted = phases["reroute"]["result"] or {}
+            phase("reroute_echo", echoes())
+            phase("idle_reroute", [], action=lambda: stack.fire_schedule("LeadRerouteFunction"))
+            sizes = table_sizes(ddb, tables)
+            sf_calls = Counter(f"{q.method} {q.path.split('?')[0].rsplit('/', 1)[-1]}" for q in salesforce.requests)
+            queue_lids = {url: lid for lid, url in r.items() if isinstance(url, str) and url.startswith("http")}
+            rule_targets = _rule_target_queues(stack)
+            esm_functions = {s.function.name: queue_lids.get(s.queue_url, "?") for s in stack.sqs_sources}
+            memory = {name: f.spec.memory_mb for name, f in stack.functions.items()}
+    finally:
+        sys.stdout = real_stdout
+        counter.uninstall()
+
+    return {
+        "leads": n_leads,
+        "phases": {
+            name: {k: v for k, v in p.items() if k != "result" or isinstance(v, dict)} for name, p in phases.items()
+        },
+        "rerouted": rerouted,
+        "calls": [
+            {"phase": p, "caller": who, "call": call, **{k: round(v, 6) for k, v in row.items()}}
+            for (p, who, call), row in sorted(counter.calls.items())
+        ],
+        "invocations": [
+            {"phase": p, "function": fn, **{k: round(v, 6) for k, v in row.items()}}
+            for (p, fn), row in sorted(counter.invocations.items())
+        ],
+        "table_sizes": sizes,
+        "salesforce_requests": dict(sf_calls),
+        "memory_mb": memory,
+        "esm_queues": esm_functions,
+        "rule_target_queues": sorted(rule_targets),
+        "log_bytes_total": sink.bytes,
+    }
+
+
+def _rule_target_queues(stack) -> set[str]:
+    t = stack.template
+    arns = {t.arn(lid): lid for lid in t.of_type("AWS::SQS::Queue")}
+    out = set()
+    for _lid, res in t.of_type("AWS::Events::Rule").items():
+        for target in t.resolve((res.get("Properties") or {}).get("Targets", [])):
+            if target.get("Arn") in arns:
+                out.add(arns[target["Arn"]])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--leads", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    raw = run(args.leads, args.seed, log=lambda text: print(text, file=sys.stderr, flush=True))
+    text = json.dumps(raw, indent=2, default=str)
+    if args.json:
+        args.json.write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

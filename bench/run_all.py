@@ -1,0 +1,392 @@
+"""``make bench``: every benchmark in one run → a table, bench/results.json and docs/benchmarks.md.
+
+    .venv/bin/python bench/run_all.py [--leads 2000] [--points 100000] [--runs 5] [--no-doc]
+
+1. tagging (bench/bench_tagging.py, in a subprocess): index cold load, batch throughput against geopandas
+   ``sjoin`` and a naive loop, single-lead latency, ZIP accuracy;
+2. cold start (bench/cold_start.py): each function's handler import in fresh interpreters;
+3. pipeline (bench/pipeline.py, in a subprocess): the local stack end to end, AWS calls counted per lead;
+4. cost (bench/cost_model.py): counted calls and Lambda GB-seconds x bench/prices.json.
+
+Each part's raw output is kept under ``raw`` in results.json; the top-level keys are the summary the project
+quotes (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import cold_start  # noqa: E402
+import cost_model  # noqa: E402
+import report  # noqa: E402
+
+RESULTS = BENCH / "results.json"
+DOC = REPO / "docs" / "benchmarks.md"
+
+TARGETS = {  # name: (path in results, comparison, threshold, unit)
+    "batch tagging vs geopandas sjoin": ("tagging.batch_vs_sjoin_ratio", ">=", 1.0, "x"),
+    "batch tagging vs naive loop": ("tagging.batch_vs_naive_ratio", ">=", 200.0, "x"),
+    "single-lead p99": ("tagging.single_p99_us", "<=", 15.0, "us"),
+    "counties index load": ("cold_start.index_load_ms_counties", "<=", 20.0, "ms"),
+    "slowest handler import": ("cold_start.slowest_handler_import_ms", "<=", 350.0, "ms"),
+    "DynamoDB round trips per assignment": ("pipeline.dynamodb_round_trips_per_assignment", "<=", 3.0, ""),
+    "cost per million leads": ("cost.usd_per_million_leads", "<=", 2.50, "USD"),
+    "ZIP accuracy": ("accuracy.zip_share_right_pct", ">=", 99.95, "%"),
+}
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True).strip()
+        dirty = bool(subprocess.check_output(["git", "status", "--porcelain", "--", "layers", "functions"],
+                                             cwd=REPO, text=True).strip())  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = "unknown", False
+    import boto3
+    import moto
+    import shapely
+
+    return {
+        "cpu_model": cpu,
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "shapely": shapely.__version__,
+        "boto3": boto3.__version__,
+        "moto": moto.__version__,
+        "git_commit": commit + ("+local changes" if dirty else ""),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+# ------------------------------------------------------------------------------------------------ parts
+
+
+def run_tagging(points: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-tagging-") as tmp:
+        out = Path(tmp) / "tagging.json"
+        subprocess.run(
+            [sys.executable, str(BENCH / "bench_tagging.py"), "--json", str(out), "--points", str(points)],
+            check=True, stdout=sys.stderr,
+        )  # fmt: skip
+        return json.loads(out.read_text())
+
+
+def run_pipeline(leads: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        out = Path(tmp) / "pipeline.json"
+        subprocess.run(
+            [sys.executable, str(BENCH / "pipeline.py"), "--leads", str(leads), "--json", str(out)],
+            check=True, stdout=sys.stderr,
+        )  # fmt: skip
+        return json.loads(out.read_text())
+
+
+# ------------------------------------------------------------------------------------------------ summary
+
+
+def summarise_tagging(t: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    tp = t["throughput"]
+    real = tp["in_territory"]  # leads that land in a territory, as real leads do (see the ZIP accuracy)
+    lat = t["latency"]["zip_centroids_polygon_hits"]
+    tagging = {
+        "batch_vs_sjoin_ratio": real["speedup_full_vs_sjoin"],
+        "batch_vs_naive_ratio": real["speedup_full_vs_naive"],
+        "single_p50_us": lat["p50_us"],
+        "single_p99_us": lat["p99_us"],
+        "batch_points_per_s": real["tag_many_full_triage"]["points_per_s"],
+        "sjoin_points_per_s": real["geopandas_sjoin"]["points_per_s"],
+        "naive_points_per_s": real["naive_contains_loop"]["points_per_s"],
+        "variants": {
+            label: {
+                "points": v["points"],
+                "share_in_a_polygon": v["share_in_a_polygon"],
+                "full_triage_points_per_s": v["tag_many_full_triage"]["points_per_s"],
+                "polygon_step_points_per_s": v["tag_many_polygon_step"]["points_per_s"],
+                "sjoin_points_per_s": v["geopandas_sjoin"]["points_per_s"],
+                "naive_points_per_s": v["naive_contains_loop"]["points_per_s"],
+                "full_vs_sjoin": v["speedup_full_vs_sjoin"],
+                "polygon_step_vs_sjoin": v["speedup_polygon_step_vs_sjoin"],
+                "full_vs_naive": v["speedup_full_vs_naive"],
+                "polygon_step_vs_naive": v["speedup_polygon_step_vs_naive"],
+                "agreement_with_sjoin": v["geopandas_sjoin"]["agreement_with_ours"],
+                "agreement_with_naive": v["naive_contains_loop"]["agreement_with_ours"],
+            }
+            for label, v in tp.items()
+        },
+        "latency_us": {k: {kk: vv for kk, vv in v.items()} for k, v in t["latency"].items()},
+        "geopandas_version": real.get("geopandas_version"),
+    }
+    acc = t["accuracy"]["coordinates_postal_country"]
+    accuracy = {
+        "zip_share_right_pct": acc["share_right_pct"],
+        "zips": acc["zips"],
+        "located_with_state_territory": acc["located_with_state_territory"],
+        "misses": acc["misses"],
+        "zero_zero": acc["zero_zero"],
+        "located_without_state_territory": acc["located_without_state_territory"],
+        "with_declared_state_share_right_pct": t["accuracy"]["with_declared_state"]["share_right_pct"],
+    }
+    return tagging, accuracy
+
+
+def summarise_cold(c: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
+    fns = c["functions"]
+    imports = {fn: round(v["with_bytecode_ms"]["cpu_median"], 1) for fn, v in fns.items()}
+    return {
+        "index_load_ms_counties": t["cold_load"]["fresh_process_first_load_ms"]["median"],
+        "index_load_ms_counties_in_process_median": t["cold_load"]["in_process_ms"]["median"],
+        "index_bytes_counties": t["cold_load"]["index_bytes"],
+        "handler_import_ms": imports,
+        "slowest_handler_import_ms": max(imports.values()),
+        "handler_import_wall_ms": {fn: round(v["with_bytecode_ms"]["median"], 1) for fn, v in fns.items()},
+        "handler_import_ms_without_bytecode": {
+            fn: round(v["without_bytecode_ms"]["cpu_median"], 1) for fn, v in fns.items()
+        },
+        "first_boto3_client_ms": {fn: round(v["first_client_ms"], 1) for fn, v in fns.items()},
+        "self_ms_by_package": {fn: v["self_ms_by_package"] for fn, v in fns.items()},
+        "memory_mb": {fn: v["memory_mb"] for fn, v in fns.items()},
+        "method": "median of {} fresh interpreters per function, process CPU time of `import handler` with valid "
+        "bytecode (wall time alongside)".format(c["runs"]),
+    }
+
+
+def summarise_pipeline(raw: dict[str, Any]) -> dict[str, Any]:
+    leads = raw["leads"]
+    phases = cost_model.PER_LEAD_PHASES
+    calls: dict[str, float] = defaultdict(float)
+    by_function: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    delivered: dict[str, float] = defaultdict(float)
+    rule_queues = set(raw["rule_target_queues"])
+    for c in raw["calls"]:
+        if c["phase"] not in phases or c["caller"] == "driver":
+            continue
+        n = c["calls"]
+        if c["caller"].startswith("esm:") and c["call"] == "sqs:ReceiveMessage":
+            n -= c.get("empty", 0)  # the local pollers' empty receives: an artefact of polling the emulator
+            if raw["esm_queues"].get(c["caller"][4:]) in rule_queues:
+                delivered["sqs:SendMessage (EventBridge rule → queue)"] += c.get("first_receives", 0)
+        calls[c["call"]] += n
+        by_function[c["caller"]][c["call"]] += n
+    for p in phases:
+        delivered["events:PutEvents entries (Salesforce → partner bus)"] += raw["phases"].get(p, {}).get("partner_events", 0)
+    invocations: dict[str, float] = defaultdict(float)
+    for inv in raw["invocations"]:
+        if inv["phase"] in phases:
+            invocations[inv["function"]] += inv["invocations"]
+    create = raw["phases"]["create"]
+    assign_ddb = sum(
+        c["calls"] for c in raw["calls"]
+        if c["phase"] == "create" and c["caller"] == "LeadAssignmentFunction" and c["call"].startswith("dynamodb:")
+    )  # fmt: skip
+    reroute_ddb = sum(
+        c["calls"] for c in raw["calls"]
+        if c["phase"] == "reroute" and c["caller"] == "LeadRerouteFunction" and c["call"].startswith("dynamodb:")
+    )  # fmt: skip
+    rerouted = (raw.get("rerouted") or {}).get("rerouted") or 0
+    return {
+        "leads": leads,
+        "leads_per_s_local": leads / create["seconds"] if create["seconds"] else None,
+        "aws_calls_per_lead": {k: round(v / leads, 4) for k, v in sorted(calls.items())},
+        "aws_calls_per_lead_total": round(sum(calls.values()) / leads, 3),
+        "delivered_by_aws_per_lead": {k: round(v / leads, 4) for k, v in sorted(delivered.items())},
+        "dynamodb_round_trips_per_assignment": assign_ddb / create["leads_assigned"],
+        "dynamodb_round_trips_per_reroute": (reroute_ddb / rerouted) if rerouted else None,
+        "leads_assigned": create["leads_assigned"],
+        "rerouted": rerouted,
+        "lambda_invocations_per_lead": {k: round(v / leads, 4) for k, v in sorted(invocations.items())},
+        "calls_per_lead_by_caller": {
+            who: {k: round(v / leads, 4) for k, v in sorted(row.items())} for who, row in sorted(by_function.items())
+        },
+        "phases": {k: {kk: vv for kk, vv in v.items() if kk != "result"} for k, v in raw["phases"].items()},
+        "table_sizes": raw["table_sizes"],
+        "salesforce_requests": raw["salesforce_requests"],
+    }
+
+
+def summarise_cost(raw: dict[str, Any], prices: dict[str, Any]) -> dict[str, Any]:
+    usage = cost_model.usage_per_lead(raw)
+    per_lead = usage["per_lead"]
+    modelled = cost_model.price(per_lead, prices, "lambda_gb_s_modelled")
+    measured = cost_model.price(per_lead, prices, "lambda_gb_s_measured")
+    headline = max((modelled, measured), key=lambda c: c["usd_per_million_leads"])
+    idle = cost_model.usage_per_lead(raw, phases=("idle_reroute",))["per_lead"]
+    idle_run_usd = cost_model.price({k: v * raw["leads"] for k, v in idle.items()}, prices)["usd_per_million_leads"] / 1e6
+    runs_per_month = 30 * 24 * 12  # rate(5 minutes), the template's default
+    p = prices["prices"]
+    basis = "lambda_gb_s_modelled" if headline is modelled else "lambda_gb_s_measured"
+    return {
+        "usd_per_million_leads": headline["usd_per_million_leads"],
+        "breakdown": headline["breakdown"],
+        "by_service": headline["by_service"],
+        "lambda_duration_basis": "modelled" if headline is modelled else "measured",
+        "usd_per_million_leads_modelled_lambda_time": modelled["usd_per_million_leads"],
+        "usd_per_million_leads_measured_lambda_time": measured["usd_per_million_leads"],
+        "observability_usd_per_million_leads": headline["observability_usd_per_million_leads"],
+        "with_observability_usd_per_million_leads": headline["with_observability_usd_per_million_leads"],
+        "units_per_lead": per_lead,
+        "units_per_lead_by_function": usage["per_function"],
+        "fixed_usd_per_month": {
+            "reroute_schedule_idle_runs": idle_run_usd * runs_per_month,
+            "salesforce_secret": p["secretsmanager_secret_month"]["usd"],
+        },
+        "what_if": what_if(raw, prices, basis),
+        "prices_as_of": prices["as_of"],
+        "prices_region": prices["region"],
+        "assumptions": {
+            "call_latency_ms": cost_model.ASSUMED_LATENCY_MS,
+            "default_call_latency_ms": cost_model.DEFAULT_LATENCY_MS,
+            "salesforce_call_ms": cost_model.SALESFORCE_CALL_MS,
+            "full_cpu_mb": cost_model.FULL_CPU_MB,
+            "platform_log_bytes_per_invocation": cost_model.LAMBDA_PLATFORM_LOG_BYTES,
+            "xray_sampled_share": cost_model.XRAY_SAMPLED_SHARE,
+            "lifecycle": "per lead: 1 CDC create, 1 writeback echo, 3 in 4 attended by a rep, the rest re-routed "
+            "once (written back and echoed again)",
+        },
+    }
+
+
+def what_if(raw: dict[str, Any], prices: dict[str, Any], basis: str) -> list[dict[str, Any]]:
+    """The same run priced with one design change at a time (and all of them)."""
+
+    def small_leads(r: dict[str, Any]) -> dict[str, Any]:
+        for size in r["table_sizes"].values():
+            if size["logical_id"] == "LeadsTable":
+                size["wru_per_write"] = 1.0
+        return r
+
+    def no_idempotency_records(r: dict[str, Any]) -> dict[str, Any]:
+        table = next((n for n, v in r["table_sizes"].items() if v["logical_id"] == "IdempotencyTable"), None)
+        for c in r["calls"]:
+            for key in [k for k in c if table and k.endswith("|" + table)]:
+                del c[key]
+        return r
+
+    def no_echo(r: dict[str, Any]) -> dict[str, Any]:
+        r["phases"] = {k: v for k, v in r["phases"].items() if "echo" not in k}
+        r["calls"] = [c for c in r["calls"] if "echo" not in c["phase"]]
+        r["invocations"] = [i for i in r["invocations"] if "echo" not in i["phase"]]
+        return r
+
+    changes = [
+        ("lead record under 1 KB (decision trail kept in its own item or compressed)", [small_leads]),
+        ("no powertools idempotency record (the lead's conditional writes already de-duplicate)",
+         [no_idempotency_records]),
+        ("our writeback's echo filtered out on the Salesforce side (Event Relay / CDC channel filter)", [no_echo]),
+        ("all three", [small_leads, no_idempotency_records, no_echo]),
+    ]
+    out = []
+    for label, steps in changes:
+        r = json.loads(json.dumps(raw))
+        for step in steps:
+            r = step(r)
+        per_lead = cost_model.usage_per_lead(r)["per_lead"]
+        out.append({"change": label, "usd_per_million_leads": cost_model.price(per_lead, prices, basis)["usd_per_million_leads"]})
+    return out
+
+
+def dig(results: dict[str, Any], path: str) -> Any:
+    value: Any = results
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, (path, op, threshold, unit) in TARGETS.items():
+        value = dig(results, path)
+        met = value >= threshold if op == ">=" else value <= threshold
+        out.append({"name": name, "key": path, "target": f"{op} {threshold:g}", "unit": unit, "value": value,
+                    "met": met, "ratio_to_target": value / threshold})  # fmt: skip
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--leads", type=int, default=int(os.environ.get("BENCH_LEADS", 2000)))
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5, help="fresh interpreters per function for the import time")
+    parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--doc", type=Path, default=DOC)
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument(
+        "--reprice", action="store_true",
+        help="measure nothing: recompute the summary, costs and doc from the raw figures already in --json "
+        "(after a change to prices.json or the cost model)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    if args.reprice:
+        previous = json.loads(args.json.read_text())
+        tagging_raw, cold_raw, pipeline_raw = (previous["raw"][k] for k in ("tagging", "cold_start", "pipeline"))
+        meta = previous["meta"]
+    else:
+        info = machine()
+        log(f"machine: {info['cpu_model']} x {info['nproc']}, Python {info['python']}, load {info['load_average_at_start']}")
+        log("1/4 tagging (bench/bench_tagging.py)")
+        tagging_raw = run_tagging(args.points)
+        log("2/4 cold start (bench/cold_start.py)")
+        cold_raw = cold_start.measure(args.runs, log=log)
+        log(f"3/4 pipeline on the local stack, {args.leads} leads (bench/pipeline.py)")
+        pipeline_raw = run_pipeline(args.leads)
+        info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        meta = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "command": "make bench",
+            "seconds": round(time.monotonic() - started, 1),
+            "machine": info,
+            "options": {"leads": args.leads, "points": args.points, "runs": args.runs},
+        }
+    log("4/4 cost (bench/cost_model.py x bench/prices.json)")
+    prices = cost_model.load_prices()
+    tagging, accuracy = summarise_tagging(tagging_raw)
+    results: dict[str, Any] = {
+        "tagging": tagging,
+        "cold_start": summarise_cold(cold_raw, tagging_raw),
+        "pipeline": summarise_pipeline(pipeline_raw),
+        "cost": summarise_cost(pipeline_raw, prices),
+        "accuracy": accuracy,
+        "meta": meta,
+    }
+    results["targets"] = targets(results)
+    results["raw"] = {"tagging": tagging_raw, "cold_start": cold_raw, "pipeline": pipeline_raw}
+    args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(report.table(results))
+    if not args.no_doc:
+        args.doc.write_text(report.markdown(results, prices))
+        log(f"written {args.json.relative_to(REPO) if args.json.is_relative_to(REPO) else args.json} and {args.doc}")
+    log(f"done in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
