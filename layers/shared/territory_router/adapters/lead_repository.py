@@ -151,10 +151,12 @@ class WritebackLedger:
         return True
 
     def done(self, lead_id: str, key: str, *, error_code: str | None = None) -> None:
+        """Settle a claim. A refusal (``error_code``) is recorded but does not mark the key done: the message goes
+        to the DLQ, and redriving it once the cause is fixed must be able to claim and write it again."""
         values: dict[str, Any] = {":k": {"S": key}}
-        expression = "SET writeback_done = :k REMOVE writeback_claim, writeback_claimed_at"
+        expression = "SET writeback_done = :k REMOVE writeback_claim, writeback_claimed_at, writeback_error"
         if error_code:
-            expression = "SET writeback_done = :k, writeback_error = :e REMOVE writeback_claim, writeback_claimed_at"
+            expression = "SET writeback_failed = :k, writeback_error = :e REMOVE writeback_claim, writeback_claimed_at"
             values[":e"] = {"S": error_code}
         self._ddb.update_item(
             TableName=self._table,
