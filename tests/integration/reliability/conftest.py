@@ -30,6 +30,7 @@ def pipeline() -> Iterator[Pipeline]:
 
     saved_env = dict(os.environ)
     clear_roster_cache()
+    _forget_powertools_providers()
     try:
         with FakeSalesforce() as salesforce, LocalStack(
             parameter_overrides={"WritebackEnabled": "true", "SalesforceOrgId": ORG_ID},
@@ -59,6 +60,14 @@ def pipeline() -> Iterator[Pipeline]:
         aws.reset_clients()
         settings.cache_clear()
         clear_roster_cache()
+        _forget_powertools_providers()
+
+
+def _forget_powertools_providers() -> None:
+    """powertools parameters keeps one provider (and its boto3 client, bound to our endpoint) per process."""
+    from aws_lambda_powertools.utilities.parameters import base
+
+    base.DEFAULT_PROVIDERS.clear()
 
 
 @pytest.fixture(scope="package")
