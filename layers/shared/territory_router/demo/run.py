@@ -134,8 +134,12 @@ def run_demo(n_leads: int = 600, seed: int = 7, out: TextIO = sys.stdout, timeou
         result = _collect(stack, kinds, salesforce)
         result.leads_sent = len(leads)
         result.events_sent = len(events) + len(attended)
+        from territory_router.reporting.run import write_demo_report
+
+        report_path = write_demo_report(stack)
         result.elapsed_s = time.monotonic() - started
         _print_report(result, out)
+        say(f"report: {report_path}")
         return result
 
 
