@@ -408,6 +408,8 @@ class LocalStack:
                 MaxNumberOfMessages=min(10, source.batch_size - len(messages)),
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
+                # Long-poll an empty queue (as Lambda's pollers do): an idle stack then costs the emulator nothing.
+                WaitTimeSeconds=0 if messages else 1,
             )
             got = resp.get("Messages", [])
             messages.extend(got)
