@@ -64,7 +64,7 @@ REDS = ((0xFD, 0xF0, 0xE6), (0xA5, 0x0F, 0x15))
 
 
 MAX_INSETS = 4
-CLUSTER_GAP_DEG = 2.0  # parts closer than this (degrees) are drawn in the same frame
+CLUSTER_GAP_DEG = 3.0  # parts closer than this (degrees) are drawn in the same frame
 
 
 def _clusters(parts: Sequence[Any]) -> list[list[int]]:
@@ -307,26 +307,32 @@ def render_ttft_chart(model: ReportModel) -> str:
 
 
 def render_rep_load_chart(model: ReportModel) -> str:
-    """Open leads now against capacity, one bar per rep (the bar turns red past 90%)."""
+    """Open leads now against capacity, one bar per rep (orange from 70%, red from 90%); two columns past 12 reps."""
     reps = [r for r in model.reps if r.in_roster]
+    columns = 2 if len(reps) > 12 else 1
+    per_column = math.ceil(len(reps) / columns) if reps else 0
     row_h = 16
-    height = max(40, PAD_T + row_h * len(reps) + 24)
+    height = max(40, PAD_T + row_h * per_column + 8)
+    width = W * columns
     label_w = 150
     plot_w = W - label_w - 60
     scale = max([r.rep.capacity or 0 for r in reps] + [r.rep.open_leads for r in reps] + [1])
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="chart-rep-load" viewBox="0 0 {W} {height}" width="{W}" height="{height}" role="img" aria-label="open leads against capacity per rep">']
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="chart-rep-load" viewBox="0 0 {width} {height}" '
+           f'width="{width}" height="{height}" role="img" aria-label="open leads against capacity per rep">']
     for i, row in enumerate(reps):
-        y = PAD_T + i * row_h
+        x0 = W * (i // per_column) if per_column else 0
+        y = PAD_T + (i % per_column if per_column else 0) * row_h
         rep = row.rep
         cap = rep.capacity or 0
         ratio = row.load_ratio or 0.0
         colour = "#d92d20" if ratio >= 0.9 else ("#f79009" if ratio >= 0.7 else "#2e90fa")
-        out.append(f'<text x="{label_w - 6}" y="{y + 11}" font-size="11" text-anchor="end" fill="#344054">{esc(rep.name or rep.rep_id)}</text>')
-        out.append(f'<rect x="{label_w}" y="{y + 2}" width="{plot_w * cap / scale:.1f}" height="{row_h - 5}" fill="#eaecf0"/>')
-        out.append(f'<rect class="bar" x="{label_w}" y="{y + 2}" width="{plot_w * rep.open_leads / scale:.1f}" height="{row_h - 5}" fill="{colour}">'
-                   f'<title>{esc(rep.name)}: {rep.open_leads} open of {cap} ({_pct(row.load_ratio)}); '
-                   f'{row.counters.get(agg.ASSIGNED, 0)} assigned in the period</title></rect>')
-        out.append(f'<text x="{label_w + plot_w + 6}" y="{y + 11}" font-size="10" fill="#475467">{rep.open_leads}/{cap}</text>')
+        out.append(f'<text x="{x0 + label_w - 6}" y="{y + 11}" font-size="11" text-anchor="end" fill="#344054">'
+                   f'{esc(rep.name or rep.rep_id)}</text>')
+        out.append(f'<rect x="{x0 + label_w}" y="{y + 2}" width="{plot_w * cap / scale:.1f}" height="{row_h - 5}" fill="#eaecf0"/>')
+        out.append(f'<rect class="bar" x="{x0 + label_w}" y="{y + 2}" width="{plot_w * rep.open_leads / scale:.1f}" '
+                   f'height="{row_h - 5}" fill="{colour}"><title>{esc(rep.name)}: {rep.open_leads} open of {cap} '
+                   f'({_pct(row.load_ratio)}); {row.counters.get(agg.ASSIGNED, 0)} assigned in the period</title></rect>')
+        out.append(f'<text x="{x0 + label_w + plot_w + 6}" y="{y + 11}" font-size="10" fill="#475467">{rep.open_leads}/{cap}</text>')
     if not reps:
         out.append('<text x="10" y="25" font-size="12" fill="#667085">no active roster</text>')
     out.append("</svg>")
