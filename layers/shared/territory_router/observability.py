@@ -48,9 +48,16 @@ def redact(value: Any, _depth: int = 0) -> Any:
     return value
 
 
+# Keys the formatter itself fills with machine values: left as they are (the phone pattern would otherwise eat
+# the date and hour of every timestamp, "2026-11-29 00", and the account id inside the function ARN).
+SAFE_KEYS = frozenset({"timestamp", "function_arn", "function_request_id", "xray_trace_id", "cold_start"})
+
+
 class RedactingFormatter(LambdaPowertoolsFormatter):
     def serialize(self, log: dict[str, Any]) -> str:
-        return super().serialize(redact(log))
+        clean = redact(log)
+        clean.update({k: log[k] for k in SAFE_KEYS if k in log})
+        return super().serialize(clean)
 
 
 def make_logger(**kwargs: Any) -> Logger:
