@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any, TextIO
 
 from territory_router.demo.leads import make_leads
@@ -70,7 +71,9 @@ def _scan(ddb, table: str) -> list[dict[str, Any]]:
     return items
 
 
-def run_demo(n_leads: int = 600, seed: int = 7, out: TextIO = sys.stdout, timeout_s: float = 120.0) -> DemoResult:
+def run_demo(
+    n_leads: int = 600, seed: int = 7, out: TextIO = sys.stdout, timeout_s: float = 120.0, report_dir: Path | None = None
+) -> DemoResult:
     from territory_router.local.stack import LocalStack
     from territory_router.salesforce.fake_server import FakeSalesforce
     from territory_router.salesforce.samples import cdc_create_event, cdc_update_event, platform_event
@@ -136,7 +139,7 @@ def run_demo(n_leads: int = 600, seed: int = 7, out: TextIO = sys.stdout, timeou
         result.events_sent = len(events) + len(attended)
         from territory_router.reporting.run import write_demo_report
 
-        report_path = write_demo_report(stack)
+        report_path = write_demo_report(stack, *([report_dir] if report_dir is not None else []))
         result.elapsed_s = time.monotonic() - started
         _print_report(result, out)
         say(f"report: {report_path}")
