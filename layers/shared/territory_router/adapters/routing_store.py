@@ -538,7 +538,8 @@ class RoutingStore:
                 break
             kwargs["ExclusiveStartKey"] = last
         # A KEYS_ONLY / INCLUDE projection may lack what re-routing needs: read those leads fully.
-        missing = [i["lead_id"] for i in items if "version" not in i or "owner_id" not in i]
+        # ("lead" is on every full item; counted_rep_id may be legitimately absent, so it cannot be the test.)
+        missing = [i["lead_id"] for i in items if "lead" not in i or "version" not in i]
         if missing:
             got = self._batch_get({self.leads_table: [{"lead_id": to_av(x)} for x in missing]})
             full = {it["lead_id"]: it for it in (from_item(r) or {} for r in got.get(self.leads_table, []))}

@@ -40,6 +40,7 @@ class DemoResult:
     dlq: dict[str, int]
     writeback: dict[str, int]
     methods: dict[str, int]
+    counted_by_rep: dict[str, int] = field(default_factory=dict)  # open leads per rep, counted from the lead records
     notes: list[str] = field(default_factory=list)
 
 
@@ -200,7 +201,10 @@ def _collect(stack, kinds: dict[str, str], salesforce) -> DemoResult:
     items = _scan(ddb, r["LeadsTable"])
     by_territory: dict[str, Counter] = defaultdict(Counter)
     methods: Counter = Counter()
+    counted_by_rep: Counter = Counter()
     for item in items:
+        if item.get("counted_rep_id"):
+            counted_by_rep[item["counted_rep_id"]] += 1
         t = item.get("territory_id") or "(none)"
         c = by_territory[t]
         c["leads"] += 1
@@ -236,7 +240,10 @@ def _collect(stack, kinds: dict[str, str], salesforce) -> DemoResult:
             dlq[lid] = int(attrs["ApproximateNumberOfMessages"])
     patches = [q for q in salesforce.requests if q.method == "PATCH"]
     writeback = {"api_calls": len(patches), "records": sum(len(q.json().get("records", [])) for q in patches)}
-    return DemoResult(0, 0, 0.0, {k: dict(v) for k, v in by_territory.items()}, rep_loads, dlq, writeback, dict(methods))
+    return DemoResult(
+        0, 0, 0.0, {k: dict(v) for k, v in by_territory.items()}, rep_loads, dlq, writeback, dict(methods),
+        counted_by_rep=dict(counted_by_rep),
+    )
 
 
 def _print_report(result: DemoResult, out: TextIO) -> None:
