@@ -150,3 +150,31 @@ def test_an_event_it_does_not_understand_is_retried_alone(handler):
     assert failed == {event["Records"][1]["messageId"], event["Records"][2]["messageId"]}
     items = ReportStore(_ddb, ROUTING).aggregate_items([T0.date()])
     assert [i["assigned"] for i in items if i["sk"] == "TERRITORY#WEST"] == [1]
+
+
+def test_per_territory_metrics_only_for_facts_counted_now(handler, capsys, monkeypatch):
+    module, _ddb = handler
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    module.metrics.clear_metrics()  # powertools keeps one metric set per process; disabled runs never flushed it
+    events = [
+        _event("LeadAttended", _attended(_lead(3), "EAST", REP_A, T0, T0 + timedelta(minutes=90))),  # late
+        _event("LeadEscalated", {**_assigned(_lead(5), "EAST", QUEUE, T0), "previous_owner_id": REP_B}),
+        _event("LeadRerouted", {**_assigned(_lead(2), "WEST", REP_A, T0), "previous_owner_id": REP_B}),
+    ]
+    module.lambda_handler(_sqs(events), Ctx())
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    by_territory = {d["Territory"]: d for d in docs if "Territory" in d}
+    assert by_territory["EAST"]["SlaBreaches"] == [2.0]  # late first touch + escalation
+    assert by_territory["EAST"]["TimeToFirstTouch"] == [5400.0]
+    assert by_territory["EAST"]["LeadsEscalated"] == [1.0] and by_territory["WEST"]["LeadsRerouted"] == [1.0]
+    service = next(d for d in docs if "Territory" not in d)
+    assert sum(_as_list(service["AggregateEventsCounted"])) == 3
+    assert sum(_as_list(service["SlaBreaches"])) == 1  # late first touch; re-routes/escalations: LeadRerouteFunction
+    module.lambda_handler(_sqs(events), Ctx())  # the same three again
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert not [d for d in docs if "Territory" in d]
+    assert sum(_as_list(next(d for d in docs if "Territory" not in d)["AggregateDuplicatesSkipped"])) == 3
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
