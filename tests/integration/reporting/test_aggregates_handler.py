@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+
 from territory_router.adapters.report_store import ReportStore
 from territory_router.reporting.model import build_report
 

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+
 from territory_router.reporting.model import RepInfo, build_report
 from territory_router.reporting.run import write_report
 from territory_router.territories.report import ValidationOptions

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import pytest
+
 from territory_router.adapters.dynamo import from_item
 
 ORG_ID = "00D5e000000LoClEAK"

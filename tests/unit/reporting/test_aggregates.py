@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from territory_router.reporting.aggregates import NotAnAppEvent, delta_for_event
 
 T0 = datetime(2026, 11, 28, 23, 50, tzinfo=UTC)

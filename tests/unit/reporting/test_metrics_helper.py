@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from territory_router.metrics import TerritoryMetrics, seconds_between
 
 

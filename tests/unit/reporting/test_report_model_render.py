@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from shapely.geometry import box
+
 from territory_router.domain.territory import Territory
 from territory_router.reporting.model import RepInfo, build_report, csv_files, days_between, to_json
 from territory_router.reporting.render import render_report_html
