@@ -137,6 +137,7 @@ class LocalStack:
         schedule_every_s: float | None = None,
         poll_interval_s: float = 0.2,
         containers_per_function: int = 2,
+        max_batching_window_s: float = 1.0,
     ) -> None:
         overrides = {**LOCAL_PARAMETERS, **(parameter_overrides or {})}
         path = template_path or find_template()
@@ -150,6 +151,9 @@ class LocalStack:
         self.schedule_every_s = schedule_every_s
         self.poll_interval_s = poll_interval_s
         self.containers_per_function = containers_per_function
+        # Lambda's batching windows (writeback: 5 s) are there to fill big batches under load; locally they
+        # would only make every quiet moment 5 s long, so they are capped (still batching, sooner).
+        self.max_batching_window_s = max_batching_window_s
         self.endpoint: str | None = None
         self._server = None
         self._threads: list[threading.Thread] = []
@@ -353,7 +357,9 @@ class LocalStack:
                             queue_arn=props["Queue"],
                             batch_size=int(props.get("BatchSize", 10)),
                             report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
-                            batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+                            batching_window_s=min(
+                                float(props.get("MaximumBatchingWindowInSeconds", 0)), self.max_batching_window_s
+                            ),
                         )
                     )
                 elif kind == "S3":
