@@ -108,7 +108,8 @@ def usage_per_lead(raw: dict[str, Any], phases: tuple[str, ...] = PER_LEAD_PHASE
 
     u: dict[str, float] = defaultdict(float)
     shape: dict[str, float] = defaultdict(float)
-    calls_by_function: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    shape_by_function: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    calls_by_function: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for c in calls:
         service, _, _op = c["call"].partition(":")
         who = c["caller"]
@@ -121,7 +122,7 @@ def usage_per_lead(raw: dict[str, Any], phases: tuple[str, ...] = PER_LEAD_PHASE
             else:
                 u["sqs_requests"] += c.get("sqs_requests", c["calls"])
             continue
-        calls_by_function[who][c["call"]] += c["calls"]
+        calls_by_function[(c["phase"], who)][c["call"]] += c["calls"]
         if service == "sqs":
             u["sqs_requests"] += c.get("sqs_requests", c["calls"])
         elif service == "events":
@@ -134,6 +135,7 @@ def usage_per_lead(raw: dict[str, Any], phases: tuple[str, ...] = PER_LEAD_PHASE
             for key, value in c.items():
                 if "|" in key:
                     shape[key] += value
+                    shape_by_function[who][key] += value
     u["dynamodb_wru"], u["dynamodb_rru"] = dynamodb_units(shape, sizes)
     u["eventbridge_partner_events"] = sum(raw["phases"][p]["partner_events"] for p in phases if p in raw["phases"])
 
@@ -143,15 +145,19 @@ def usage_per_lead(raw: dict[str, Any], phases: tuple[str, ...] = PER_LEAD_PHASE
         fn = inv["function"]
         mem_gb = memory[fn] / 1024
         compute_s = max(0.0, inv["wall_s"] - inv["api_s"])
-        io_s = sum(n * latency_ms(call) for call, n in calls_by_function[fn].items()) / 1000
-        if fn == "SalesforceWritebackFunction":
-            io_s += salesforce_calls * SALESFORCE_CALL_MS / 1000
+        io_s = sum(n * latency_ms(call) for call, n in calls_by_function[(inv["phase"], fn)].items()) / 1000
         modelled_s = compute_s * cpu_factor(memory[fn]) + io_s
         row = per_function.setdefault(fn, defaultdict(float))
         row["invocations"] += inv["invocations"]
         row["measured_gb_s"] += inv["billed_ms"] / 1000 * mem_gb
         row["modelled_gb_s"] += (modelled_s + 0.0005 * inv["invocations"]) * mem_gb  # + half a ms of rounding
         row["log_bytes"] += inv.get("log_bytes", 0) + LAMBDA_PLATFORM_LOG_BYTES * inv["invocations"]
+    if "SalesforceWritebackFunction" in per_function:  # the Salesforce calls are not split by phase
+        writeback = per_function["SalesforceWritebackFunction"]
+        writeback["modelled_gb_s"] += salesforce_calls * SALESFORCE_CALL_MS / 1000 * memory["SalesforceWritebackFunction"] / 1024
+    for fn, fn_shape in shape_by_function.items():
+        row = per_function.setdefault(fn, defaultdict(float))
+        row["dynamodb_wru"], row["dynamodb_rru"] = dynamodb_units(fn_shape, sizes)
     u["lambda_requests"] = sum(r["invocations"] for r in per_function.values())
     u["lambda_gb_s_measured"] = sum(r["measured_gb_s"] for r in per_function.values())
     u["lambda_gb_s_modelled"] = sum(r["modelled_gb_s"] for r in per_function.values())
@@ -161,7 +167,8 @@ def usage_per_lead(raw: dict[str, Any], phases: tuple[str, ...] = PER_LEAD_PHASE
     return {
         "per_lead": per_lead,
         "per_function": {
-            fn: {k: v / leads for k, v in row.items()} | {"memory_mb": memory[fn]} for fn, row in sorted(per_function.items())
+            fn: {k: v / leads for k, v in row.items()} | {"memory_mb": memory.get(fn)}
+            for fn, row in sorted(per_function.items())
         },
     }
 

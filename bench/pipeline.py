@@ -20,6 +20,8 @@ The lifecycle of a lead, in phases (every phase waits until the stack is idle):
   and echoed again.
 
 ``idle_reroute`` (a scheduled run with nothing due) is measured apart: it is a fixed cost per run, not per lead.
+A container's first import of its handler (INIT) is timed apart from its invocations (``init_s``): it is paid
+once per execution environment, not per lead.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import io
 import json
 import math
 import random
+import re
 import sys
 import threading
 import time
@@ -86,18 +89,20 @@ class CallCounter:
         if fn:
             return fn
         name = threading.current_thread().name
-        if name.startswith("sqs-"):
-            return "esm:" + name[4:]
+        if name.startswith("sqs-"):  # "sqs-<Function>-<n>": the n-th poller of that function's event source
+            return "esm:" + re.sub(r"-\d+$", "", name[4:])
         return "driver"
 
     # ------------------------------------------------------------------ patches
     def install(self) -> None:
         from botocore.client import BaseClient
+
         from territory_router.local.runtime import FunctionRuntime
 
         counter = self
         original_call = BaseClient._make_api_call
         original_invoke = FunctionRuntime.invoke
+        original_load = FunctionRuntime._load
 
         def _make_api_call(client, operation_name, api_params):
             started = time.perf_counter()
@@ -109,19 +114,30 @@ class CallCounter:
                 elapsed = time.perf_counter() - started
                 counter.record(client.meta.service_model.endpoint_prefix, operation_name, api_params, response, elapsed)
 
+        def load(runtime):  # a container's cold start (INIT): timed apart from the invocation
+            started = time.perf_counter()
+            try:
+                return original_load(runtime)
+            finally:
+                counter.local.init_s = getattr(counter.local, "init_s", 0.0) + time.perf_counter() - started
+
         def invoke(runtime, event):
             previous = getattr(counter.local, "function", None)
             counter.local.function = runtime.name
             counter.local.api_s = 0.0
+            counter.local.init_s = 0.0
             logs_before = counter.sink.bytes if counter.sink else 0
             started = time.perf_counter()
             try:
                 return original_invoke(runtime, event)
             finally:
-                wall = time.perf_counter() - started
+                init = counter.local.init_s
+                wall = time.perf_counter() - started - init
                 with counter.lock:
                     row = counter.invocations[(counter.phase, runtime.name)]
                     row["invocations"] += 1
+                    row["cold_starts"] += 1 if init else 0
+                    row["init_s"] += init
                     row["wall_s"] += wall
                     row["billed_ms"] += math.ceil(wall * 1000)
                     row["api_s"] += counter.local.api_s
@@ -132,12 +148,14 @@ class CallCounter:
 
         BaseClient._make_api_call = _make_api_call
         FunctionRuntime.invoke = invoke
-        self._restore = (BaseClient, original_call, FunctionRuntime, original_invoke)
+        FunctionRuntime._load = load
+        self._restore = (BaseClient, original_call, FunctionRuntime, original_invoke, original_load)
 
     def uninstall(self) -> None:
-        base, call, runtime, invoke = self._restore
+        base, call, runtime, invoke, load = self._restore
         base._make_api_call = call
         runtime.invoke = invoke
+        runtime._load = load
 
     # ------------------------------------------------------------------ recording
     def record(self, service: str, op: str, params: dict[str, Any], response: Any, elapsed: float) -> None:
@@ -464,7 +482,7 @@ def _rule_target_queues(stack) -> set[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--leads", type=int, default=2000)
+    parser.add_argument("--leads", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)

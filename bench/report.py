@@ -10,7 +10,7 @@ def _fmt(value: Any, unit: str = "") -> str:
     if value is None:
         return "n/a"
     if unit == "USD":
-        return f"${value:,.2f}"
+        return f"${value:,.2f}" if abs(value) >= 0.1 or value == 0 else f"${value:.4f}"
     if unit == "x":
         return f"{value:,.2f}x" if value < 10 else f"{value:,.0f}x"
     if unit == "%":
@@ -89,7 +89,7 @@ def markdown(r: dict[str, Any], prices: dict[str, Any]) -> str:
          _by_how_much(x)] for x in r["targets"]
     ]))  # fmt: skip
     w("\nWhere a target is missed, why:\n")
-    for name, why in _reasons(r).items():
+    for name, why in _reasons(r, prices).items():
         if not target[name]["met"]:
             w(f"- **{name}** ({_by_how_much(target[name])}): {why}")
     w("")
@@ -239,13 +239,13 @@ What was done and what is left:
     w("\n## Cost per million leads\n")
     w(f"Counted calls and Lambda time per lead × us-east-1 list prices as of **{c['prices_as_of']}** "
       "(`bench/prices.json`, with the source of each price). Free tiers ignored. The headline "
-      f"(`cost.usd_per_million_leads` = **{_fmt(c['usd_per_million_leads'], 'USD')}**) takes the larger of two "
-      f"Lambda duration figures (here: {c['lambda_duration_basis']}):\n")  # fmt: skip
+      f"(`cost.usd_per_million_leads` = **{_fmt(c['usd_per_million_leads'], 'USD')}**) uses the "
+      f"{c['lambda_duration_basis']} Lambda duration; both figures:\n")  # fmt: skip
     ass = c["assumptions"]
     w(f"- *measured*: handler wall time on this machine, rounded up to the ms, × MemorySize: "
       f"{_fmt(c['usd_per_million_leads_measured_lambda_time'], 'USD')}. Local wall time against moto is not "
       "Lambda time: a moto call here took tens of ms on a loaded machine (2-5 ms idle), an in-region DynamoDB "
-      "call takes 5-10 ms;")
+      "call takes 5-10 ms, so this is an upper bound;")
     w(f"- *modelled*: the handler's own compute time (wall minus time in AWS calls) × the CPU share Lambda "
       f"gives its memory size (1 vCPU at {ass['full_cpu_mb']} MB), plus an assumed in-region latency per call "
       f"({', '.join(f'{k} {v:g} ms' for k, v in ass['call_latency_ms'].items())}, other {ass['default_call_latency_ms']:g} ms, "
@@ -308,12 +308,25 @@ What was done and what is left:
     return "\n".join(s)
 
 
-def _reasons(r: dict[str, Any]) -> dict[str, str]:
+def _reasons(r: dict[str, Any], prices: dict[str, Any]) -> dict[str, str]:
     t, cs, c, p = r["tagging"], r["cold_start"], r["cost"], r["pipeline"]
     slowest = max(cs["handler_import_ms"], key=cs["handler_import_ms"].get)
     top = max(c["by_service"].items(), key=lambda kv: kv[1])
     biggest = max(c["breakdown"].items(), key=lambda kv: kv[1])
     leads_table = next((v for v in p["table_sizes"].values() if v["logical_id"] == "LeadsTable"), {})
+    pp = prices["prices"]
+    floor = sum(pp[k]["usd"] / pp[k]["per"] * 1e6 * n
+                for k, n in (("eventbridge_partner_event", 1), ("eventbridge_custom_event", 1), ("sqs_request", 4)))  # fmt: skip
+    per_fn = c["units_per_lead_by_function"]
+    wru_by_function = ", ".join(
+        f"{fn} {v['dynamodb_wru']:.1f}"
+        for fn, v in sorted(per_fn.items(), key=lambda kv: -kv[1].get("dynamodb_wru", 0))
+        if v.get("dynamodb_wru")
+    )
+    busiest = max(per_fn.items(), key=lambda kv: kv[1].get("invocations", 0))
+    big_attributes = ", ".join(
+        f"{k} {n} B" for k, n in list(leads_table.get("median_item_largest_attributes", {}).items())[:2]
+    )
     return {
         "batch tagging vs geopandas sjoin": "the full triage does more than sjoin (nearest-territory search for "
         "points outside every polygon, postal/state/country fallbacks, a TagResult object per lead); the polygon "
@@ -332,10 +345,15 @@ def _reasons(r: dict[str, Any]) -> dict[str, str]:
         "DynamoDB round trips per assignment": "see the calls per lead of LeadAssignmentFunction.",
         "cost per million leads": f"the largest item is {biggest[0].replace('_', ' ')} ({_fmt(biggest[1], 'USD')}). "
         f"DynamoDB writes dominate: the lead record averages {leads_table.get('mean_bytes', 0):.0f} bytes "
-        f"(mostly the decision trail), so every write to it bills {leads_table.get('wru_per_write', 0):.1f} WRU; "
+        f"(largest attributes: {big_attributes}), so every write to it bills "
+        f"{leads_table.get('wru_per_write', 0):.1f} WRU; "
         "the assignment writes it in a transaction (2x); the intake writes a powertools idempotency record "
         "(put + update) for every event, echoes and reps' updates included; the writeback updates the lead twice. "
-        "The target cannot be met by tuning alone: see the what-if table under Cost. "
-        f"(Largest service: {top[0]}.)",
+        f"WRU per lead by function: {wru_by_function}. The busiest function is {busiest[0]} with "
+        f"{busiest[1]['invocations']:.2f} invocations per lead. The target cannot be met by tuning alone: see the "
+        f"what-if table under Cost. (Largest service: {top[0]}.) Even with no DynamoDB write and no Lambda time at "
+        f"all, the event path alone costs {_fmt(floor, 'USD')} per million leads (one partner event in, one "
+        "LeadAssigned custom event out, and four SQS requests: EventBridge's delivery to the intake and writeback "
+        "queues and the batched receive/delete), so $2.50 all in is out of reach with EventBridge at both ends.",
         "ZIP accuracy": "see the misses listed under ZIP accuracy.",
     }

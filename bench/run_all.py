@@ -236,7 +236,9 @@ def summarise_cost(raw: dict[str, Any], prices: dict[str, Any]) -> dict[str, Any
     per_lead = usage["per_lead"]
     modelled = cost_model.price(per_lead, prices, "lambda_gb_s_modelled")
     measured = cost_model.price(per_lead, prices, "lambda_gb_s_measured")
-    headline = max((modelled, measured), key=lambda c: c["usd_per_million_leads"])
+    # Modelled Lambda time is the headline: local wall time is mostly waiting for moto, which on this shared
+    # machine answers far slower than DynamoDB in-region. The measured figure stays alongside as an upper bound.
+    headline = modelled
     idle = cost_model.usage_per_lead(raw, phases=("idle_reroute",))["per_lead"]
     idle_run_usd = cost_model.price({k: v * raw["leads"] for k, v in idle.items()}, prices)["usd_per_million_leads"] / 1e6
     runs_per_month = 30 * 24 * 12  # rate(5 minutes), the template's default
@@ -285,6 +287,8 @@ def what_if(raw: dict[str, Any], prices: dict[str, Any], basis: str) -> list[dic
     def no_idempotency_records(r: dict[str, Any]) -> dict[str, Any]:
         table = next((n for n, v in r["table_sizes"].items() if v["logical_id"] == "IdempotencyTable"), None)
         for c in r["calls"]:
+            if c["caller"] != "LeadIntakeFunction":  # the aggregates' markers in that table stay
+                continue
             for key in [k for k in c if table and k.endswith("|" + table)]:
                 del c[key]
         return r
@@ -295,12 +299,20 @@ def what_if(raw: dict[str, Any], prices: dict[str, Any], basis: str) -> list[dic
         r["invocations"] = [i for i in r["invocations"] if "echo" not in i["phase"]]
         return r
 
+    def no_aggregates(r: dict[str, Any]) -> dict[str, Any]:
+        fn = "ReportAggregatesFunction"
+        r["calls"] = [c for c in r["calls"] if c["caller"] not in {fn, f"esm:{fn}"}]
+        r["invocations"] = [i for i in r["invocations"] if i["function"] != fn]
+        return r
+
     changes = [
         ("lead record under 1 KB (decision trail kept in its own item or compressed)", [small_leads]),
         ("no powertools idempotency record (the lead's conditional writes already de-duplicate)",
          [no_idempotency_records]),
         ("our writeback's echo filtered out on the Salesforce side (Event Relay / CDC channel filter)", [no_echo]),
         ("all three", [small_leads, no_idempotency_records, no_echo]),
+        ("without the report aggregates (ReportAggregatesFunction: one transaction per app event)", [no_aggregates]),
+        ("all three, without the report aggregates", [small_leads, no_idempotency_records, no_echo, no_aggregates]),
     ]
     out = []
     for label, steps in changes:
@@ -331,7 +343,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--leads", type=int, default=int(os.environ.get("BENCH_LEADS", 2000)))
+    parser.add_argument("--leads", type=int, default=int(os.environ.get("BENCH_LEADS", 1000)))
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5, help="fresh interpreters per function for the import time")
     parser.add_argument("--json", type=Path, default=RESULTS)

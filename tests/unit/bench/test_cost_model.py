@@ -161,6 +161,16 @@ def test_usage_per_lead_counts_handlers_and_the_event_source_mapping_but_not_the
     assert u["cloudwatch_logs_gb"] == pytest.approx((1000 + 2 * cost_model.LAMBDA_PLATFORM_LOG_BYTES) / 1e9 / 10)
 
 
+def test_modelled_call_latency_counts_each_phase_calls_once():
+    raw = _raw()
+    raw["invocations"].append({"phase": "echo", "function": "Fn", "invocations": 1, "wall_s": 0.0, "billed_ms": 0,
+                               "api_s": 0.0})  # fmt: skip
+    one_phase = cost_model.usage_per_lead(_raw())["per_lead"]["lambda_gb_s_modelled"]
+    two_phases = cost_model.usage_per_lead(raw)["per_lead"]["lambda_gb_s_modelled"]
+    # The echo invocation made no calls: it adds its rounding only, not the create phase's calls again.
+    assert two_phases - one_phase == pytest.approx(0.0005 * 0.5 / 10)
+
+
 def test_price_multiplies_units_by_list_prices_per_million_leads():
     per_lead = {"lambda_requests": 0.5, "lambda_gb_s_modelled": 0.1, "dynamodb_wru": 10, "dynamodb_rru": 4,
                 "sqs_requests": 5, "eventbridge_custom_events": 2, "eventbridge_partner_events": 3,
