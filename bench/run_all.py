@@ -65,7 +65,7 @@ def machine() -> dict[str, Any]:
         pass
     try:
         commit = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True).strip()
-        dirty = bool(subprocess.check_output(["git", "status", "--porcelain", "--", "layers", "functions"],
+        dirty = bool(subprocess.check_output(["git", "status", "--porcelain", "--", "layers", "functions", "template.yaml"],
                                              cwd=REPO, text=True).strip())  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = "unknown", False
