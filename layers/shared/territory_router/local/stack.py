@@ -170,6 +170,8 @@ class LocalStack:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LocalStack:
+        # Handlers run in this process and read os.environ: remember it so stop() can put it back.
+        self._saved_environ = dict(os.environ)
         self._server = MotoServerProcess()
         self.endpoint = self._server.start()
         self.template._endpoint_placeholder = self.endpoint
@@ -206,6 +208,16 @@ class LocalStack:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        saved = getattr(self, "_saved_environ", None)
+        if saved is not None:
+            os.environ.clear()
+            os.environ.update(saved)
+            self._saved_environ = None
+            from territory_router.adapters import aws
+            from territory_router.config import settings
+
+            aws.reset_clients()
+            settings.cache_clear()
 
     def __enter__(self) -> LocalStack:
         return self.start()
