@@ -1,8 +1,9 @@
 """ReportAggregatesFunction: every app-bus event (via AggregatesQueue) → daily counters per territory and per rep.
 
-Each SQS record is one EventBridge event. Its counter increments go to ``AGG#<day>`` items in one DynamoDB
+Each SQS record is one EventBridge event. Its counter increments go to ``AGG#<day>`` items in a DynamoDB
 transaction with a de-duplication marker, so a fact delivered twice is counted once (see
-territory_router.adapters.aggregates_store). A record that fails is retried alone (partial batch failures) and,
+territory_router.adapters.aggregates_store). The batch is first counted in as few transactions as possible; a
+transaction that is cancelled (one of its facts was counted before) leaves its facts to be counted one by one. A record that fails is retried alone (partial batch failures) and,
 after the queue's maxReceiveCount, lands in AggregatesDLQ.
 """
 
@@ -41,15 +42,44 @@ def _store():
     return AggregatesStore(aws.client("dynamodb"), config.routing_table, config.idempotency_table)
 
 
+def _delta(body: str):
+    event = json.loads(body)
+    return delta_for_event(str(event.get("detail-type")), event.get("detail") or {})
+
+
+# message id -> counted now (True) / repeat (False), decided for the whole batch at once; absent: apply alone
+_counted_in_batch: dict[str, bool] = {}
+
+
+def _count_batch(records: list[dict[str, Any]]) -> dict[str, bool]:
+    """Count the batch in as few transactions as possible; what this cannot settle is left to record_handler."""
+    parsed = []
+    for raw in records:
+        try:
+            parsed.append((raw["messageId"], _delta(raw["body"])))
+        except (KeyError, ValueError, AttributeError, NotAnAppEvent):
+            continue  # record_handler fails it alone
+    if len(parsed) < 2:
+        return {}
+    try:
+        flags = _store().apply_batch([d for _, d in parsed], now=datetime.now(UTC))
+    except Exception:  # noqa: BLE001 - any trouble: count one by one (the markers keep that exact)
+        logger.warning("batch count failed; counting one by one", exc_info=True)
+        return {}
+    return {message_id: flag for (message_id, _), flag in zip(parsed, flags, strict=True) if flag is not None}
+
+
 def record_handler(record: SQSRecord) -> None:
     try:
-        event = json.loads(record.body)
-        delta = delta_for_event(str(event.get("detail-type")), event.get("detail") or {})
+        delta = _delta(record.body)
     except (ValueError, AttributeError, NotAnAppEvent) as exc:
         # Not retryable, but raising keeps it: after maxReceiveCount it waits in AggregatesDLQ (alarmed).
         logger.error("app event not understood", extra={"message_id": record.message_id, "reason": str(exc)[:300]})
         raise
-    if not _store().apply(delta, now=datetime.now(UTC)):
+    counted = _counted_in_batch.get(record.message_id)
+    if counted is None:
+        counted = _store().apply(delta, now=datetime.now(UTC))
+    if not counted:
         metrics.add_metric(name="AggregateDuplicatesSkipped", unit=MetricUnit.Count, value=1)
         return
     metrics.add_metric(name="AggregateEventsCounted", unit=MetricUnit.Count, value=1)
@@ -77,4 +107,6 @@ def record_handler(record: SQSRecord) -> None:
 @territory_metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _counted_in_batch.clear()
+    _counted_in_batch.update(_count_batch(event.get("Records", [])))
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -34,7 +34,7 @@ SQS_TRIGGERS = {
     "LeadTaggingFunction": ("TaggingQueue", "TaggingDLQ", 100, 1),
     "LeadAssignmentFunction": ("AssignmentQueue", "AssignmentDLQ", 10, None),
     "SalesforceWritebackFunction": ("WritebackQueue", "WritebackDLQ", 50, 5),
-    "ReportAggregatesFunction": ("AggregatesQueue", "AggregatesDLQ", 10, None),
+    "ReportAggregatesFunction": ("AggregatesQueue", "AggregatesDLQ", 100, 2),
 }
 
 # docs/architecture.md, "Resources and environment variables": env var -> the resource it must point at

@@ -179,3 +179,21 @@ def test_per_territory_metrics_only_for_facts_counted_now(handler, capsys, monke
 
 def _as_list(value):
     return value if isinstance(value, list) else [value]
+
+
+def test_big_mixed_batch_spans_transactions_and_counts_each_fact_once(handler):
+    module, ddb = handler
+    old = _event("LeadAssigned", _assigned(_lead(99), "T0", REP_A, T0))
+    module.lambda_handler(_sqs([old]), Ctx())  # counted before
+    events = [
+        _event("LeadAssigned", _assigned(f"00Q00000000{n:04d}AAA", f"T{n % 30}", f"0050000000000{n % 40:02d}AAA",
+                                         T0 + timedelta(seconds=n)))
+        for n in range(90)  # ~170 distinct items: several transactions of at most 100
+    ]
+    batch = [*events[:45], events[3], old, *events[45:]]  # a repeat inside the batch, and one counted before
+    assert module.lambda_handler(_sqs(batch), Ctx()) == {"batchItemFailures": []}
+    items = ReportStore(ddb, ROUTING).aggregate_items([T0.date()])
+    territories = {i["sk"]: i["assigned"] for i in items if i["sk"].startswith("TERRITORY#")}
+    assert sum(territories.values()) == 91 and territories["TERRITORY#T0"] == 4  # 0, 30, 60 and the old one
+    reps = [i["assigned"] for i in items if i["sk"].startswith("REP#")]
+    assert sum(reps) == 91

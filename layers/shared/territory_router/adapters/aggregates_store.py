@@ -4,11 +4,16 @@ One ``TransactWriteItems`` per event: a marker ``aggregates#<dedup key>`` put in
 condition that it does not exist yet (expires with the table's TTL), and one ``ADD`` update per aggregate item.
 Either the marker and every counter change happen, or nothing does; a second delivery of the same fact fails the
 marker's condition and changes nothing.
+
+``apply_batch`` counts a whole SQS batch in as few transactions as possible (up to 100 items each: the markers plus
+the merged item updates); when one is cancelled (a fact counted before, or a conflict) its facts are left for
+``apply``, one by one, which sorts the new from the already counted.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +25,7 @@ from territory_router.reporting.aggregates import AggregateDelta
 MARKER_PREFIX = "aggregates#"
 MARKER_TTL_S = 14 * 24 * 3600  # EventBridge retries for a day and SQS keeps messages 4 days: 14 is plenty
 MAX_ATTEMPTS = 4
+MAX_TRANSACTION_ITEMS = 100
 
 
 class AggregatesStore:
@@ -87,3 +93,43 @@ class AggregatesStore:
                     raise
                 time.sleep(0.05 * 2**attempt)  # TransactionConflict on a hot counter: back off and retry
         return False
+
+    def apply_batch(self, deltas: Sequence[AggregateDelta], *, now: datetime | None = None) -> list[bool | None]:
+        """Count many facts; per fact: True (counted now), False (a repeat within this batch), None (not counted by
+        this call: its transaction was cancelled or failed; count it with ``apply``)."""
+        now = now or datetime.now(UTC)
+        flags: list[bool | None] = [None] * len(deltas)
+        chunk: list[int] = []
+        keys: set[tuple[str, str]] = set()
+        seen: set[str] = set()
+        for i, delta in enumerate(deltas):
+            if delta.dedup_key in seen:
+                flags[i] = False  # the same fact twice in one batch: the first one counts
+                continue
+            seen.add(delta.dedup_key)
+            new = {(delta.pk, sk) for sk, _identity, _counters in delta.items()} - keys
+            if chunk and len(chunk) + len(keys) + len(new) + 1 > MAX_TRANSACTION_ITEMS:
+                self._commit([deltas[j] for j in chunk], chunk, flags, now)
+                chunk, keys = [], set()
+                new = {(delta.pk, sk) for sk, _identity, _counters in delta.items()}
+            chunk.append(i)
+            keys |= new
+        if chunk:
+            self._commit([deltas[j] for j in chunk], chunk, flags, now)
+        return flags
+
+    def _commit(self, deltas: list[AggregateDelta], positions: list[int], flags: list[bool | None], now: datetime) -> None:
+        merged: dict[tuple[str, str], tuple[dict[str, Any], dict[str, int]]] = {}
+        for delta in deltas:
+            for sk, identity, counters in delta.items():
+                _identity, total = merged.setdefault((delta.pk, sk), (identity, {}))
+                for name, value in counters.items():
+                    total[name] = total.get(name, 0) + value
+        items = [self._marker(d, now) for d in deltas]
+        items += [self._update(pk, sk, identity, counters, now) for (pk, sk), (identity, counters) in merged.items()]
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except ClientError:
+            return  # cancelled (a fact counted before, a conflict) or refused: leave these facts to apply()
+        for position in positions:
+            flags[position] = True
