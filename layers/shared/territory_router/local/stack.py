@@ -118,6 +118,13 @@ class MotoServerProcess:
         self.proc = None
 
 
+def _forget_powertools_providers() -> None:
+    """powertools parameters keeps one provider (and its boto3 client) per process: drop them with the endpoint."""
+    from aws_lambda_powertools.utilities.parameters import base
+
+    base.DEFAULT_PROVIDERS.clear()
+
+
 def parse_rate(expression: str) -> float:
     m = re.fullmatch(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)", expression.strip())
     if not m:
@@ -186,6 +193,7 @@ class LocalStack:
         from territory_router.config import settings
 
         settings.cache_clear()
+        _forget_powertools_providers()
         self._create_resources()
         self._wire_functions()
         # Pollers per event source mapping, as Lambda runs them: stages and containers work concurrently.
@@ -218,6 +226,7 @@ class LocalStack:
 
             aws.reset_clients()
             settings.cache_clear()
+            _forget_powertools_providers()
 
     def __enter__(self) -> LocalStack:
         return self.start()
