@@ -75,6 +75,14 @@ def test_first_touch_on_time_and_late():
     assert on_time.day == "2026-11-29"
 
 
+def test_touch_after_escalation_is_not_a_second_breach():
+    # escalation: assigned_at moves to the escalation time, the old due time stays on the lead
+    escalated = lifecycle(minutes=200, owner_id=QUEUE, assigned_at=(T0 + timedelta(minutes=125)).isoformat())
+    d = delta_for_event("LeadAttended", escalated)
+    assert d.territory == {"attended": 1, "ttft_sum_s": 75 * 60, "ttft_count": 1}
+    assert d.reps == {}
+
+
 def test_first_touch_exactly_at_the_due_time_is_not_a_breach():
     assert "sla_breaches" not in delta_for_event("LeadAttended", lifecycle(minutes=60)).territory
 

@@ -184,7 +184,10 @@ def _lifecycle_delta(detail_type: str, d: LeadLifecycleDetail) -> AggregateDelta
             ttft = max(0, _epoch(d.at) - _epoch(d.assigned_at))
             _add(common, TTFT_SUM, ttft)
             _add(common, TTFT_COUNT)
-        if d.sla_due_at is not None and _epoch(d.at) > _epoch(d.sla_due_at):
+        # Late only if the SLA ran for this owner: an escalated lead keeps its old due time but its new owner
+        # (assigned after it) has none, so touching it then is not another breach.
+        running = d.sla_due_at is not None and (d.assigned_at is None or _epoch(d.assigned_at) < _epoch(d.sla_due_at))
+        if running and _epoch(d.at) > _epoch(d.sla_due_at):  # type: ignore[arg-type]
             _add(common, ATTENDED_LATE)
             _add(common, SLA_BREACHES)
     else:
