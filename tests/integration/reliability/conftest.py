@@ -71,11 +71,12 @@ def _forget_powertools_providers() -> None:
 
 
 @pytest.fixture(scope="package")
-def figures_sink() -> Iterator[dict]:
+def figures_sink(pipeline: Pipeline) -> Iterator[dict]:
     """The figures each test measured; written as JSON to $RELIABILITY_FIGURES when set (docs/reliability.md)."""
     target = os.environ.get("RELIABILITY_FIGURES")
     collected: dict = {}
     yield collected
+    collected["transient_counter_mismatches"] = pipeline.transient_mismatches
     if target:
         with open(target, "w", encoding="utf-8") as fh:
             json.dump(collected, fh, indent=2, sort_keys=True, default=str)
