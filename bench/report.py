@@ -331,8 +331,12 @@ def _reasons(r: dict[str, Any], prices: dict[str, Any]) -> dict[str, str]:
     return {
         "batch tagging vs geopandas sjoin": "the full triage does more than sjoin (nearest-territory search for "
         "points outside every polygon, postal/state/country fallbacks, a TagResult object per lead); the polygon "
-        f"step alone, the like-for-like comparison, runs at {_fmt(t['variants']['in_territory']['polygon_step_vs_sjoin'], 'x')} "
-        "sjoin's rate.",
+        "step alone, the like-for-like comparison, runs at "
+        f"{_fmt(t['variants']['in_territory']['polygon_step_vs_sjoin'], 'x')} sjoin's rate on `in_territory` points "
+        f"and {_fmt(t['variants']['bbox']['polygon_step_vs_sjoin'], 'x')} on `bbox` points (full triage "
+        f"{_fmt(t['variants']['bbox']['full_vs_sjoin'], 'x')}). Each method is timed best of three, one after the "
+        "other, so on this shared machine a burst of other work during one method's turn moves the ratio: it "
+        "changes by tens of percent between runs of the same code; a quiet machine is needed to settle it.",
         "batch tagging vs naive loop": "the full triage's per-lead work beyond the polygon test (a TagResult per "
         "lead, the fallback checks, the nearest search for misses) caps it at "
         f"{t['batch_points_per_s']:,.0f} points/s; the polygon step alone runs at "
