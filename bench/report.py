@@ -176,7 +176,7 @@ def markdown(r: dict[str, Any], prices: dict[str, Any]) -> str:
         rows.append([fn, cs["memory_mb"][fn], f"**{ms:.0f}**", f"{cs['handler_import_wall_ms'][fn]:.0f}",
                      f"{cs['handler_import_ms_without_bytecode'][fn]:.0f}", f"{cs['first_boto3_client_ms'][fn]:.0f}",
                      top])  # fmt: skip
-    w(_md_table(["function", "MB", "import ms (CPU)", "wall ms", "without bytecode ms", "first boto3 client ms",
+    w(_md_table(["function", "MB", "import ms (CPU)", "wall ms", "without bytecode ms (CPU)", "first boto3 client ms",
                  "largest self times (ms, by package)"], rows))  # fmt: skip
     w("""
 What was done and what is left:

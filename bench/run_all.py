@@ -173,7 +173,7 @@ def summarise_cold(c: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
         "first_boto3_client_ms": {fn: round(v["first_client_ms"], 1) for fn, v in fns.items()},
         "self_ms_by_package": {fn: v["self_ms_by_package"] for fn, v in fns.items()},
         "memory_mb": {fn: v["memory_mb"] for fn, v in fns.items()},
-        "method": "median of {} fresh interpreters per function, process CPU time of `import handler` with valid "
+        "method": "Median of {} fresh interpreters per function, process CPU time of `import handler` with valid "
         "bytecode (wall time alongside)".format(c["runs"]),
     }
 
