@@ -2,7 +2,8 @@
 
 1. **Atomic writes under concurrency.** moto's server handles requests on threads but its DynamoDB backend does
    not serialise writes: two concurrent conditional updates (or transactions) can interleave between the
-   condition check and the write, which real DynamoDB never allows. We hold one lock around every write.
+   condition check and the write, which real DynamoDB never allows. We hold one lock around every write, and
+   around every read so that no read sees a transaction half applied.
 2. **Transactions in O(items), not O(table).** moto backs up every table a transaction touches with
    ``copy.deepcopy`` before running it (tens of milliseconds at a few thousand items, growing with the table). We
    snapshot only the items the transaction names and restore those on cancellation, the same observable result.
@@ -58,7 +59,12 @@ def apply() -> None:
     backend = models.DynamoDBBackend
     models.copy = _TableCopyShim(Table)  # type: ignore[attr-defined]
 
-    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+    # Reads take the lock too: moto applies a transaction item by item and rolls back on cancellation, so a read
+    # between two of its items would see writes that are then undone (a dirty read DynamoDB never gives). Seen
+    # as a double assignment: a duplicate AssignRequest read a lead "assigned" by a transaction that was then
+    # cancelled, and announced an owner that never was.
+    for name in ("put_item", "update_item", "delete_item", "batch_write_item",
+                 "get_item", "batch_get_item", "query", "scan", "transact_get_items"):
         original = getattr(backend, name, None)
         if original is None:
             continue
