@@ -7,6 +7,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+
 from territory_router.cli.main import main
 from territory_router.salesforce.samples import cdc_create_event, sample_lead
 from territory_router.services.dead_letters import DeadLetterSender

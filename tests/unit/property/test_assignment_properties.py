@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
 from territory_router.assignment.engine import decide
 from territory_router.assignment.roster import Roster, parse_roster, sf_id18
 from territory_router.domain.leads import Lead, TagMethod, TagResult

@@ -15,6 +15,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, box
+
 from territory_router.domain import Lead, Territory, TerritorySet
 from territory_router.domain.leads import TagMethod
 from territory_router.tagging.index import TerritoryIndex, compile_index
