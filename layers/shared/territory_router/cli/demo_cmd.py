@@ -20,6 +20,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     demo = subparsers.add_parser("demo", help="run the whole pipeline on an embedded AWS and print a summary")
-    demo.add_argument("--leads", type=int, default=600, help="number of leads (default 600)")
+    demo.add_argument("--leads", type=int, default=500, help="number of leads (default 500)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.set_defaults(func=cmd_demo)

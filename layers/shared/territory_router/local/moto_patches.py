@@ -1,4 +1,4 @@
-"""Two fixes to moto's DynamoDB emulation that our tests and the local stack depend on.
+"""Fixes to moto that our tests and the local stack depend on: two for correctness, three for speed.
 
 1. **Atomic writes under concurrency.** moto's server handles requests on threads but its DynamoDB backend does
    not serialise writes: two concurrent conditional updates (or transactions) can interleave between the
@@ -7,6 +7,12 @@
 2. **Transactions in O(items), not O(table).** moto backs up every table a transaction touches with
    ``copy.deepcopy`` before running it (tens of milliseconds at a few thousand items, growing with the table). We
    snapshot only the items the transaction names and restore those on cancellation, the same observable result.
+
+3. **Speed** (same behaviour, measured with py-spy on the demo: about a third of the emulator's CPU): moto lists its
+   own package directory on disk for every request to find the service, builds a JSONPath parser (ply yacc tables)
+   for every EventBridge target delivery, and computes "now" through naive-datetime arithmetic for every message it
+   looks at in a queue. We cache the directory listing and the parsed JSONPath expressions, and read the clock
+   directly.
 
 Applied in the local stack's moto process and in the test suite's moto server; handler code is unaware of it.
 """
@@ -109,4 +115,32 @@ def apply() -> None:
                 raise
 
     backend.transact_write_items = transact_write_items
+    _speed_up()
     _applied = True
+
+
+def _speed_up() -> None:
+    import time
+
+    import jsonpath_ng.ext
+    from moto import backends
+    from moto.core import utils as core_utils
+    from moto.sqs import models as sqs_models
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
+
+    original_unix_time = core_utils.unix_time
+    original_unix_time_millis = core_utils.unix_time_millis
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else original_unix_time(dt)
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return time.time() * 1000.0 if dt is None else original_unix_time_millis(dt)
+
+    for module in (core_utils, sqs_models):
+        module.unix_time = unix_time  # type: ignore[attr-defined]
+        module.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]

@@ -144,7 +144,7 @@ class LocalStack:
         schedule_every_s: float | None = None,
         poll_interval_s: float = 0.2,
         containers_per_function: int = 2,
-        max_batching_window_s: float = 1.0,
+        max_batching_window_s: float = 0.5,
     ) -> None:
         overrides = {**LOCAL_PARAMETERS, **(parameter_overrides or {})}
         path = template_path or find_template()
@@ -627,7 +627,7 @@ class LocalStack:
             )
         return depths
 
-    def wait_idle(self, timeout_s: float = 60.0, quiet_s: float = 1.0, ignore: Callable[[str], bool] | None = None) -> bool:
+    def wait_idle(self, timeout_s: float = 60.0, quiet_s: float = 0.6, ignore: Callable[[str], bool] | None = None) -> bool:
         """Wait until every non-DLQ queue is empty and nothing happened for ``quiet_s``."""
         ignore = ignore or (lambda lid: lid.endswith("DLQ"))
         deadline = time.monotonic() + timeout_s
