@@ -204,9 +204,12 @@ class FakeLedger:
     def __init__(self) -> None:
         self.claims: dict[str, str] = {}
         self.done_keys: dict[str, tuple[str, str | None]] = {}
+        self.owners: dict[str, str] = {}  # lead -> current owner (absent: any owner)
 
-    def claim(self, lead_id, key, *, now):
+    def claim(self, lead_id, key, *, now, owner_id=None):
         if self.done_keys.get(lead_id, (None,))[0] == key or self.claims.get(lead_id) == key:
+            return False
+        if owner_id and self.owners.get(lead_id, owner_id) != owner_id:
             return False
         self.claims[lead_id] = key
         return True
@@ -266,3 +269,14 @@ def test_writeback_call_failure_releases_claims_for_retry() -> None:
 
     result = write_back_batch([("m1", detail("L1"))], ledger=ledger, write=boom, now=NOW)
     assert result.retry == ["m1"] and ledger.claims == {}
+
+
+def test_a_stale_assignment_never_overwrites_a_newer_owner() -> None:
+    ledger = FakeLedger()
+    ledger.owners["L1"] = "005B"  # re-routed to B before A's LeadAssigned was written back
+    written = []
+    result = write_back_batch([("old", detail("L1", owner="005A")), ("new", detail("L1", owner="005B", reroutes=1))],
+                              ledger=ledger, write=lambda d: written.extend(d) or Outcome([x.lead_id for x in d], [], []),
+                              now=NOW)
+    assert [d.owner_id for d in written] == ["005B"]
+    assert result.skipped_duplicates == ["old"] and result.written == ["new"]

@@ -128,21 +128,29 @@ class WritebackLedger:
         self._table = table_name
         self._stale_after_s = stale_after_s
 
-    def claim(self, lead_id: str, key: str, *, now: datetime) -> bool:
+    def claim(self, lead_id: str, key: str, *, now: datetime, owner_id: str | None = None) -> bool:
+        """Claim the writeback of assignment ``key``. With ``owner_id``, only while the lead still has that owner:
+        an old ``LeadAssigned`` delivered after a ``LeadRerouted`` (Salesforce down longer than the SLA) must not
+        put the previous owner back."""
+        condition = (
+            "attribute_exists(lead_id) AND (attribute_not_exists(writeback_done) OR writeback_done <> :k) "
+            "AND (attribute_not_exists(writeback_claim) OR writeback_claim <> :k OR writeback_claimed_at < :stale)"
+        )
+        values = {
+            ":k": {"S": key},
+            ":now": {"N": str(int(now.timestamp()))},
+            ":stale": {"N": str(int(now.timestamp()) - self._stale_after_s)},
+        }
+        if owner_id:
+            condition += " AND owner_id = :owner"
+            values[":owner"] = {"S": owner_id}
         try:
             self._ddb.update_item(
                 TableName=self._table,
                 Key={"lead_id": {"S": lead_id}},
                 UpdateExpression="SET writeback_claim = :k, writeback_claimed_at = :now",
-                ConditionExpression=(
-                    "attribute_exists(lead_id) AND (attribute_not_exists(writeback_done) OR writeback_done <> :k) "
-                    "AND (attribute_not_exists(writeback_claim) OR writeback_claim <> :k OR writeback_claimed_at < :stale)"
-                ),
-                ExpressionAttributeValues={
-                    ":k": {"S": key},
-                    ":now": {"N": str(int(now.timestamp()))},
-                    ":stale": {"N": str(int(now.timestamp()) - self._stale_after_s)},
-                },
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if _is_condition_failure(exc):

@@ -65,7 +65,8 @@ def write_back_batch(
     claimed: dict[str, list[tuple[str, LeadAssignedDetail, str]]] = {}
     for message_id, detail in items:
         key = assignment_key(detail)
-        if ledger.claim(detail.lead_id, key, now=now):
+        # Only while the lead still has this owner: a stale event never overwrites a newer owner.
+        if ledger.claim(detail.lead_id, key, now=now, owner_id=detail.owner_id):
             claimed.setdefault(detail.lead_id, []).append((message_id, detail, key))
         else:
             result.skipped_duplicates.append(message_id)
