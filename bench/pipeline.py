@@ -315,22 +315,9 @@ def table_sizes(ddb, tables: dict[str, str]) -> dict[str, dict[str, float]]:
 
 
 def _put_partner_events(events_client, bus: str, events: list[dict[str, Any]]) -> None:
-    for start in range(0, len(events), 10):
-        chunk = events[start : start + 10]
-        resp = events_client.put_events(
-            Entries=[
-                {
-                    "Source": e["source"],
-                    "DetailType": e["detail-type"],
-                    "Detail": json.dumps(e["detail"]),
-                    "EventBusName": bus,
-                    "Time": datetime.fromisoformat(e["time"].replace("Z", "+00:00")),
-                }
-                for e in chunk
-            ]
-        )
-        if resp.get("FailedEntryCount"):
-            raise RuntimeError(f"EventBridge refused {resp['FailedEntryCount']} events")
+    from territory_router.salesforce.samples import publish_relay_events
+
+    publish_relay_events(events_client, bus, events)
 
 
 def _wait_active(stack, timeout_s: float = 60) -> None:

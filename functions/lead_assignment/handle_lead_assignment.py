@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
+
 from territory_router.adapters import aws
 from territory_router.adapters.events import EventPublisher
 from territory_router.config import settings

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from territory_router.adapters import aws
 from territory_router.adapters.events import EventPublisher
 from territory_router.adapters.lead_repository import LeadRepository

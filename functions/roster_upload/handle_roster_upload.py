@@ -9,6 +9,7 @@ from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from territory_router.adapters import aws
 from territory_router.config import settings
 from territory_router.observability import make_logger

@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from territory_router.adapters import aws
 from territory_router.adapters.lead_repository import WritebackLedger
 from territory_router.config import settings

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+
 from territory_router.demo.leads import make_leads
 from territory_router.local.stack import LOCAL_PARAMETERS
 from territory_router.salesforce.samples import cdc_create_event

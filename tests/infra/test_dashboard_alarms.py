@@ -8,8 +8,8 @@ import json
 import re
 
 import pytest
-from territory_router.domain.leads import TagMethod
 
+from territory_router.domain.leads import TagMethod
 from tests.infra.template_loader import REPO_ROOT, resolve_sub, resources_of_type, sub_variables
 
 DLQS = ["IntakeDLQ", "TaggingDLQ", "AssignmentDLQ", "WritebackDLQ", "AggregatesDLQ"]

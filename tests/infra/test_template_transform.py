@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from territory_router.domain import messages
 
+from territory_router.domain import messages
 from tests.infra.template_loader import (
     REPO_ROOT,
     dependencies,

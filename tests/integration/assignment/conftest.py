@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+
 from territory_router.adapters.routing_store import RoutingStore, clear_roster_cache
 
 LEADS = "LeadsTable"

@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
+
 from territory_router.adapters.routing_store import RoutingStore, clear_roster_cache
 from territory_router.assignment.roster import parse_roster
 from territory_router.assignment.service import assign_lead

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from territory_router.adapters.routing_store import RoutingStore, clear_roster_cache
 from territory_router.assignment.service import assign_lead
 from territory_router.cli.main import main

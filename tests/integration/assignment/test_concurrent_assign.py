@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 import boto3
+
 from territory_router.adapters.routing_store import RoutingStore
 from territory_router.assignment.service import assign_lead
 

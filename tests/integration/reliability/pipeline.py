@@ -7,12 +7,12 @@ import random
 import threading
 import time
 from collections import Counter
-from datetime import datetime
 from importlib import resources
 from typing import Any
 
 from territory_router.domain.leads import Lead
 from territory_router.salesforce.ids import to_18
+from territory_router.salesforce.samples import publish_relay_events
 
 ORG_ID = "00Dxx0000001gErEAI"  # the org of tests/data/bad_events, so the corpus' expected reasons apply
 SMALL_CAPACITY = 4
@@ -92,22 +92,7 @@ class Pipeline:
     # ------------------------------------------------------------------------------------------ input
     def publish(self, events: list[dict[str, Any]]) -> None:
         """Put Event Relay events on the partner bus (EventBridge delivers them to IntakeQueue)."""
-        client = self.stack.client("events")
-        for start in range(0, len(events), 10):
-            chunk = events[start : start + 10]
-            resp = client.put_events(
-                Entries=[
-                    {
-                        "Source": e["source"],
-                        "DetailType": e["detail-type"],
-                        "Detail": json.dumps(e["detail"]),
-                        "EventBusName": self.bus,
-                        "Time": datetime.fromisoformat(e["time"].replace("Z", "+00:00")),
-                    }
-                    for e in chunk
-                ]
-            )
-            assert not resp.get("FailedEntryCount"), resp
+        publish_relay_events(self.stack.client("events"), self.bus, events)
 
     def publish_concurrently(self, copies: list[list[dict[str, Any]]]) -> None:
         """Each list of events from its own thread (its own client) at the same time."""

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from territory_router.adapters.salesforce_client import (
     ClientCredentialsTokenProvider,
     SalesforceClient,

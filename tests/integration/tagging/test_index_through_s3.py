@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import boto3
 from shapely.geometry import box
+
 from territory_router.domain import Lead, TagMethod, Territory, TerritorySet
 from territory_router.tagging.index import TerritoryIndex, compile_index
 from territory_router.tagging.triage import Tagger, TaggingConfig

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import boto3
+
 from territory_router.cli.main import main
 
 BUCKET = "tr-territories"

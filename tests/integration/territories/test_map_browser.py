@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+
 from territory_router.territories.mapping import render_map_html
 from territory_router.territories.report import ValidationOptions
 from territory_router.territories.validate import validate_files

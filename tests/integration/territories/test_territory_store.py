@@ -8,6 +8,7 @@ import threading
 
 import boto3
 import pytest
+
 from territory_router.adapters.territory_store import (
     ActivationConflict,
     NothingToRollBack,

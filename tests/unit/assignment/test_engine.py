@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from territory_router.assignment.engine import decide, format_trail
 from territory_router.assignment.roster import Roster, parse_roster, sf_id18
 from territory_router.assignment.strategies import PointerState

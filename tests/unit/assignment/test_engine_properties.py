@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from territory_router.assignment.eligibility import RepLoad, required_skills, skip_reason
 from territory_router.assignment.engine import decide
 from territory_router.assignment.roster import parse_roster, sf_id18

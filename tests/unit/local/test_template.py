@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from territory_router.local.runtime import merge_environments
 from territory_router.local.stack import parse_rate
 from territory_router.local.template import FunctionSpec, Template, TemplateError

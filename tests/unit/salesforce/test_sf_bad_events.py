@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from territory_router.salesforce.events import (
     ForeignOrgEvent,
     InvalidEvent,

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+
 from territory_router.salesforce.events import (
     ChangeKind,
     EventSource,

@@ -9,6 +9,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from territory_router.salesforce.events import (
     InvalidEvent,
     LeadChange,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from territory_router.salesforce.events import parse_relay_event
 from territory_router.salesforce.lifecycle import Action, classify_update
 from territory_router.salesforce.samples import (

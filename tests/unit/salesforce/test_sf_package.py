@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
 from territory_router.salesforce.events import _PLATFORM_FIELD_MAP, LEAD_ROUTING_EVENT
 from territory_router.salesforce.writeback import WritebackFieldMap
 

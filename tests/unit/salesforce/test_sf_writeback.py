@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from territory_router.domain.messages import LeadAssignedDetail
 from territory_router.salesforce.ids import to_18
 from territory_router.salesforce.writeback import (

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import pytest
 from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagResult
 from territory_router.domain.messages import AssignRequest, LeadAssignedDetail, TagRequest
 from territory_router.salesforce.events import ChangeKind, EventSource, LeadChange

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from shapely.geometry import box
+
 from territory_router.domain import Lead, Territory, TerritorySet
 from territory_router.tagging.index import TerritoryIndex, compile_index
 from territory_router.tagging.triage import Tagger, TaggingConfig

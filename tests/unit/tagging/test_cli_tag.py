@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+
 from territory_router.cli.main import main
 
 TERRITORIES = {

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
+
 from territory_router.tagging.geo import BoundarySegments, haversine_km, haversine_km_many, search_radius_deg
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from territory_router.adapters.geocoder_location import LocationServiceGeocoder
 from territory_router.domain import TagMethod
 from territory_router.tagging.geocoding import BudgetedGeocoder, Geocoder

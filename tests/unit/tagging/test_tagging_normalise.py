@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from territory_router.tagging.postal import guess_country, normalise_postal_code, postal_prefixes
 from territory_router.tagging.regions import normalise_country, normalise_state, territory_state
 

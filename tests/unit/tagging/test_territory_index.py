@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import shapely
 from shapely.geometry import Point, box, shape
+
 from territory_router.domain import Territory, TerritorySet
 from territory_router.tagging.index import IndexFormatError, TerritoryIndex, compile_index
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 from shapely.geometry import Point
+
 from territory_router.domain import TagMethod
 
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 from shapely.geometry import box
+
 from territory_router.domain import TagMethod, Territory, TerritorySet
 from territory_router.tagging.geo import haversine_km
 

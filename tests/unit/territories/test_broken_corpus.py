@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from territory_router.territories.report import Severity
 from territory_router.territories.validate import validate_files
 

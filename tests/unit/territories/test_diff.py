@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from territory_router.territories.diff import LeadPoint, diff_sets, locate, read_leads_csv
 from territory_router.territories.validate import validate_files
 

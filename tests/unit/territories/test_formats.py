@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 import shapefile
+
 from territory_router.territories.formats import normalise_postal_code, parse_region
 from territory_router.territories.report import ValidationOptions
 from territory_router.territories.validate import validate_files

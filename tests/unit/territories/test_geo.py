@@ -6,6 +6,7 @@ import math
 
 import pytest
 from shapely.geometry import box
+
 from territory_router.territories import geo
 
 

@@ -7,6 +7,7 @@ import re
 from html.parser import HTMLParser
 
 from shapely.geometry import box
+
 from territory_router.territories.mapping import render_map_html
 from territory_router.territories.report import ValidationOptions
 from territory_router.territories.validate import validate_files

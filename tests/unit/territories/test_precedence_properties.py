@@ -6,6 +6,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from territory_router.territories.validate import precedence_key, validate_files
 
 squares = st.lists(

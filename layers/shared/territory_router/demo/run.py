@@ -46,25 +46,6 @@ class DemoResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _put_events(events_client, bus: str, events: list[dict[str, Any]]) -> None:
-    for start in range(0, len(events), 10):
-        chunk = events[start : start + 10]
-        resp = events_client.put_events(
-            Entries=[
-                {
-                    "Source": e["source"],
-                    "DetailType": e["detail-type"],
-                    "Detail": json.dumps(e["detail"]),
-                    "EventBusName": bus,
-                    "Time": datetime.fromisoformat(e["time"].replace("Z", "+00:00")),
-                }
-                for e in chunk
-            ]
-        )
-        if resp.get("FailedEntryCount"):
-            raise RuntimeError(f"EventBridge refused {resp['FailedEntryCount']} demo events")
-
-
 LEAD_SUMMARY_ATTRIBUTES = (
     "lead_id", "status", "owner_id", "owner_kind", "territory_id", "tag_method", "reroute_count", "fallback",
     "counted_rep_id",
@@ -98,16 +79,35 @@ def run_demo(
     log_path = handler_log or (report_dir or Path("demo-output")) / "handler-logs.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # Handlers log JSON lines to stdout as on Lambda; keep them in a file so the terminal shows the story.
-    with open(log_path, "w") as logs, contextlib.redirect_stdout(logs):
-        result = _run_demo(n_leads, seed, out, timeout_s, report_dir)
+    with open(log_path, "w") as logs:
+        try:
+            with contextlib.redirect_stdout(logs):
+                result = _run_demo(n_leads, seed, out, timeout_s, report_dir)
+        finally:
+            _unbind_log_handlers(logs)
     print(f"handler logs: {log_path}", file=out)
     return result
+
+
+def _unbind_log_handlers(stream: TextIO) -> None:
+    """Handlers' loggers (powertools) captured our log file as their stream; give them stdout back before it closes."""
+    import logging
+
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream is stream:
+                handler.stream = sys.stdout
 
 
 def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir: Path | None) -> DemoResult:
     from territory_router.local.stack import LocalStack
     from territory_router.salesforce.fake_server import FakeSalesforce
-    from territory_router.salesforce.samples import cdc_create_event, cdc_update_event, platform_event
+    from territory_router.salesforce.samples import (
+        cdc_create_event,
+        cdc_update_event,
+        platform_event,
+        publish_relay_events,
+    )
 
     started = time.monotonic()
     rng = random.Random(seed)
@@ -140,7 +140,7 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
         leads, kinds = make_leads(n_leads, seed)
         events = _lead_events(leads, rng, cdc_create_event, platform_event)
         bus = r.get("SalesforceEventBus") or stack.template.parameters["SalesforceEventBusName"]
-        _put_events(stack.client("events"), bus, events)
+        publish_relay_events(stack.client("events"), bus, events)
         say(f"published {len(events)} Salesforce events for {len(leads)} leads")
         if not stack.wait_idle(timeout_s=timeout_s):
             raise RuntimeError("the pipeline did not finish in time")
@@ -155,7 +155,7 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
                 attended.append(
                     cdc_update_event(lead_id, {"Status": "Working - Contacted"}, org_id=ORG_ID, commit_user=item["owner_id"])
                 )
-        _put_events(stack.client("events"), bus, attended)
+        publish_relay_events(stack.client("events"), bus, attended)
         stack.wait_idle(timeout_s=timeout_s)
         say(f"reps attended {len(attended)} leads")
 

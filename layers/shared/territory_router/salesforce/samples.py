@@ -8,6 +8,7 @@ They use Salesforce's field API names and the CDC shapes: compound ``Name`` and 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -335,3 +336,27 @@ def sample_lead(lead_id: str = "00Qxx0000001AbCEAU", **overrides: Any) -> Lead:
     }
     values.update(overrides)
     return Lead.model_validate(values)
+
+
+def publish_relay_events(events_client: Any, bus: str, events: Iterable[Mapping[str, Any]]) -> None:
+    """Put Event Relay-shaped events (as built above) on an EventBridge bus, ten per PutEvents call.
+
+    ``events_client`` is a boto3 EventBridge client; raises if EventBridge refuses any entry.
+    """
+    events = list(events)
+    for start in range(0, len(events), 10):
+        chunk = events[start : start + 10]
+        resp = events_client.put_events(
+            Entries=[
+                {
+                    "Source": e["source"],
+                    "DetailType": e["detail-type"],
+                    "Detail": json.dumps(e["detail"]),
+                    "EventBusName": bus,
+                    "Time": datetime.fromisoformat(str(e["time"]).replace("Z", "+00:00")),
+                }
+                for e in chunk
+            ]
+        )
+        if resp.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused {resp['FailedEntryCount']} of {len(chunk)} events")
