@@ -30,7 +30,13 @@ from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.observability import make_logger
 from territory_router.salesforce.events import ForeignOrgEvent, InvalidEvent, LeadChange, parse_relay_message
 from territory_router.services.dead_letters import DeadLetterSender
-from territory_router.services.intake import IntakeDeps, handle_change, routing_lifecycle, send_tag_requests
+from territory_router.services.intake import (
+    IntakeDeps,
+    handle_change,
+    routing_lifecycle,
+    send_tag_requests,
+    tag_request_for,
+)
 
 logger = make_logger()
 metrics = Metrics()
@@ -76,8 +82,8 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name="LeadChangesReceived", unit=MetricUnit.Count, value=len(changes))
     for change in changes:
         result = apply_change(change=change.model_dump(mode="json"))
-        if result.get("tag_request"):
-            _outbox.append((record.message_id, result["tag_request"]))
+        if result.get("queue"):
+            _outbox.append((record.message_id, tag_request_for(change, now=datetime.now(UTC))))
 
 
 @logger.inject_lambda_context

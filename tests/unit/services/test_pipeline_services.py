@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagResult
 from territory_router.domain.messages import AssignRequest, LeadAssignedDetail, TagRequest
 from territory_router.salesforce.events import ChangeKind, EventSource, LeadChange
-from territory_router.services.intake import IntakeDeps, handle_change, send_tag_requests
+from territory_router.services.intake import IntakeDeps, handle_change, send_tag_requests, tag_request_for
 from territory_router.services.tagging import ActiveTaggerCache, stamp_and_forward, tag_requests
 from territory_router.services.writeback import assignment_key, write_back_batch
 
@@ -94,11 +94,14 @@ def deps(leads=None, lifecycle=None, classify=None) -> IntakeDeps:
     )
 
 
-def test_create_records_the_lead_once_and_returns_its_tag_request() -> None:
+def test_create_records_the_lead_once_and_asks_to_queue_it() -> None:
     d = deps()
-    result = handle_change(change(ChangeKind.CREATE, lead=lead()), deps=d, now=NOW)
-    assert result["action"] == "queued" and d.leads.items[LEAD_ID]["status"] == "RECEIVED"
-    assert TagRequest.model_validate_json(result["tag_request"]).lead.lead_id == LEAD_ID
+    created = change(ChangeKind.CREATE, lead=lead())
+    result = handle_change(created, deps=d, now=NOW)
+    assert result == {"action": "queued", "lead_id": LEAD_ID, "queue": True}  # small: the idempotency record stores it
+    assert d.leads.items[LEAD_ID]["status"] == "RECEIVED"
+    request = TagRequest.model_validate_json(tag_request_for(created, now=NOW))
+    assert request.lead.lead_id == LEAD_ID and request.source_event_id == "e-1"
 
 
 def test_a_lead_still_received_is_requeued_but_a_later_duplicate_is_not() -> None:
@@ -106,10 +109,10 @@ def test_a_lead_still_received_is_requeued_but_a_later_duplicate_is_not() -> Non
     handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads), now=NOW)
     # A second delivery while the lead still waits for tagging (the first send may have failed): queue again.
     again = handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads), now=NOW)
-    assert again["action"] == "requeued" and again["tag_request"]
+    assert again["action"] == "requeued" and again["queue"]
     leads.items[LEAD_ID]["status"] = "TAGGED"
     outcome = handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads), now=NOW)
-    assert outcome["action"] == "duplicate" and "tag_request" not in outcome
+    assert outcome["action"] == "duplicate" and "queue" not in outcome
 
 
 def test_send_tag_requests_reports_refused_keys() -> None:

@@ -67,10 +67,11 @@ def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dic
 
 
 def _take_in(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
-    """Record the lead; the result carries the TagRequest to queue (the caller sends a whole batch at once).
+    """Record the lead; ``"queue": True`` in the result asks the caller to queue its TagRequest.
 
-    The TagRequest is in the result so that a retried event, answered from the idempotency record, is queued
-    again: a send that failed the first time is not lost, and tagging ignores a lead it already tagged.
+    The caller sends a whole batch at once (``tag_request_for``). The result stays small because it is what the
+    idempotency record stores: a retried event answered from that record still says ``queue``, so a send that
+    failed the first time is made again, and tagging ignores a lead it already tagged.
     """
     lead = change.lead
     if lead is None:
@@ -83,8 +84,14 @@ def _take_in(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str
         # A retry after the record was written but before the message was sent: send it now.
         if not existing or existing.get("status") != LeadStatus.RECEIVED.value:
             return {"action": "duplicate", "status": existing.get("status") if existing else None}
-    request = TagRequest(lead=lead, received_at=now, source_event_id=change.event_id)
-    return {"action": "queued" if created else "requeued", "lead_id": lead.lead_id, "tag_request": request.model_dump_json()}
+    return {"action": "queued" if created else "requeued", "lead_id": lead.lead_id, "queue": True}
+
+
+def tag_request_for(change: LeadChange, *, now: datetime) -> str:
+    """The TagRequest body for a change whose result asked to ``queue`` it."""
+    if change.lead is None:
+        raise ValueError("only changes that carry the lead are queued for tagging")
+    return TagRequest(lead=change.lead, received_at=now, source_event_id=change.event_id).model_dump_json()
 
 
 def send_tag_requests(publisher: QueuePublisher, queue_url: str, requests: list[tuple[str, str]]) -> set[str]:
