@@ -37,11 +37,9 @@ config = settings()
 
 @cache
 def _store():
-    from territory_router.adapters.routing_store import RoutingStore
+    from territory_router.adapters.routing_store import routing_store_for
 
-    return RoutingStore(
-        aws.client("dynamodb"), config.leads_table, config.routing_table, s3_client=aws.client("s3"), bucket=config.territory_bucket
-    )
+    return routing_store_for(config)
 
 
 def record_handler(record: SQSRecord) -> None:

@@ -8,6 +8,7 @@ aside in the DLQ with their reason and do not block the rest of the batch.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Metrics, Tracer
@@ -47,11 +48,12 @@ idempotency_config = IdempotencyConfig(event_key_jmespath="idempotency_key", exp
 persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table)
 
 
+@cache
 def _deps() -> IntakeDeps:
-    ddb = aws.client("dynamodb")
+    """Built once per container, not once per change: the collaborators hold no per-event state."""
     return IntakeDeps(
-        leads=LeadRepository(ddb, config.leads_table),
-        lifecycle=routing_lifecycle(ddb, config),
+        leads=LeadRepository(aws.client("dynamodb"), config.leads_table),
+        lifecycle=routing_lifecycle(config),
         integration_user_id=config.salesforce_integration_user_id,
         events=EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE),
     )

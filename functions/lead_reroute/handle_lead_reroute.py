@@ -42,11 +42,9 @@ def _schedule_time(event: dict[str, Any]) -> datetime:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from territory_router.adapters.routing_store import RoutingStore
+    from territory_router.adapters.routing_store import routing_store_for
 
-    store = RoutingStore(
-        aws.client("dynamodb"), config.leads_table, config.routing_table, s3_client=aws.client("s3"), bucket=config.territory_bucket
-    )
+    store = routing_store_for(config)
     summary = reroute_and_announce(
         store=store,
         events=EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE),

@@ -547,3 +547,22 @@ class RoutingStore:
         return items, read
 
 
+
+
+def routing_store_for(settings: Any, *, with_roster: bool = True) -> RoutingStore:
+    """The RoutingStore of a function's settings, on the container's shared clients.
+
+    ``with_roster=False`` for callers that only release counters (intake's lifecycle) and so never read the
+    compiled roster from S3.
+    """
+    from territory_router.adapters import aws
+
+    if not with_roster:
+        return RoutingStore(aws.client("dynamodb"), settings.leads_table, settings.routing_table)
+    return RoutingStore(
+        aws.client("dynamodb"),
+        settings.leads_table,
+        settings.routing_table,
+        s3_client=aws.client("s3"),
+        bucket=settings.territory_bucket,
+    )

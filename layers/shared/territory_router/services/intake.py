@@ -163,8 +163,7 @@ class _RoutingLifecycle:
         return release_lead(lead_id, new_status=new_status, store=self._store, now=now, reason=reason)
 
 
-def routing_lifecycle(dynamodb_client: Any, settings: Any) -> LifecyclePort:
-    from territory_router.adapters.routing_store import RoutingStore
+def routing_lifecycle(settings: Any) -> LifecyclePort:
+    from territory_router.adapters.routing_store import routing_store_for
 
-    store = RoutingStore(dynamodb_client, settings.leads_table, settings.routing_table)
-    return _RoutingLifecycle(store)
+    return _RoutingLifecycle(routing_store_for(settings, with_roster=False))
