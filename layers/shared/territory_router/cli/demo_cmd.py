@@ -18,8 +18,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def register(subparsers) -> None:
     demo = subparsers.add_parser("demo", help="run the whole pipeline on an embedded AWS and print a summary")
-    demo.add_argument("--leads", type=int, default=500, help="number of leads (default 500)")
+    demo.add_argument("--leads", type=_positive, default=500, help="number of leads (default 500)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.set_defaults(func=cmd_demo)

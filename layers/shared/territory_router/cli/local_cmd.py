@@ -24,13 +24,18 @@ def _parameters(values: list[str]) -> dict[str, str]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from territory_router.local.stack import LocalStack
+    from territory_router.local.template import TemplateError
 
-    stack = LocalStack(
-        args.template,
-        region=args.region,
-        parameter_overrides=_parameters(args.parameter),
-        schedule_every_s=args.schedule_every,
-    )
+    try:
+        stack = LocalStack(
+            args.template,
+            region=args.region,
+            parameter_overrides=_parameters(args.parameter),
+            schedule_every_s=args.schedule_every,
+        )
+    except (TemplateError, OSError) as exc:
+        print(f"territory-router local up: {exc}", file=sys.stderr)
+        return 2
     stopped = threading.Event()
 
     def _stop(signum, frame):  # noqa: ARG001

@@ -146,13 +146,14 @@ class LocalStack:
         containers_per_function: int = 2,
         max_batching_window_s: float = 0.5,
     ) -> None:
-        overrides = {**LOCAL_PARAMETERS, **(parameter_overrides or {})}
         path = template_path or find_template()
-        # Only override parameters the template declares.
         from territory_router.local.template import load_yaml
 
+        # Local defaults apply only where the template declares the parameter; the caller's own overrides are
+        # checked by Template.load, so a mistyped name is an error, not silently ignored.
         declared = set((load_yaml(path).get("Parameters") or {}).keys())
-        overrides = {k: v for k, v in overrides.items() if k in declared}
+        defaults = {k: v for k, v in LOCAL_PARAMETERS.items() if k in declared}
+        overrides = {**defaults, **(parameter_overrides or {})}
         self.template = Template.load(path, region=region, stack_name=stack_name, parameter_overrides=overrides)
         self.region = region
         self.schedule_every_s = schedule_every_s
