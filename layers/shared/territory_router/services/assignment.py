@@ -42,26 +42,6 @@ def announce_assignments(events: EventPublisher, details: list[tuple[str, Any]])
     return set(events.publish(entries)) if entries else set()
 
 
-def assign_and_announce(
-    request: AssignRequest, *, store: Any, events: EventPublisher, now: datetime, default_sla_minutes: int
-) -> AnnouncedAssignment:
-    """Assign the lead, then publish ``LeadAssigned``.
-
-    A redelivered message finds the lead already assigned; the stored decision is announced again (the publish
-    may be what failed the first time) and the writeback's idempotency keeps Salesforce from seeing it twice.
-    """
-    from territory_router.assignment.service import assign_lead
-
-    outcome = assign_lead(request, store=store, now=now, default_sla_minutes=default_sla_minutes)
-    detail = outcome.detail
-    if detail is None:
-        return AnnouncedAssignment(False, bool(getattr(outcome, "duplicate", False)), False, None)
-    failed = events.publish([(detail.lead_id, DETAIL_LEAD_ASSIGNED, detail.model_dump(mode="json"))])
-    if failed:
-        raise RuntimeError("EventBridge did not accept LeadAssigned; the message will be retried")
-    return AnnouncedAssignment(True, bool(getattr(outcome, "duplicate", False)), bool(outcome.fallback), detail)
-
-
 def reroute_and_announce(*, store: Any, events: EventPublisher, now: datetime, max_reroutes: int) -> dict[str, Any]:
     from territory_router.assignment.reroute import reroute_due_leads
 
