@@ -43,6 +43,8 @@ def explain_text(item: dict[str, Any], now: datetime | None = None) -> str:
         name = f" {item['owner_name']}" if item.get("owner_name") else ""
         kind = item.get("owner_kind", "USER").lower()
         extra = " (fallback)" if item.get("fallback") else ""
+        if item.get("kept_owner"):
+            extra += " (kept: the lead was created with this owner, a rep of the roster; we never changed OwnerId)"
         lines.append(f"Owner: {owner}{name} [{kind}]{extra}, group {item.get('group_id') or '-'}, since {item.get('assigned_at', '-')}")
     else:
         lines.append("Owner: none yet")
@@ -52,6 +54,8 @@ def explain_text(item: dict[str, Any], now: datetime | None = None) -> str:
     note = f": {item['tag_note']}" if item.get("tag_note") else ""
     lines.append(f"Territory: {territory}{tname}{method}{note}")
     due = item.get("sla_due_at")
+    if due is None and item.get("kept_owner") and item.get("status") == "KEPT_OWNER":
+        lines.append("SLA: none (the group does not re-route leads that kept their owner)")
     if due is not None:
         state = "waiting for a first touch" if item.get("reroute_shard") else "not re-routed (attended, closed or queue-owned)"
         late = " - LATE" if item.get("reroute_shard") and int(due) <= now.timestamp() else ""

@@ -19,6 +19,7 @@ from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
     DETAIL_LEAD_ESCALATED,
+    DETAIL_LEAD_KEPT,
     DETAIL_LEAD_REROUTED,
     LeadAssignedDetail,
     LeadLifecycleDetail,
@@ -32,6 +33,7 @@ USER_PREFIX = "005"  # Salesforce User ids; queues (00G) are owners but not reps
 
 # Counters kept on both TERRITORY# and REP# items.
 ASSIGNED = "assigned"  # leads given to this territory's reps / to this rep (first assignment)
+KEPT = "kept"  # new leads that kept the rep who owns them (not an assignment by us: tagged and counted only)
 REROUTED = "rerouted"  # re-routed after a missed SLA (territory) / received by re-routing (rep: rerouted_in)
 REROUTED_IN = "rerouted_in"
 ESCALATED = "escalated"
@@ -49,11 +51,11 @@ TTA_COUNT = "tta_count"
 TAG_PREFIX = "tag_"  # tag_POLYGON, tag_NEAREST, ... (territory items only)
 
 COUNTERS = (
-    ASSIGNED, REROUTED, REROUTED_IN, ESCALATED, ESCALATED_IN, MISSED, ATTENDED, ATTENDED_LATE, CLOSED, FALLBACK,
+    ASSIGNED, KEPT, REROUTED, REROUTED_IN, ESCALATED, ESCALATED_IN, MISSED, ATTENDED, ATTENDED_LATE, CLOSED, FALLBACK,
     SLA_BREACHES, TTFT_SUM, TTFT_COUNT, TTA_SUM, TTA_COUNT,
 ) + tuple(f"{TAG_PREFIX}{m.value}" for m in TagMethod)
 
-APP_DETAIL_TYPES = (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_ATTENDED, DETAIL_LEAD_CLOSED)
+APP_DETAIL_TYPES = (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_KEPT, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_ATTENDED, DETAIL_LEAD_CLOSED)
 
 
 class NotAnAppEvent(ValueError):
@@ -122,7 +124,7 @@ def _parse_time(value: Any) -> datetime | None:
 
 def delta_for_event(detail_type: str, detail: Mapping[str, Any]) -> AggregateDelta:
     """The increments of one app event. Raises ``NotAnAppEvent`` for anything else."""
-    if detail_type in (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED):
+    if detail_type in (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_KEPT, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED):
         try:
             d = LeadAssignedDetail.model_validate(detail)
         except ValueError as exc:
@@ -143,7 +145,14 @@ def _assignment_delta(detail_type: str, d: LeadAssignedDetail, received_at: date
     reps: dict[str, dict[str, int]] = {}
     owner_is_rep = d.owner_kind == "USER" and _is_rep(d.owner_id)
     tta: int | None = None
-    if detail_type == DETAIL_LEAD_ASSIGNED:
+    if detail_type == DETAIL_LEAD_KEPT:
+        # The lead kept its owner: it is tagged and counted in the rep's load, but we did not assign it.
+        _add(territory, KEPT)
+        method = d.tag_method if d.tag_method in TagMethod.__members__ else TagMethod.UNTAGGED.value
+        _add(territory, TAG_PREFIX + method)
+        if owner_is_rep:
+            _add(reps.setdefault(d.owner_id, {}), KEPT)
+    elif detail_type == DETAIL_LEAD_ASSIGNED:
         _add(territory, ASSIGNED)
         method = d.tag_method if d.tag_method in TagMethod.__members__ else TagMethod.UNTAGGED.value
         _add(territory, TAG_PREFIX + method)

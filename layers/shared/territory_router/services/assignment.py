@@ -10,6 +10,7 @@ from territory_router.adapters.events import EventPublisher
 from territory_router.domain.messages import (
     DETAIL_LEAD_ASSIGNED,
     DETAIL_LEAD_ESCALATED,
+    DETAIL_LEAD_KEPT,
     DETAIL_LEAD_REROUTED,
     AssignRequest,
 )
@@ -21,24 +22,39 @@ class AnnouncedAssignment:
     duplicate: bool
     fallback: bool
     detail: Any
+    kept: bool = False  # the lead kept the rep who owns it (LeadKept, not an assignment by us)
 
 
-def assign_only(request: AssignRequest, *, store: Any, now: datetime, default_sla_minutes: int) -> AnnouncedAssignment:
-    """Assign the lead; the caller announces ``detail`` (batched with the rest of its SQS batch).
+def assign_only(
+    request: AssignRequest, *, store: Any, now: datetime, default_sla_minutes: int,
+    integration_user_id: str | None = None,
+) -> AnnouncedAssignment:
+    """Assign the lead (or keep its owner); the caller announces ``detail`` (batched with the rest of its SQS batch).
 
     A redelivered message finds the lead already assigned and returns the stored decision, so an announcement
     that failed the first time is made again; the writeback de-duplicates it.
     """
     from territory_router.assignment.service import assign_lead
 
-    outcome = assign_lead(request, store=store, now=now, default_sla_minutes=default_sla_minutes)
+    outcome = assign_lead(
+        request, store=store, now=now, default_sla_minutes=default_sla_minutes,
+        integration_user_id=integration_user_id,
+    )
     duplicate = bool(getattr(outcome, "duplicate", False))
-    return AnnouncedAssignment(outcome.detail is not None, duplicate, bool(outcome.fallback), outcome.detail)
+    return AnnouncedAssignment(
+        outcome.detail is not None, duplicate, bool(outcome.fallback), outcome.detail, bool(outcome.kept)
+    )
+
+
+def detail_type_of(detail: Any) -> str:
+    """``LeadKept`` for a lead that kept its owner, ``LeadAssigned`` otherwise."""
+    return DETAIL_LEAD_KEPT if getattr(detail, "kept_owner", False) else DETAIL_LEAD_ASSIGNED
 
 
 def announce_assignments(events: EventPublisher, details: list[tuple[str, Any]]) -> set[str]:
-    """Publish ``(key, detail)`` as ``LeadAssigned`` events, ten per PutEvents; returns the keys that failed."""
-    entries = [(key, DETAIL_LEAD_ASSIGNED, d.model_dump(mode="json")) for key, d in details]
+    """Publish ``(key, detail)`` as ``LeadAssigned`` (or ``LeadKept``) events, ten per PutEvents; returns the keys
+    that failed."""
+    entries = [(key, detail_type_of(d), d.model_dump(mode="json")) for key, d in details]
     return set(events.publish(entries)) if entries else set()
 
 
