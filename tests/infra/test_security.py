@@ -235,9 +235,11 @@ def _who(cfn_template, predicate) -> set[str]:
     return {f for f in FUNCTIONS if any(predicate(a, r) for a, r in _grants(cfn_template, f))}
 
 
-def test_only_writeback_reads_the_salesforce_secret(cfn_template):
-    assert _who(cfn_template, lambda a, r: a.startswith("secretsmanager:")) == {"SalesforceWritebackFunction"}
-    assert _who(cfn_template, lambda a, r: r == "SalesforceCredentialsSecret") == {"SalesforceWritebackFunction"}
+def test_only_writeback_and_intake_read_the_salesforce_secret(cfn_template):
+    # intake: GET eventSchema to decode bitmap change fields (read-only calls; it never writes to Salesforce)
+    readers = {"SalesforceWritebackFunction", "LeadIntakeFunction"}
+    assert _who(cfn_template, lambda a, r: a.startswith("secretsmanager:")) == readers
+    assert _who(cfn_template, lambda a, r: r == "SalesforceCredentialsSecret") == readers
 
 
 def test_only_intake_and_aggregates_use_the_idempotency_table(cfn_template):
@@ -290,4 +292,6 @@ def test_s3_access_by_prefix(cfn_template):
     # nobody may write what the uploaders read, and only the uploaders write at all
     assert _who(cfn_template, lambda a, r: a == "s3:PutObject") == {"TerritoryUploadFunction", "RosterUploadFunction"}
     assert _who(cfn_template, lambda a, r: a == "s3:PutObject" and r in {"S3:territories/*", "S3:roster/*"}) == set()
-    assert s3("LeadIntakeFunction", "s3:GetObject") == set() and s3("SalesforceWritebackFunction", "s3:GetObject") == set()
+    # intake reads the compiled roster: an activity logged by someone the roster counts is attention
+    assert s3("LeadIntakeFunction", "s3:GetObject") == {"S3:rosters/*"}
+    assert s3("SalesforceWritebackFunction", "s3:GetObject") == set()

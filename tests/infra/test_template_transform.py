@@ -289,13 +289,17 @@ def test_bucket_versioning_ownership_and_lifecycle(cfn_template):
     [("SalesforceLeadEventsRule", "SalesforceEventBusName"), ("SalesforceRoutingEventsRule", "SalesforceRoutingEventBusName")],
 )
 def test_salesforce_rules_read_the_partner_buses_into_intake(cfn_template, rule_id, bus_parameter):
-    from territory_router.salesforce.events import CDC_DETAIL_TYPES, PLATFORM_DETAIL_TYPES
+    from territory_router.salesforce.events import (
+        ACTIVITY_DETAIL_TYPES,
+        CDC_DETAIL_TYPES,
+        PLATFORM_DETAIL_TYPES,
+    )
 
     rule = cfn_template["Resources"][rule_id]["Properties"]
     assert rule["EventBusName"] == {"Ref": bus_parameter}
     assert rule["EventPattern"]["source"] == [{"prefix": "aws.partner/salesforce.com"}]
     # exactly what the intake parser accepts: the rule neither drops events it handles nor feeds it others
-    assert set(rule["EventPattern"]["detail-type"]) == CDC_DETAIL_TYPES | PLATFORM_DETAIL_TYPES
+    assert set(rule["EventPattern"]["detail-type"]) == CDC_DETAIL_TYPES | ACTIVITY_DETAIL_TYPES | PLATFORM_DETAIL_TYPES
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["IntakeDLQ", "Arn"]}}

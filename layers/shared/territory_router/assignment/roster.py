@@ -430,6 +430,14 @@ class Roster(BaseModel):
         g = self.group_for_territory(territory_id)
         return self.overflow_chain(g) if g else []
 
+    def people(self) -> frozenset[str]:
+        """User ids of everyone the roster counts as working leads: its reps, their managers and the groups'
+        escalation owners (an activity one of them logs on a lead is attention)."""
+        ids = set(self.reps)
+        ids.update(r.manager_id for r in self.reps.values() if r.manager_id)
+        ids.update(g.escalation_owner for g in self.groups.values() if g.escalation_owner)
+        return frozenset(i for i in ids if i.startswith(USER_PREFIX))
+
     def groups_of_rep(self, rep_id: str) -> list[str]:
         return [g.group_id for g in self.groups.values() if rep_id in g.members]
 

@@ -1,11 +1,12 @@
-"""Intake: Salesforce Event Relay events → lead records (idempotent) → tagging queue; lifecycle updates."""
+"""Intake: Salesforce Event Relay events → lead records (idempotent) → tagging queue; lifecycle updates; activities
+(Task/Event) that show attention; reconciliation requests for changes Salesforce could not attribute."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from territory_router.adapters.lead_repository import LeadRepository
@@ -14,12 +15,17 @@ from territory_router.domain.leads import LeadStatus
 from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
+    DETAIL_RECONCILE_REQUESTED,
     LeadLifecycleDetail,
+    ReconcileRequestDetail,
     TagRequest,
 )
 from territory_router.salesforce.events import ChangeKind, LeadChange
 
 log = logging.getLogger(__name__)
+
+# A reconciliation asked for by a wildcard event looks back this far before the event's commit.
+RECONCILE_LOOKBACK = timedelta(hours=1)
 
 
 class LifecyclePort(Protocol):
@@ -36,13 +42,20 @@ class IntakeDeps:
     lifecycle: LifecyclePort | None = None
     integration_user_id: str | None = None
     classify_update: Callable[..., Any] | None = None
-    events: Any = None  # EventPublisher for LeadAttended/LeadClosed (reports); None = do not announce
+    events: Any = None  # EventPublisher for LeadAttended/LeadClosed/ReconcileRequested; None = do not announce
+    # User ids the active roster counts (reps, managers, escalation owners), asked only when needed.
+    roster_people: Callable[[], Collection[str]] | None = None
+    classify_activity: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         if self.classify_update is None:
             from territory_router.salesforce.lifecycle import classify_update
 
             self.classify_update = classify_update
+        if self.classify_activity is None:
+            from territory_router.salesforce.lifecycle import classify_activity
+
+            self.classify_activity = classify_activity
 
 
 def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
@@ -51,6 +64,10 @@ def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dic
         return _take_in(change, deps=deps, now=now)
     if change.kind == ChangeKind.UPDATE:
         return _follow_update(change, deps=deps, now=now)
+    if change.kind == ChangeKind.ACTIVITY:
+        return _follow_activity(change, deps=deps, now=now)
+    if change.kind == ChangeKind.RECONCILE:
+        return _request_reconcile(change, deps=deps, now=now)
     if change.kind == ChangeKind.DELETE:
         if deps.lifecycle is None or change.lead_id is None:
             return {"action": "ignored", "reason": "no lifecycle handler"}
@@ -123,6 +140,64 @@ def _follow_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> di
     return {"action": "no_change", "reason": reason}
 
 
+def _follow_activity(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+    """A Task/Event on a lead we route: attention when its owner, creator or saver is the lead's owner or someone
+    the roster counts (``classify_activity``). Activities on contacts, unknown leads or by our integration are
+    ignored, never dead-lettered."""
+    classify = deps.classify_activity
+    if classify is None or deps.lifecycle is None:
+        return {"action": "ignored", "reason": "no lifecycle handler"}
+    if change.lead_id is None:
+        decision = classify(change, integration_user_id=deps.integration_user_id, lead_owner_id=None)
+        return {"action": "activity_ignored", "reason": decision.reason}
+    stored = deps.leads.get(change.lead_id)
+    if stored is None:
+        return {"action": "activity_ignored", "reason": "activity on a lead we never routed"}
+    decision = classify(
+        change,
+        integration_user_id=deps.integration_user_id,
+        lead_owner_id=stored.get("owner_id"),
+        roster_people=deps.roster_people or (),
+    )
+    reason = getattr(decision, "reason", "")
+    if str(getattr(decision.action, "value", decision.action)) != "ATTENDED":
+        return {"action": "activity_ignored", "reason": reason}
+    released = deps.lifecycle.mark_attended(change.lead_id, now=now, reason=reason)
+    _announce(deps, DETAIL_LEAD_ATTENDED, stored, LeadStatus.ATTENDED, now, reason, released)
+    return {"action": "attended", "released": released, "via": "activity"}
+
+
+def _request_reconcile(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+    """Wildcard record ids (``00Q*``): the leads are unknown, so ask for a reconciliation run by query.
+
+    Announced on the app bus as ``ReconcileRequested`` (``ReconcileRequestDetail``): the reconciliation function
+    consumes it. A failed announcement raises, so the event is retried instead of lost.
+    """
+    scope = change.reconcile
+    at = change.commit_timestamp or now
+    detail = ReconcileRequestDetail(
+        org_id=change.org_id,
+        entity=scope.entity if scope else "Lead",
+        record_pattern=scope.record_pattern if scope else None,
+        change_type=change.change_type,
+        reason=scope.reason if scope else f"{change.change_type} without record ids",
+        since=at - RECONCILE_LOOKBACK,
+        until=max(at, now),
+        requested_at=now,
+        source_event_id=change.event_id,
+    )
+    log.warning(
+        "Salesforce sent a change without record ids: reconciliation requested",
+        extra={"change_type": change.change_type, "record_pattern": detail.record_pattern, "event_id": change.event_id},
+    )
+    if deps.events is None:
+        return {"action": "reconcile_requested", "announced": False}
+    failed = deps.events.publish([(change.event_id, DETAIL_RECONCILE_REQUESTED, detail.model_dump(mode="json"))])
+    if failed:
+        raise RuntimeError("could not announce ReconcileRequested; the event will be retried")
+    return {"action": "reconcile_requested", "announced": True}
+
+
 def _announce(
     deps: IntakeDeps, detail_type: str, stored: dict[str, Any], status: LeadStatus, now: datetime, reason: str, released: bool
 ) -> None:
@@ -152,6 +227,11 @@ class _RoutingLifecycle:
     def __init__(self, store: Any) -> None:
         self._store = store
 
+    def roster_people(self) -> frozenset[str]:
+        """User ids the active roster counts (cached per container; empty without an active roster)."""
+        roster = self._store.active_roster_or_none(refresh=False)
+        return roster.people() if roster is not None else frozenset()
+
     def mark_attended(self, lead_id: str, *, now: datetime, reason: str) -> bool:
         from territory_router.assignment.service import mark_attended
 
@@ -163,7 +243,8 @@ class _RoutingLifecycle:
         return release_lead(lead_id, new_status=new_status, store=self._store, now=now, reason=reason)
 
 
-def routing_lifecycle(settings: Any) -> LifecyclePort:
+def routing_lifecycle(settings: Any) -> _RoutingLifecycle:
     from territory_router.adapters.routing_store import routing_store_for
 
-    return _RoutingLifecycle(routing_store_for(settings, with_roster=False))
+    # With the roster: an activity by someone other than the lead's owner counts when the roster counts them.
+    return _RoutingLifecycle(routing_store_for(settings))

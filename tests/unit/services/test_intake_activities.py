@@ -1,0 +1,106 @@
+"""Intake of Task/Event activities and of wildcard record ids, with in-memory fakes (no AWS)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from territory_router.domain.messages import ReconcileRequestDetail
+from territory_router.salesforce.events import parse_relay_event
+from territory_router.salesforce.samples import cdc_activity_event, cdc_update_event
+from territory_router.services.intake import IntakeDeps, handle_change
+
+from .test_pipeline_services import FakeLeads, FakeLifecycle
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+ORG = "00Dxx0000001gErEAI"
+LEAD = "00Qxx0000001AbCEAU"
+TASK = "00Txx0000001AbCEAU"
+OWNER = "005xx000001SvUNAA0"
+TEAMMATE = "005xx000001SvUOAA0"
+INTEGRATION = "005xx000009ZZZZAA0"
+
+
+class FakeEvents:
+    def __init__(self, fail: bool = False) -> None:
+        self.published: list[tuple[str, str, dict]] = []
+        self.fail = fail
+
+    def publish(self, entries):
+        if self.fail:
+            return [key for key, _, _ in entries]
+        self.published.extend(entries)
+        return []
+
+
+def deps(leads: FakeLeads, lifecycle=None, events=None, people=frozenset()) -> IntakeDeps:
+    return IntakeDeps(leads=leads, lifecycle=lifecycle or FakeLifecycle([]), integration_user_id=INTEGRATION,
+                      events=events, roster_people=lambda: people)
+
+
+def activity(commit_user: str = OWNER, who: str = LEAD, **kw):
+    (change,) = parse_relay_event(
+        cdc_activity_event("Task", TASK, {"WhoId": who, "TaskSubtype": "Call"}, org_id=ORG, commit_user=commit_user, **kw),
+        expected_org_id=ORG,
+    )
+    return change
+
+
+@pytest.mark.parametrize("status", ["ASSIGNED", "KEPT_OWNER", "ESCALATED"])
+def test_a_call_logged_by_the_owner_marks_the_lead_attended_and_announces_it(status: str) -> None:
+    leads = FakeLeads()
+    leads.items[LEAD] = {"lead_id": LEAD, "status": status, "owner_id": OWNER, "territory_id": "WEST"}
+    lifecycle, events = FakeLifecycle([]), FakeEvents()
+    result = handle_change(activity(), deps=deps(leads, lifecycle, events), now=NOW)
+    assert result == {"action": "attended", "released": True, "via": "activity"}
+    assert lifecycle.calls[0][:2] == ("attended", LEAD) and "by its owner" in lifecycle.calls[0][2]
+    ((_, detail_type, detail),) = events.published
+    assert detail_type == "LeadAttended" and detail["owner_id"] == OWNER and detail["status"] == "ATTENDED"
+
+
+def test_a_teammate_the_roster_counts_also_attends() -> None:
+    leads = FakeLeads()
+    leads.items[LEAD] = {"lead_id": LEAD, "status": "ASSIGNED", "owner_id": OWNER}
+    lifecycle = FakeLifecycle([])
+    handle_change(activity(TEAMMATE), deps=deps(leads, lifecycle, people=frozenset({TEAMMATE})), now=NOW)
+    assert lifecycle.calls and "roster counts" in lifecycle.calls[0][2]
+
+
+@pytest.mark.parametrize(
+    ("who", "commit_user", "stored", "reason"),
+    [
+        (LEAD, OWNER, None, "never routed"),
+        ("003A0000005QB3AIAW", OWNER, {"status": "ASSIGNED"}, "not a lead"),
+        (LEAD, INTEGRATION, {"status": "ASSIGNED", "owner_id": OWNER}, "integration"),
+        (LEAD, TEAMMATE, {"status": "ASSIGNED", "owner_id": OWNER}, "neither"),
+    ],
+)
+def test_activities_that_are_not_attention_are_ignored_cleanly(who, commit_user, stored, reason) -> None:
+    leads = FakeLeads()
+    if stored:
+        leads.items[LEAD] = {"lead_id": LEAD, **stored}
+    lifecycle = FakeLifecycle([])
+    result = handle_change(activity(commit_user, who=who), deps=deps(leads, lifecycle), now=NOW)
+    assert result["action"] == "activity_ignored" and reason in result["reason"]
+    assert lifecycle.calls == []
+
+
+def test_wildcard_asks_for_a_reconciliation_with_its_window() -> None:
+    event = cdc_update_event("00Q*", {"Status": "Working"}, org_id=ORG, time=NOW - timedelta(minutes=5))
+    (change,) = parse_relay_event(event, expected_org_id=ORG)
+    events = FakeEvents()
+    result = handle_change(change, deps=deps(FakeLeads(), events=events), now=NOW)
+    assert result == {"action": "reconcile_requested", "announced": True}
+    ((key, detail_type, raw),) = events.published
+    detail = ReconcileRequestDetail.model_validate(raw)
+    assert detail_type == "ReconcileRequested" and key == change.event_id
+    assert detail.entity == "Lead" and detail.record_pattern == "00Q*" and detail.org_id == ORG
+    assert detail.since == NOW - timedelta(minutes=5) - timedelta(hours=1) and detail.until == NOW
+    assert "did not say which leads" in detail.reason
+
+
+def test_a_reconciliation_that_cannot_be_announced_is_retried_not_lost() -> None:
+    (change,) = parse_relay_event(cdc_update_event("00Q*", {"Status": "Working"}, org_id=ORG), expected_org_id=ORG)
+    with pytest.raises(RuntimeError, match="retried"):
+        handle_change(change, deps=deps(FakeLeads(), events=FakeEvents(fail=True)), now=NOW)
