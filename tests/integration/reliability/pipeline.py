@@ -182,10 +182,12 @@ class Pipeline:
         }
 
     def true_open_leads(self) -> dict[str, int]:
-        """Per rep, the leads it really holds: ASSIGNED to it and counted for it (the ground truth)."""
+        """Per rep, the leads it really holds: ASSIGNED to it (or KEPT_OWNER: created with it as owner) and counted
+        for it (the ground truth)."""
         return dict(Counter(
             i["counted_rep_id"] for i in self.scan("LeadsTable")
-            if i.get("counted_rep_id") and i.get("status") == "ASSIGNED" and i.get("owner_id") == i["counted_rep_id"]
+            if i.get("counted_rep_id") and i.get("status") in ("ASSIGNED", "KEPT_OWNER")
+            and i.get("owner_id") == i["counted_rep_id"]
         ))
 
     def assert_counters_exact(self) -> dict[str, int]:
