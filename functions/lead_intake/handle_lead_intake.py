@@ -1,5 +1,5 @@
 """LeadIntakeFunction: Salesforce Event Relay events (via IntakeQueue) → lead records → TaggingQueue; lead updates
-and Task/Event activities → attended/closed; wildcard record ids → ReconcileRequested.
+and Task/Event activities → attended/closed; wildcard record ids → a reconciliation request.
 
 Thin handler: parse each SQS record into ``LeadChange`` values, apply each once (powertools idempotency keyed
 on the Salesforce event id and lead id), report partial batch failures. Malformed and foreign events are set
@@ -65,8 +65,9 @@ def _deps() -> IntakeDeps:
 
 @cache
 def _schemas() -> EventSchemaCache | None:
-    """Event schemas for bitmap change fields, fetched from Salesforce once per schema id and container."""
-    if not config.salesforce_secret_name:
+    """Event schemas for bitmap change fields, fetched from Salesforce once per schema id and container (only with a
+    Salesforce connection, WritebackEnabled=true: before that the secret holds placeholders)."""
+    if not (config.writeback_enabled and config.salesforce_secret_name):
         return None
 
     def fetch(schema_id: str):

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from territory_router.domain.messages import ReconcileRequestDetail
 from territory_router.salesforce.events import parse_relay_event
 from territory_router.salesforce.samples import cdc_activity_event, cdc_update_event
 from territory_router.services.intake import IntakeDeps, handle_change
@@ -86,21 +85,42 @@ def test_activities_that_are_not_attention_are_ignored_cleanly(who, commit_user,
     assert lifecycle.calls == []
 
 
+class FakeTrigger:
+    """The ReconciliationTrigger contract (sf-reads: services/reconciliation.py): request(...) or raise."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.requests: list[dict] = []
+        self.fail = fail
+
+    def request(self, *, reason, now, source_event_id=None, since=None):
+        if self.fail:
+            raise RuntimeError("could not queue a reconciliation request")
+        self.requests.append({"reason": reason, "now": now, "source_event_id": source_event_id, "since": since})
+
+
 def test_wildcard_asks_for_a_reconciliation_with_its_window() -> None:
     event = cdc_update_event("00Q*", {"Status": "Working"}, org_id=ORG, time=NOW - timedelta(minutes=5))
     (change,) = parse_relay_event(event, expected_org_id=ORG)
-    events = FakeEvents()
-    result = handle_change(change, deps=deps(FakeLeads(), events=events), now=NOW)
-    assert result == {"action": "reconcile_requested", "announced": True}
-    ((key, detail_type, raw),) = events.published
-    detail = ReconcileRequestDetail.model_validate(raw)
-    assert detail_type == "ReconcileRequested" and key == change.event_id
-    assert detail.entity == "Lead" and detail.record_pattern == "00Q*" and detail.org_id == ORG
-    assert detail.since == NOW - timedelta(minutes=5) - timedelta(hours=1) and detail.until == NOW
-    assert "did not say which leads" in detail.reason
+    d = deps(FakeLeads())
+    d.reconcile = FakeTrigger()
+    result = handle_change(change, deps=d, now=NOW)
+    assert result == {"action": "reconciliation_requested", "change_type": "UPDATE"}
+    (request,) = d.reconcile.requests
+    assert request["source_event_id"] == change.event_id and request["now"] == NOW
+    assert request["since"] == NOW - timedelta(minutes=5) - timedelta(hours=1)
+    assert "00Q*" in request["reason"] and "did not say which leads" in request["reason"]
 
 
-def test_a_reconciliation_that_cannot_be_announced_is_retried_not_lost() -> None:
+def test_a_reconciliation_that_cannot_be_requested_is_retried_not_lost() -> None:
     (change,) = parse_relay_event(cdc_update_event("00Q*", {"Status": "Working"}, org_id=ORG), expected_org_id=ORG)
-    with pytest.raises(RuntimeError, match="retried"):
-        handle_change(change, deps=deps(FakeLeads(), events=FakeEvents(fail=True)), now=NOW)
+    d = deps(FakeLeads())
+    d.reconcile = FakeTrigger(fail=True)
+    with pytest.raises(RuntimeError, match="reconciliation"):
+        handle_change(change, deps=d, now=NOW)
+
+
+def test_without_a_trigger_the_wildcard_is_reported_not_dropped(caplog) -> None:
+    (change,) = parse_relay_event(cdc_update_event("00Q*", {"Status": "Working"}, org_id=ORG), expected_org_id=ORG)
+    result = handle_change(change, deps=deps(FakeLeads()), now=NOW)
+    assert result == {"action": "reconcile_reported", "change_type": "UPDATE"}
+    assert "no reconciliation trigger" in caplog.text

@@ -16,9 +16,6 @@ DETAIL_LEAD_REROUTED = "LeadRerouted"
 DETAIL_LEAD_ESCALATED = "LeadEscalated"
 DETAIL_LEAD_ATTENDED = "LeadAttended"  # a person acted on the lead: SLA clock stopped (first touch)
 DETAIL_LEAD_CLOSED = "LeadClosed"  # converted, disqualified or deleted while we routed it
-# Salesforce sent a change it could not attribute to records (wildcard recordIds such as "00Q*"): the
-# reconciliation run (query the leads of the window, take in those without a routing status) consumes it.
-DETAIL_RECONCILE_REQUESTED = "ReconcileRequested"
 
 
 class TagRequest(BaseModel):
@@ -82,19 +79,3 @@ class LeadLifecycleDetail(BaseModel):
     at: datetime
     reason: str = ""
 
-
-class ReconcileRequestDetail(BaseModel):
-    """Detail of a ``ReconcileRequested`` event: reconcile the ``entity`` records changed between ``since`` and
-    ``until`` (Salesforce named them only by ``record_pattern``, e.g. ``00Q*``)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    org_id: str | None = None
-    entity: str = "Lead"
-    record_pattern: str | None = None
-    change_type: str
-    reason: str
-    since: datetime
-    until: datetime
-    requested_at: datetime
-    source_event_id: str | None = None

@@ -15,9 +15,7 @@ from territory_router.domain.leads import LeadStatus
 from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
-    DETAIL_RECONCILE_REQUESTED,
     LeadLifecycleDetail,
-    ReconcileRequestDetail,
     TagRequest,
 )
 from territory_router.salesforce.events import ChangeKind, LeadChange
@@ -42,7 +40,9 @@ class IntakeDeps:
     lifecycle: LifecyclePort | None = None
     integration_user_id: str | None = None
     classify_update: Callable[..., Any] | None = None
-    events: Any = None  # EventPublisher for LeadAttended/LeadClosed/ReconcileRequested; None = do not announce
+    events: Any = None  # EventPublisher for LeadAttended/LeadClosed (reports); None = do not announce
+    # services.reconciliation.ReconciliationTrigger: "run a reconciliation now" (GAP_OVERFLOW, wildcard recordIds)
+    reconcile: Any = None
     # User ids the active roster counts (reps, managers, escalation owners), asked only when needed.
     roster_people: Callable[[], Collection[str]] | None = None
     classify_activity: Callable[..., Any] | None = None
@@ -170,32 +170,21 @@ def _follow_activity(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> 
 def _request_reconcile(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
     """Wildcard record ids (``00Q*``): the leads are unknown, so ask for a reconciliation run by query.
 
-    Announced on the app bus as ``ReconcileRequested`` (``ReconcileRequestDetail``): the reconciliation function
-    consumes it. A failed announcement raises, so the event is retried instead of lost.
+    The request goes through ``deps.reconcile`` (``ReconciliationTrigger.request(reason=, now=, source_event_id=,
+    since=)``: one message on ReconcileQueue, raising when it cannot be sent, so this event is retried, never lost).
+    The run looks back from an hour before the event's commit. Without a trigger the event is reported loudly.
     """
     scope = change.reconcile
     at = change.commit_timestamp or now
-    detail = ReconcileRequestDetail(
-        org_id=change.org_id,
-        entity=scope.entity if scope else "Lead",
-        record_pattern=scope.record_pattern if scope else None,
-        change_type=change.change_type,
-        reason=scope.reason if scope else f"{change.change_type} without record ids",
-        since=at - RECONCILE_LOOKBACK,
-        until=max(at, now),
-        requested_at=now,
-        source_event_id=change.event_id,
-    )
-    log.warning(
-        "Salesforce sent a change without record ids: reconciliation requested",
-        extra={"change_type": change.change_type, "record_pattern": detail.record_pattern, "event_id": change.event_id},
-    )
-    if deps.events is None:
-        return {"action": "reconcile_requested", "announced": False}
-    failed = deps.events.publish([(change.event_id, DETAIL_RECONCILE_REQUESTED, detail.model_dump(mode="json"))])
-    if failed:
-        raise RuntimeError("could not announce ReconcileRequested; the event will be retried")
-    return {"action": "reconcile_requested", "announced": True}
+    reason = scope.reason if scope else f"{change.change_type} without record ids"
+    if deps.reconcile is None:
+        log.warning(
+            "Salesforce sent a change without record ids and no reconciliation trigger is configured",
+            extra={"change_type": change.change_type, "event_id": change.event_id, "reason": reason},
+        )
+        return {"action": "reconcile_reported", "change_type": change.change_type}
+    deps.reconcile.request(reason=reason, now=now, source_event_id=change.event_id, since=at - RECONCILE_LOOKBACK)
+    return {"action": "reconciliation_requested", "change_type": change.change_type}
 
 
 def _announce(
