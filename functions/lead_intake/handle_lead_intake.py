@@ -107,8 +107,10 @@ def record_handler(record: SQSRecord) -> None:
     for change in changes:
         if change.changed_fields_source != "header":
             # Bitmap change fields: decoded with the event schema, or (schema unknown) read from the payload keys.
-            name = "BitmapFieldsDecoded" if change.changed_fields_source == "bitmap" else "BitmapFieldsFromPayload"
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+            metrics.add_metric(
+                name="BitmapFieldsDecoded" if change.changed_fields_source == "bitmap" else "BitmapFieldsFromPayload",
+                unit=MetricUnit.Count, value=1,
+            )
         result = apply_change(change=change.model_dump(mode="json"))
         if result.get("queue"):
             _outbox.append((record.message_id, tag_request_for(change, now=datetime.now(UTC))))
