@@ -141,6 +141,16 @@ class Pipeline:
         """At least ``containers`` concurrent instances of ``function_id`` (the package's stack keeps them)."""
         self.scale(function_id, max(0, containers - self.containers[function_id]))
 
+    def activate_roster(self, doc: dict[str, Any], key: str) -> None:
+        """Upload a roster under ``roster/<key>.json`` and wait until the upload function has activated it."""
+        before = (self.active("ROSTER") or {}).get("version")
+        self.stack.client("s3").put_object(Bucket=self.r["TerritoryBucket"], Key=f"roster/{key}.json",
+                                           Body=json.dumps(doc).encode())
+        deadline = time.monotonic() + 30
+        while (self.active("ROSTER") or {}).get("version") == before:
+            assert time.monotonic() < deadline, f"roster {key} did not activate"
+            time.sleep(0.2)
+
     def wait(self, timeout_s: float = 60.0, quiet_s: float = 1.5) -> None:
         assert self.stack.wait_idle(timeout_s=timeout_s, quiet_s=quiet_s), self.stack.queue_depths()
 

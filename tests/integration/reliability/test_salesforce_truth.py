@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 
@@ -39,13 +38,7 @@ def _activate(pipeline: Pipeline) -> None:
     doc["reps"] += [{"rep_id": r, "name": f"Truth {i}", "capacity": 10} for i, r in enumerate(REPS, 1)]
     west = next(g for g in doc["groups"] if g["group_id"] == "WEST")
     west.update(members=REPS, strategy="round_robin", sla_minutes=30)
-    before = (pipeline.active("ROSTER") or {}).get("version")
-    pipeline.stack.client("s3").put_object(Bucket=pipeline.r["TerritoryBucket"], Key="roster/truth.json",
-                                           Body=json.dumps(doc).encode())
-    deadline = time.monotonic() + 30
-    while (pipeline.active("ROSTER") or {}).get("version") == before:
-        assert time.monotonic() < deadline, "the roster did not activate"
-        time.sleep(0.2)
+    pipeline.activate_roster(doc, "truth")
 
 
 def _lead(n: int, owner: str | None):

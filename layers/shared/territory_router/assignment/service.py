@@ -76,6 +76,16 @@ def groups_to_read(roster: Roster, territory_id: str | None, group_id: str | Non
     return reps, pointers
 
 
+def _still_assignable(item: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """The condition of a first assignment: the lead is as it was read (absent, or RECEIVED/TAGGED at that version)."""
+    if item is None:
+        return "attribute_not_exists(lead_id)", {}
+    statuses = {":s_received": ASSIGNABLE[0], ":s_tagged": ASSIGNABLE[1]}
+    if item.get("version") is None:
+        return "attribute_not_exists(#version) AND #status IN (:s_received, :s_tagged)", statuses
+    return "#version = :v_seen AND #status IN (:s_received, :s_tagged)", {":v_seen": int(item["version"]), **statuses}
+
+
 def _decision_record(decision: Decision, sla_text: str) -> dict[str, Any]:
     trail = dict(decision.trail)
     trail["sla"] = sla_text
@@ -173,14 +183,7 @@ def assign_lead(
             counters.append(CounterChange(decision.rep_id, +1, decision.rep_capacity))  # type: ignore[arg-type]
         else:
             remove.append("reroute_shard")  # fallback owners (queues) are not re-routed
-        if item is None:
-            condition, cvalues = "attribute_not_exists(lead_id)", {}
-        elif item.get("version") is None:
-            condition = "attribute_not_exists(#version) AND #status IN (:s_received, :s_tagged)"
-            cvalues = {":s_received": ASSIGNABLE[0], ":s_tagged": ASSIGNABLE[1]}
-        else:
-            condition = "#version = :v_seen AND #status IN (:s_received, :s_tagged)"
-            cvalues = {":v_seen": int(item["version"]), ":s_received": ASSIGNABLE[0], ":s_tagged": ASSIGNABLE[1]}
+        condition, cvalues = _still_assignable(item)
         try:
             store.transact_lead_change(
                 lead_id=lead_id,
@@ -288,14 +291,7 @@ def _keep_owner(
         if value is not None:
             values[attr] = value
     values["decision"] = trail
-    if item is None:
-        condition, cvalues = "attribute_not_exists(lead_id)", {}
-    elif item.get("version") is None:
-        condition = "attribute_not_exists(#version) AND #status IN (:s_received, :s_tagged)"
-        cvalues = {":s_received": ASSIGNABLE[0], ":s_tagged": ASSIGNABLE[1]}
-    else:
-        condition = "#version = :v_seen AND #status IN (:s_received, :s_tagged)"
-        cvalues = {":v_seen": int(item["version"]), ":s_received": ASSIGNABLE[0], ":s_tagged": ASSIGNABLE[1]}
+    condition, cvalues = _still_assignable(item)
     try:
         store.transact_lead_change(
             lead_id=lead_id,
