@@ -114,3 +114,19 @@ def test_csv_columns_for_the_switches() -> None:
 
 def test_switches_change_the_roster_version() -> None:
     assert roster().version != roster(always_route_owners=[OPS]).version
+
+
+def test_both_event_kinds_carry_the_owner_to_the_rule() -> None:
+    """CDC CREATE carries OwnerId, Lead_Routing__e carries Owner_Id__c: the same rule applies to both."""
+    from territory_router.salesforce.events import parse_relay_event
+    from territory_router.salesforce.samples import cdc_create_event, platform_event, sample_lead
+
+    org = "00Dxx0000001gErEAI"
+    lead = sample_lead(owner_id=R1[:15])
+    for event in (cdc_create_event(lead, org_id=org), platform_event(lead, org_id=org)):
+        (change,) = parse_relay_event(event, expected_org_id=org)
+        assert change.lead.owner_id == R1
+        assert owner_rule(change.lead.owner_id, "WEST", roster()).keep
+    queued = sample_lead(owner_id=QUEUE)
+    (change,) = parse_relay_event(platform_event(queued, org_id=org), expected_org_id=org)
+    assert not owner_rule(change.lead.owner_id, "WEST", roster()).keep
