@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from territory_router.salesforce.samples import cdc_activity_event, cdc_create_event, platform_event, sample_lead
+from territory_router.salesforce.samples import (
+    cdc_activity_event,
+    cdc_create_event,
+    platform_event,
+    sample_lead,
+)
 
 HERE = Path(__file__).resolve().parent
 EXPECTED_ORG = "00Dxx0000001gErEAI"

@@ -124,3 +124,34 @@ def test_without_a_trigger_the_wildcard_is_reported_not_dropped(caplog) -> None:
     result = handle_change(change, deps=deps(FakeLeads()), now=NOW)
     assert result == {"action": "reconcile_reported", "change_type": "UPDATE"}
     assert "no reconciliation trigger" in caplog.text
+
+
+def test_roster_people_are_read_again_after_five_minutes() -> None:
+    from territory_router.services.intake import _RoutingLifecycle
+
+    class Roster:
+        def __init__(self, people):
+            self._people = frozenset(people)
+
+        def people(self):
+            return self._people
+
+    class Store:
+        def __init__(self) -> None:
+            self.active = Roster({OWNER})
+            self.refreshes: list[bool] = []
+
+        def active_roster_or_none(self, *, refresh: bool):
+            self.refreshes.append(refresh)
+            return self.active
+
+    clock = [0.0]
+    store = Store()
+    lifecycle = _RoutingLifecycle(store, clock=lambda: clock[0])
+    assert lifecycle.roster_people() == {OWNER}
+    store.active = Roster({OWNER, TEAMMATE})  # a new roster was activated
+    clock[0] = 120.0
+    lifecycle.roster_people()
+    clock[0] = 301.0
+    assert lifecycle.roster_people() == {OWNER, TEAMMATE}
+    assert store.refreshes == [True, False, True]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -213,12 +214,21 @@ def _announce(
 class _RoutingLifecycle:
     """LifecyclePort over the assignment engine's release/attend operations (one RoutingStore)."""
 
-    def __init__(self, store: Any) -> None:
+    ROSTER_MAX_AGE_S = 300.0  # a warm container looks at ROSTER/ACTIVE again after this long (one GetItem)
+
+    def __init__(self, store: Any, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
+        self._clock = clock
+        self._checked_at: float | None = None
 
     def roster_people(self) -> frozenset[str]:
-        """User ids the active roster counts (cached per container; empty without an active roster)."""
-        roster = self._store.active_roster_or_none(refresh=False)
+        """User ids the active roster counts (empty without an active roster). The compiled roster is cached per
+        container by version; the active version is read again when the last look is older than five minutes."""
+        now = self._clock()
+        refresh = self._checked_at is None or now - self._checked_at >= self.ROSTER_MAX_AGE_S
+        roster = self._store.active_roster_or_none(refresh=refresh)
+        if refresh:
+            self._checked_at = now
         return roster.people() if roster is not None else frozenset()
 
     def mark_attended(self, lead_id: str, *, now: datetime, reason: str) -> bool:
