@@ -101,7 +101,7 @@ def _unbind_log_handlers(stream: TextIO) -> None:
 
 def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir: Path | None) -> DemoResult:
     from territory_router.local.stack import LocalStack
-    from territory_router.salesforce.fake_server import FakeSalesforce
+    from territory_router.salesforce.fake_org import FakeOrg
     from territory_router.salesforce.samples import (
         cdc_create_event,
         cdc_update_event,
@@ -114,7 +114,7 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
     def say(text: str) -> None:
         print(f"[{time.monotonic() - started:5.1f}s] {text}", file=out, flush=True)
 
-    with FakeSalesforce() as salesforce, LocalStack(
+    with FakeOrg() as salesforce, LocalStack(
         parameter_overrides={"WritebackEnabled": "true", "SalesforceOrgId": ORG_ID},
         schedule_every_s=24 * 3600,  # the demo fires the re-route itself, at simulated times
     ) as stack:
@@ -133,6 +133,7 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
         s3.put_object(Bucket=bucket, Key="territories/sales-regions.geojson",
                       Body=data.joinpath("sample_territories.geojson").read_bytes())
         s3.put_object(Bucket=bucket, Key="roster/sales-team.json", Body=_demo_roster(data))
+        salesforce.adopt_roster(json.loads(_demo_roster(data)))
         _wait_for(lambda: _active(stack, "TERRITORYSET") and _active(stack, "ROSTER"), 30,
                   "the territory set and roster to activate")
         say("territories and roster active")
@@ -140,6 +141,7 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
         leads, kinds = make_leads(n_leads, seed)
         events = _lead_events(leads, rng, cdc_create_event, platform_event)
         bus = r.get("SalesforceEventBus") or stack.template.parameters["SalesforceEventBusName"]
+        salesforce.adopt_relay_events(events)
         publish_relay_events(stack.client("events"), bus, events)
         say(f"published {len(events)} Salesforce events for {len(leads)} leads")
         if not stack.wait_idle(timeout_s=timeout_s):
