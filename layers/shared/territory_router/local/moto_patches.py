@@ -27,6 +27,19 @@ from typing import Any
 
 _LOCK = threading.RLock()
 _applied = False
+_CLOCK = [0.0]  # seconds added to the emulator's SQS clock (tests that live through a day: advance_clock)
+
+
+def advance_clock(seconds: float) -> None:
+    """Move the in-process emulator's SQS clock forward (visibility timeouts, retention, timestamps).
+
+    Only for a moto server running in this process (the test suite's); a test that uses it calls ``reset_clock``.
+    """
+    _CLOCK[0] += seconds
+
+
+def reset_clock() -> None:
+    _CLOCK[0] = 0.0
 
 
 class _TableCopyShim:
@@ -136,10 +149,10 @@ def _speed_up() -> None:
     original_unix_time_millis = core_utils.unix_time_millis
 
     def unix_time(dt: Any = None) -> float:
-        return time.time() if dt is None else original_unix_time(dt)
+        return time.time() + _CLOCK[0] if dt is None else original_unix_time(dt)
 
     def unix_time_millis(dt: Any = None) -> float:
-        return time.time() * 1000.0 if dt is None else original_unix_time_millis(dt)
+        return (time.time() + _CLOCK[0]) * 1000.0 if dt is None else original_unix_time_millis(dt)
 
     for module in (core_utils, sqs_models):
         module.unix_time = unix_time  # type: ignore[attr-defined]
