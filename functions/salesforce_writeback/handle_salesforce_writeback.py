@@ -29,6 +29,11 @@ config = settings()
 budget = ApiBudget(pause_at=config.writeback_pause_api_percent / 100)
 
 
+def clock() -> datetime:
+    """Now (tests that live through a simulated day replace it with their clock)."""
+    return datetime.now(UTC)
+
+
 @cache
 def _client():
     from territory_router.adapters.salesforce_client import RebuildingClient, client_from_secret
@@ -57,7 +62,7 @@ def _deps():
         visibility=QueueVisibility(aws.client("sqs")),
         queue_url=config.writeback_queue_url,
         budget=budget,
-        redecide=lambda refused: settle_refused_owners(refused, store=store, events=events, now=datetime.now(UTC),
+        redecide=lambda refused: settle_refused_owners(refused, store=store, events=events, now=clock(),
                                                        default_sla_minutes=config.default_sla_minutes),
     )
 
@@ -96,4 +101,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 def _process(records):
     from territory_router.services.writeback import process_writeback_batch
 
-    return process_writeback_batch(records, deps=_deps(), now=datetime.now(UTC))
+    return process_writeback_batch(records, deps=_deps(), now=clock())

@@ -88,7 +88,7 @@ class ApiUsage:
     def parse(cls, header: str | None) -> ApiUsage | None:
         if not header:
             return None
-        match = re.search(r"api-usage=(\d+)/(\d+)", header)
+        match = re.search(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)", header)  # not per-app-api-usage
         return cls(int(match.group(1)), int(match.group(2))) if match else None
 
 
