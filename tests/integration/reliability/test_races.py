@@ -51,6 +51,8 @@ def test_eight_containers_and_a_reroute_racing_acceptance(pipeline: Pipeline, mo
     pipeline.scale_to("LeadAssignmentFunction", WORKERS)
     leads = [Lead(lead_id=to_18(f"00QRAC{i:09d}"), last_name=f"Racer lead {i}", company="Acme", org_id=ORG_ID)
              for i in range(40)]
+    for lead in leads:  # the leads exist in Salesforce (AssignRequests are sent straight to the queue)
+        pipeline.salesforce.seed_lead(lead.lead_id, LastName=lead.last_name, Company=lead.company)
     bodies = [AssignRequest(lead=lead, tag=TagResult(territory_id="RACE_T", method=TagMethod.POLYGON)).model_dump_json()
               for lead in leads] * 2
     random.Random(3).shuffle(bodies)

@@ -4,20 +4,20 @@
   is written back with the territory fields only; a lead owned by a queue or an importing admin is routed;
 * a Task logged on a lead by its owner (a TaskChangeEvent, Status untouched) marks it attended: it is never
   re-routed and the rep's counter is released;
-* a Status change sent with bitmap changedFields marks the lead attended, with the schema Salesforce serves and
-  without it (payload keys);
+* a Status change sent with bitmap changedFields marks the lead attended, with the schema the test org serves and
+  with a schema id it does not know (payload keys);
 * wildcard record ids ask for a reconciliation instead of the DLQ (ReconcileQueue, once the stack has it).
 """
 
 from __future__ import annotations
 
 import json
-import urllib.parse
 from datetime import UTC, datetime, timedelta
 
+from territory_router.salesforce.bitmap import EventSchema
+from territory_router.salesforce.fake_org import change_event_avro
 from territory_router.salesforce.ids import to_18
 from territory_router.salesforce.samples import (
-    LEAD_CHANGE_EVENT_AVRO,
     cdc_activity_event,
     cdc_create_event,
     cdc_update_event,
@@ -46,7 +46,7 @@ def _lead(n: int, owner: str | None):
     return sample_lead(to_18(f"00QTRU{n:09d}"), owner_id=owner, org_id=ORG_ID)
 
 
-def test_kept_owner_routing_inbox_task_attention_and_bitmaps(pipeline: Pipeline, monkeypatch, figures) -> None:
+def test_kept_owner_routing_inbox_task_attention_and_bitmaps(pipeline: Pipeline, figures) -> None:
     pipeline.wait()
     _activate(pipeline)
     loads_before = pipeline.loads()
@@ -86,34 +86,22 @@ def test_kept_owner_routing_inbox_task_attention_and_bitmaps(pipeline: Pipeline,
     assert item["status"] == "ATTENDED" and "Task (Call)" in item["release_reason"]
     assert "counted_rep_id" not in item and "reroute_shard" not in item
 
-    # --- a bitmap Status change: with the schema Salesforce serves, and with a schema it does not know
-    served: list[str] = []
-    handle = pipeline.salesforce.handle
-
-    def with_event_schemas(request):
-        path = urllib.parse.urlsplit(request.path).path
-        if request.method == "GET" and "/event/eventSchema/" in path:
-            schema_id = path.rsplit("/", 1)[1]
-            served.append(schema_id)
-            if schema_id == SCHEMA.schema_id:
-                return 200, LEAD_CHANGE_EVENT_AVRO, {}
-            return 404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], {}
-        return handle(request)
-
-    monkeypatch.setattr(pipeline.salesforce, "handle", with_event_schemas)
+    # --- a bitmap Status change: with the schema the org serves (GET eventSchema), and with one it does not know
+    org_schema = EventSchema.from_avro(change_event_avro("Lead"))
     by_schema = records[by_admin.lead_id]
     decoded = cdc_update_event(by_admin.lead_id, {"Status": "Working - Contacted"}, org_id=ORG_ID,
-                               commit_user=by_schema["owner_id"], bitmap_schema=SCHEMA)
+                               commit_user=by_schema["owner_id"], bitmap_schema=org_schema)
     unknown = cdc_update_event(kept.lead_id, {"Status": "Working - Contacted"}, org_id=ORG_ID,
-                               commit_user=REPS[2], bitmap_schema=SCHEMA)
-    unknown["detail"]["schemaId"] = "UnknownSchemaIdXXXXXXX"
+                               commit_user=REPS[2], bitmap_schema=SCHEMA)  # a schema id the org does not know
+    assert decoded["detail"]["schemaId"] == org_schema.schema_id != unknown["detail"]["schemaId"]
     assert decoded["detail"]["payload"]["ChangeEventHeader"]["changedFields"][0].startswith("0x")
     pipeline.publish([decoded, unknown])
     pipeline.wait()
     after = pipeline.leads("00QTRU")
     assert after[by_admin.lead_id]["status"] == "ATTENDED" and "status moved on" in after[by_admin.lead_id]["release_reason"]
     assert after[kept.lead_id]["status"] == "ATTENDED"  # an attended kept lead: same rule, counter released
-    assert SCHEMA.schema_id in served and "UnknownSchemaIdXXXXXXX" in served
+    served = [r.path.rsplit("/", 1)[-1] for r in pipeline.salesforce.api_requests("GET") if "/event/eventSchema/" in r.path]
+    assert org_schema.schema_id in served and SCHEMA.schema_id in served
 
     # --- wildcard record ids: a reconciliation request (ReconcileQueue where the stack has one), never the DLQ
     dlq_before = pipeline.dlq_depths()

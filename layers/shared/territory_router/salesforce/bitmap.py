@@ -154,8 +154,9 @@ def decode_field_list(values: Sequence[str], schema: EventSchema) -> list[str]:
 
 def encode_field_list(names: Sequence[str], schema: EventSchema) -> list[str]:
     """The bitmap form of field names (``Name.FirstName`` for compound components), as Salesforce sends it: the
-    top-level bitmap first (``"0x0"``-free: omitted when no top-level field is named), then one
-    ``"{position}-0x.."`` per compound field. The inverse of :func:`decode_field_list` (test doubles, demo)."""
+    top-level bitmap first ("the first element of the array contains a bitmap for the individual non-compound
+    fields": ``"0x0"`` when only compound fields are named), then one ``"{position}-0x.."`` per compound field.
+    The inverse of :func:`decode_field_list` (test doubles, demo). Raises ``ValueError`` for a name the schema lacks."""
     top = 0
     nested: dict[int, int] = {}
     for name in names:
@@ -168,6 +169,6 @@ def encode_field_list(names: Sequence[str], schema: EventSchema) -> list[str]:
             nested[position] = nested.get(position, 0) | 1 << children.index(child)
         else:
             top |= 1 << schema.fields.index(name)
-    out = [f"0x{top:X}"] if top or not nested else []
+    out = [f"0x{top:X}"]
     out += [f"{position}-0x{bits:X}" for position, bits in sorted(nested.items())]
     return out
