@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,design]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -35,7 +35,7 @@ demo: $(STAMP)
 
 # Benchmarks: the bench extra (geopandas, pyarrow) only here. BENCH_LEADS=N for a shorter pipeline run.
 $(VENV)/.bench-installed: $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m pip install -q -e '.[dev,design,bench]'
 	touch $@
 
 bench: $(VENV)/.bench-installed
