@@ -148,21 +148,19 @@ def repair(
     """Move as few blocks as possible until the CV of leads per territory is at most ``target_cv``."""
     out = fill_unassigned(graph, assignment)
     leads = graph.leads.astype(np.int64)
+    band = 0.5  # each round brings territories within band x target of the mean; narrower when that falls short
     for _ in range(max_rounds):
         loads = np.bincount(out, weights=leads, minlength=k)
         if cv(loads) <= target_cv:
             break
         mean = loads.sum() / k
-        # tolerance band: aim a little inside the target so one round usually suffices
-        slack = target_cv * mean * 0.5
-        flows = _flows(graph, out, loads, mean, slack, k)
-        if not flows:
-            break
+        flows = _flows(graph, out, loads, mean, target_cv * mean * band, k)
         moved_any = False
         for (a, b), amount in sorted(flows.items(), key=lambda item: -item[1]):
             moved_any |= _move(graph, out, leads, a, b, amount)
-        if not moved_any:
+        if not moved_any and band < 0.05:
             break
+        band *= 0.7
     return out
 
 
@@ -181,10 +179,11 @@ def _flows(graph, assignment, loads, mean, slack, k) -> dict[tuple[int, int], in
     tg = _territory_graph(graph, assignment)
     demand = np.zeros(k, dtype=np.int64)
     for t in range(k):
+        # only what brings each territory back to the edge of the band: fewer blocks than aiming at the mean
         if loads[t] > mean + slack:
-            demand[t] = -round(loads[t] - mean)
+            demand[t] = -round(loads[t] - mean - slack)
         elif loads[t] < mean - slack:
-            demand[t] = round(mean - loads[t])
+            demand[t] = round(mean - slack - loads[t])
     if not demand.any():
         return {}
     flow_graph = nx.DiGraph()
@@ -207,23 +206,57 @@ def _flows(graph, assignment, loads, mean, slack, k) -> dict[tuple[int, int], in
 
 
 def _move(graph: BlockGraph, assignment: np.ndarray, leads: np.ndarray, a: int, b: int, amount: int) -> bool:
-    """Move border blocks of ``a`` next to ``b`` into ``b``, about ``amount`` leads, keeping ``a`` in one piece."""
+    """Move border blocks of ``a`` next to ``b`` into ``b``, about ``amount`` leads, keeping ``a`` in one piece.
+
+    When every border block is empty (countryside between the two), the shortest run of blocks through ``a`` to a
+    block with leads moves with it (at most ``MAX_PATH`` blocks), so the border can still advance."""
     remaining = amount
     moved = False
     while remaining > 0:
         members = set(np.flatnonzero(assignment == a).tolist())
         if len(members) <= 1:
             break
-        border = [n for n in members if any(assignment[m] == b for m in graph.graph.neighbors(n))]
-        cut = set(nx.articulation_points(graph.graph.subgraph(members)))
-        candidates = [n for n in border if n not in cut and 0 < leads[n] <= remaining * 1.5]
-        if not candidates:
+        sub = graph.graph.subgraph(members)
+        cut = set(nx.articulation_points(sub))
+        border = [n for n in members if n not in cut and any(assignment[m] == b for m in graph.graph.neighbors(n))]
+        fits = [n for n in border if 0 < leads[n] <= remaining * 1.5]
+        if fits:
+            # the largest that does not overshoot by more than half: fewest blocks for the same leads
+            best = max(fits, key=lambda n: (min(leads[n], 2 * remaining - leads[n]), -n))
+            assignment[best] = b
+            remaining -= int(leads[best])
+            moved = True
+            continue
+        path = _path_to_leads(graph, sub, border, leads, remaining)
+        if not path:
             break
-        # the largest that does not overshoot by more than half: fewest blocks for the same leads
-        best = max(candidates, key=lambda n: (leads[n] if leads[n] <= remaining else remaining - (leads[n] - remaining), -n))
-        if leads[best] > remaining and leads[best] - remaining > remaining:
-            break
-        assignment[best] = b
-        remaining -= int(leads[best])
-        moved = True
+        for node in path:
+            if node in set(nx.articulation_points(graph.graph.subgraph(np.flatnonzero(assignment == a).tolist()))):
+                return moved
+            assignment[node] = b
+            remaining -= int(leads[node])
+            moved = True
     return moved
+
+
+MAX_PATH = 6
+
+
+def _path_to_leads(graph, sub, border, leads, remaining) -> list[int]:
+    """The shortest chain of blocks from ``border`` into the territory that ends on a block worth moving."""
+    seen = {n: None for n in border}
+    frontier = list(border)
+    for _ in range(MAX_PATH):
+        nxt = []
+        for node in frontier:
+            if 0 < leads[node] <= remaining * 1.5:
+                path = [node]
+                while seen[path[-1]] is not None:
+                    path.append(seen[path[-1]])
+                return path[::-1]
+            for other in sub.neighbors(node):
+                if other not in seen:
+                    seen[other] = node
+                    nxt.append(other)
+        frontier = nxt
+    return []
