@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test unit integration infra e2e demo lint bench clean
+.PHONY: venv test unit integration infra e2e demo lint bench bench-design clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,10 @@ $(VENV)/.bench-installed: $(STAMP) pyproject.toml
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/run_all.py
+
+# Only the territory design benchmark, merged into bench/results.json and docs/benchmarks.md.
+bench-design: $(STAMP)
+	$(BIN)/python bench/run_all.py --only design
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
