@@ -3,6 +3,7 @@ centroids, the way ``territory-router territories propose --blocks counties --k 
 the lead history changes.
 
     .venv/bin/python bench/bench_design.py [--leads 20000] [--k 12] [--seed 7] [--json OUT]
+    .venv/bin/python bench/bench_design.py --write-leads leads.csv   # just the lead history (docs' worked example)
 
 Leads: ``--leads`` draws (with replacement) from the shipped ZIP centroids (every 10th US ZIP, data/us_zip_sample.csv),
 one in ten with only its PostalCode (located by the ZIP centroid), as a Data Loader export. Stages timed with
@@ -136,7 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=12)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--write-leads", type=Path, metavar="LEADS.csv",
+                        help="only write the lead history (a Data Loader-shaped export) and stop")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.write_leads:
+        args.write_leads.write_bytes(lead_history(args.leads, args.seed))
+        return 0
     result = run(args.leads, args.k, args.seed)
     text = json.dumps(result, indent=2)
     if args.json:

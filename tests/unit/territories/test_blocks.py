@@ -129,3 +129,30 @@ def test_a_block_listed_twice_by_one_territory_is_a_warning():
     report = _validate("a,A,county,08031\na,A,county,8031\n")
     assert report.valid
     assert [w.code for w in report.warnings] == ["duplicate_block"]
+
+
+def test_county_territories_answer_for_the_zips_inside_them_and_whole_zip3_areas():
+    cat = blocks.catalog()
+    report = _validate("".join(f"co,Colorado,county,{f}\n" for f in cat.by_state["CO"]))
+    (territory,) = report.territories
+    codes = {code for _, code in territory.postal_codes}
+    denver_zips = set(cat.zips["08031"])
+    assert denver_zips and denver_zips <= codes  # the sample's Denver ZIPs, by centroid
+    assert "802" in codes  # every sampled 802xx ZIP is in Colorado: the prefix is answered too
+    assert not any(len(c) == 3 and not c.startswith(("80", "81")) for c in codes)
+    index = TerritoryIndex.from_bytes(compile_index(report.territory_set))
+    from territory_router.domain.leads import Lead
+    from territory_router.tagging.triage import Tagger, TaggingConfig
+
+    (tag,) = Tagger(index, TaggingConfig()).tag_many([Lead(lead_id="00Q000000000001AAA", postal_code="80299")])
+    assert (tag.territory_id, tag.method.value) == ("co", "POSTAL_CODE")
+
+
+def test_zips_derived_from_a_shared_county_are_not_a_second_overlap():
+    denver_zip = blocks.catalog().zips["08031"][0]
+    report = _validate(f"a,A,county,08031\nb,B,county,08031\nc,C,zip,{denver_zip}\n")
+    assert [o.block for o in report.overlaps if o.block] == ["county 08031 (Denver, CO)"]
+    postal = [o for o in report.overlaps if o.postal_codes]
+    # a and b also share Denver's other derived ZIPs: not repeated; the ZIP listed by c is a real conflict
+    assert postal and all(f"US-{denver_zip}" in o.postal_codes for o in postal)
+    assert {(o.a, o.b) for o in postal} <= {("a", "c"), ("b", "c"), ("a", "b")}

@@ -159,6 +159,7 @@ def balance(
                 pieces=pieces, land_masses=masses,
             )  # fmt: skip
         )
+    rows.sort(key=lambda r: r.territory_id)
     if roster is not None:
         loads = []
         for group_id, tids in groups.items():

@@ -17,13 +17,14 @@ import json
 from collections.abc import Sequence
 
 import numpy as np
+import shapely
 
 from territory_router.design.balance import territory_blocks
 from territory_router.design.graph import build_graph
 from territory_router.design.leads import LeadHistory
 from territory_router.domain.territory import Territory
 from territory_router.territories.context import context_svg
-from territory_router.territories.mapping import _Projection, territory_colour
+from territory_router.territories.mapping import _Projection, _wrap_pacific, territory_colour
 
 
 def render_editor(
@@ -47,7 +48,13 @@ def render_editor(
     else:
         graph.leads = np.zeros(len(graph.ids), dtype=np.int64)
     assignment = territory_blocks(graph, territories)
-    proj = _Projection(list(graph.geometries))
+    # the frame is the largest land mass (the contiguous US); Alaska, Hawaii and islands are a zoom-out away
+    main = [g for g, mass in zip(graph.geometries, graph.land_mass, strict=True) if mass == 0]
+    proj = _Projection(main)
+    proj.wrap = _wrap_pacific([p for g in graph.geometries for p in getattr(g, "geoms", [g])])
+    allx0, ally0, allx1, ally1 = proj.box(shapely.MultiPolygon([p for g in graph.geometries for p in getattr(g, "geoms", [g])]))
+    zoom_out = [min(0.0, allx0), min(0.0, ally0), max(proj.width, allx1) - min(0.0, allx0),
+                max(proj.height, ally1) - min(0.0, ally0)]  # fmt: skip
     paths = []
     for n, geometry in enumerate(graph.geometries):
         x, y = proj.point(geometry)
@@ -72,20 +79,22 @@ def render_editor(
             for i, t in enumerate(territories)
         ],
         "assignment": assignment.tolist(),
+        "fullView": [round(v, 1) for v in zoom_out],
         "hasLeads": history is not None,
         "hasRoster": roster is not None,
         "unplacedLeads": int(graph.unplaced_leads) if history is not None else 0,
     }
     esc = html.escape
+    margin = 1.5 * max(proj.maxx - proj.minx, proj.maxy - proj.miny)  # context far enough for zooming out
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" id="map" viewBox="0 0 {proj.width:.0f} {proj.height:.0f}" '
         f'width="{proj.width:.0f}" height="{proj.height:.0f}">'
         f'<rect width="{proj.width:.0f}" height="{proj.height:.0f}" fill="#eef3f7"/>'
-        + context_svg(proj, layers=("land",))
+        + context_svg(proj, layers=("land",), margin=margin)
         + '<g id="blocks" stroke="#ffffff" stroke-width="0.5" fill-rule="evenodd">'
         + "".join(paths)
         + "</g>"
-        + context_svg(proj, layers=("states", "labels"))
+        + context_svg(proj, layers=("states", "labels"), margin=margin)
         + '<polyline id="lasso" fill="rgba(30,60,200,0.12)" stroke="#1e3cc8" stroke-dasharray="4 3" points=""/>'
         + "</svg>"
     )
@@ -113,7 +122,8 @@ def render_editor(
 CSS = """
 body{font-family:system-ui,sans-serif;margin:12px;color:#1a1a1a}h1{font-size:19px;margin:0}
 #help{margin:4px 0 8px;color:#444;font-size:13px}main{display:flex;gap:14px;align-items:flex-start}
-#mapbox{position:relative;flex:1 1 auto}#map{border:1px solid #ccd;max-width:100%;height:auto;user-select:none}
+#mapbox{position:relative;flex:1 1 auto}#map{border:1px solid #ccd;max-width:100%;height:auto;user-select:none;
+background:#eef3f7}#map path{vector-effect:non-scaling-stroke}
 .block{cursor:pointer}.block:hover{stroke:#111;stroke-width:1.2}
 #hover{position:absolute;left:8px;top:8px;background:#fff;border:1px solid #ccd;padding:2px 6px;font-size:12px;
 pointer-events:none}aside{flex:0 0 430px;font-size:13px}#score{font-size:15px;margin-bottom:6px}
@@ -206,9 +216,11 @@ SCRIPT = r"""
     return pt.matrixTransform(svg.getScreenCTM().inverse());
   }
   let drawing = null, panning = null, dragged = false;
-  const full = svg.viewBox.baseVal;
-  let view = [full.x, full.y, full.width, full.height];
+  const full = {x: D.fullView[0], y: D.fullView[1], width: D.fullView[2], height: D.fullView[3]};
+  const fb = svg.viewBox.baseVal;
+  let view = [fb.x, fb.y, fb.width, fb.height];
   const setView = () => svg.setAttribute('viewBox', view.map((v) => v.toFixed(2)).join(' '));
+  setView();
   svg.addEventListener('wheel', (ev) => {
     ev.preventDefault();
     const p = toSvg(ev), k = ev.deltaY < 0 ? 0.8 : 1.25;

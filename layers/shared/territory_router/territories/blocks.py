@@ -60,6 +60,7 @@ def write_artifact(
     *,
     state_fips: dict[str, str],
     state_names: dict[str, str],
+    zips: dict[str, list[str]] | None = None,
 ) -> bytes:
     """The artifact bytes for ``(fips, name, usps, polygons)`` rows (polygons: GeoJSON polygon coordinates)."""
     meta_counties: list[list[Any]] = []
@@ -82,6 +83,7 @@ def write_artifact(
         "counties": meta_counties,
         "state_fips": state_fips,
         "state_names": state_names,
+        "zips": zips or {},
         "source": "US Census Bureau 2017 county boundaries via us-atlas (ISC); see data/ATTRIBUTION.md",
     }
     meta_bytes = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
@@ -110,6 +112,7 @@ class BlockCatalog:
     state_fips: dict[str, str]  # USPS -> FIPS
     state_names: dict[str, str]  # USPS -> name
     by_state: dict[str, tuple[str, ...]] = field(default_factory=dict)  # USPS -> county FIPS codes
+    zips: dict[str, tuple[str, ...]] = field(default_factory=dict)  # county FIPS -> ZIPs whose centroid is in it
     _state_geoms: dict[str, BaseGeometry | None] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -142,7 +145,24 @@ class BlockCatalog:
             state_fips=dict(meta["state_fips"]),
             state_names=dict(meta["state_names"]),
             by_state={s: tuple(sorted(c)) for s, c in by_state.items()},
+            zips={f: tuple(z) for f, z in meta.get("zips", {}).items()},
         )
+
+    @cached_property
+    def zip3_counties(self) -> dict[str, frozenset[str]]:
+        """ZIP3 prefix -> the counties its (sampled) ZIPs fall in."""
+        out: dict[str, set[str]] = {}
+        for fips, codes in self.zips.items():
+            for code in codes:
+                out.setdefault(code[:3], set()).add(fips)
+        return {k: frozenset(v) for k, v in out.items()}
+
+    def postal_keys(self, county_ids: set[str]) -> set[str]:
+        """The postal keys a set of counties answers for: the ZIPs whose centroid lies in them and the ZIP3
+        prefixes all of whose ZIPs do (so a lead with only a postal code still finds the territory)."""
+        codes = {code for f in county_ids for code in self.zips.get(f, ())}
+        prefixes = {code[:3] for code in codes if self.zip3_counties.get(code[:3], frozenset()) <= county_ids}
+        return codes | prefixes
 
     @cached_property
     def fips_to_state(self) -> dict[str, str]:
@@ -291,6 +311,9 @@ def compile_blocks(blocks: Sequence[tuple[str, str, str]], cat: BlockCatalog | N
         elif kind in ("zip", "zip3"):
             postal.add(("US", value))
         county_ids.update(cat.counties_of(key))
+    # county and state blocks answer for the ZIPs inside them too (the tagger's postal step, for leads without
+    # coordinates): the ZIP sample's codes by centroid, and the ZIP3 prefixes wholly inside
+    postal |= {("US", code) for code in cat.postal_keys(county_ids)}
     empty = sorted(f for f in county_ids if cat.counties[f].geometry is None)
     for fips in empty:
         warnings.append(

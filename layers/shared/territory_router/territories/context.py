@@ -123,13 +123,16 @@ def context_svg(
     labels: bool = True,
     font_scale: float = 1.0,
     layers: tuple[str, ...] = ("land", "states", "labels"),
+    margin: float | None = None,
 ) -> str:
     """SVG groups of classes ``context-land``, ``context-states`` and ``context-labels`` (those in ``layers``) for
     ``projection``'s frame. Maps draw the land under their territories, the state lines and names over them.
+    ``margin`` (degrees, default 2% of the frame) widens what is drawn around the frame (the editor zooms out).
 
     ``projection`` is a ``mapping._Projection``; the geometry is already in its wrap, so it is drawn with
     ``_xy``-based paths (no second shift)."""
-    margin = 0.02 * max(projection.maxx - projection.minx, projection.maxy - projection.miny)
+    if margin is None:
+        margin = 0.02 * max(projection.maxx - projection.minx, projection.maxy - projection.miny)
     land: list[str] = []
     states: list[str] = []
     names: list[str] = []

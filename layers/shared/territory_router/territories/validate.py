@@ -480,7 +480,20 @@ def validate_files(
         from territory_router.territories.blocks import block_overlaps
         from territory_router.territories.overlaps import leads_array
 
-        overlaps = [o for o in overlaps if not (o.a in block_based and o.b in block_based and not o.postal_codes)]
+        # ZIPs a county or state block answers for are derived from its counties: a county listed twice is already
+        # one overlap; only ZIPs listed as zip/zip3 blocks are worth their own postal overlap.
+        explicit = {
+            f"US-{key.partition(':')[2]}"
+            for t in ordered
+            for key in t.metadata.get("blocks", ())
+            if key.startswith(("zip:", "zip3:"))
+        }
+        overlaps = [
+            o
+            for o in overlaps
+            if not (o.a in block_based and o.b in block_based)
+            or (o.postal_codes and explicit.intersection(o.postal_codes))
+        ]
         overlaps = block_overlaps(ordered, leads_array(opts.leads)) + overlaps
     if opts.strict_overlap_km2 is not None:
         for ov in overlaps:
