@@ -148,7 +148,7 @@ def editor_inputs(tmp_path):
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["Id", "Latitude", "Longitude", "PostalCode"])
-    for n, z in enumerate(csv.DictReader(ZIPS.open())):
+    for n, z in enumerate(csv.DictReader(io.StringIO(ZIPS.read_text()))):
         if z["state"] in ("CO", "UT"):
             writer.writerow([f"L{n}", z["lat"], z["lon"], z["zip_code"]])
     leads = tmp_path / "leads.csv"

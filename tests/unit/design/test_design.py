@@ -26,7 +26,7 @@ def _leads_csv(states: set[str] | None = None, postal_every: int = 0) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["Id", "Latitude", "Longitude", "PostalCode"])
-    for n, z in enumerate(csv.DictReader(ZIPS.open())):
+    for n, z in enumerate(csv.DictReader(io.StringIO(ZIPS.read_text()))):
         if states and z["state"] not in states:
             continue
         if postal_every and n % postal_every == 0:
