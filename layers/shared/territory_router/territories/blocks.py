@@ -7,14 +7,14 @@ polygon does, so the index, the tagger and the map need nothing new:
 block_type block_id                   compiles to
 ========== ========================== ============================================================================
 state      USPS code or 2-digit FIPS  the union of its counties (polygon) + the region ``US-XX`` (state fallback)
-county     5-digit FIPS               its polygon (dissolved with the territory's other blocks)
+county     5-digit FIPS               its polygon (dissolved with the territory's other blocks) + the ZIPs inside
 zip3       3-digit ZIP prefix         the postal key ``US 941`` (the tagger's ZIP3 postal fallback); no polygon
 zip        5-digit ZIP                the postal code ``US 94105`` (exact postal fallback); no polygon
 ========== ========================== ============================================================================
 
 Block geometry comes from ``data/us_blocks.bin`` (built by ``scripts/build_blocks.py`` from US Census 2017
 county boundaries): per county its FIPS code, name, state and polygons, coordinates as int32 multiples of 1e-6°,
-delta-encoded and zlib-compressed (about 0.5 MB for 3,231 counties). Counties share exact borders, so a
+delta-encoded and zlib-compressed, plus the ZIPs of the shipped ZIP sample by county (396 KB in all). Counties share exact borders, so a
 territory's counties dissolve with ``shapely.coverage_union_all`` without slivers.
 
 Overlaps and gaps of block territories are reported per block: a county (or a whole state) listed by two
