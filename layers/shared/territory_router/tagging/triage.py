@@ -52,11 +52,11 @@ import shapely
 import shapely.lib
 
 from territory_router.domain.leads import Lead, TagMethod, TagResult
+from territory_router.geography.postal import guess_country, normalise_postal_code, postal_prefixes
+from territory_router.geography.regions import normalise_country, normalise_state, territory_state
 from territory_router.tagging.geo import BoundarySegments, search_radius_deg
 from territory_router.tagging.geocoding import BudgetedGeocoder, Geocoder
 from territory_router.tagging.index import TerritoryIndex
-from territory_router.tagging.postal import guess_country, normalise_postal_code, postal_prefixes
-from territory_router.tagging.regions import normalise_country, normalise_state, territory_state
 
 _AGREE, _CONTRADICT, _UNKNOWN = 1, -1, 0
 
