@@ -95,3 +95,18 @@ def test_identical_addresses_share_one_result(tagger_for, lead):
     tagger = tagger_for(_polygons())
     results = tagger.tag_many([lead(n, postal_code="94105") for n in range(50)])
     assert len({id(r) for r in results}) == 1 and results[0].territory_id == "NORCAL"
+
+
+def test_regions_of_a_polygon_territory_do_not_beat_the_centroid(tagger_for, lead):
+    # NORCAL's polygon lists US-CA as its regions (a cross-check, not its definition): a Los Angeles ZIP goes to
+    # SOCAL by its centroid; a Californian lead the gazetteer cannot place still falls back on NORCAL's state.
+    territories = _polygons().territories
+    norcal = Territory("NORCAL", "Northern California", geometry=territories[0].geometry,
+                       regions=frozenset({("US", "CA")}))  # fmt: skip
+    tagger = tagger_for(TerritorySet(territories=(norcal, *territories[1:])))
+    la = tagger.tag(lead(postal_code="90012", state="CA"))
+    assert (la.territory_id, la.method) == ("SOCAL", TagMethod.POSTAL_CENTROID)
+    assert "contradicts" not in la.note  # SOCAL lists no regions: nothing to cross-check
+    unknown = tagger.tag(lead(city="Atlantis", state="CA"))
+    assert (unknown.territory_id, unknown.method, unknown.precision) == ("NORCAL", TagMethod.STATE, TagPrecision.STATE)
+    assert "city 'Atlantis' (US-CA) is not in the gazetteer" in unknown.note

@@ -57,11 +57,13 @@ class LeadRepository:
             ":received": to_attr(LeadStatus.RECEIVED.value),
             ":tagged": to_attr(LeadStatus.TAGGED.value),
             ":method": to_attr(tag.method.value),
+            ":precision": to_attr(tag.precision.value),
             ":note": to_attr(tag.note or ""),
             ":now": to_attr(now.isoformat()),
             ":one": to_attr(1),
         }
-        sets = ["#s = :tagged", "tag_method = :method", "tag_note = :note", "updated_at = :now", "version = version + :one"]
+        sets = ["#s = :tagged", "tag_method = :method", "tag_precision = :precision", "tag_note = :note",
+                "updated_at = :now", "version = version + :one"]  # fmt: skip
         removes = []
         if tag.territory_id is not None:
             sets.append("territory_id = :tid")

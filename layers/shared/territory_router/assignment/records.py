@@ -78,6 +78,7 @@ def detail_from_item(item: Mapping[str, Any]) -> LeadAssignedDetail:
         territory_id=item.get("territory_id"),
         territory_name=item.get("territory_name"),
         tag_method=item.get("tag_method"),
+        tag_precision=item.get("tag_precision"),
         group_id=item.get("group_id"),
         strategy=item.get("strategy"),
         assigned_at=parse_iso(item.get("assigned_at")) or datetime.now(UTC),

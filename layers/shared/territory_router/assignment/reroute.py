@@ -28,7 +28,7 @@ from territory_router.assignment.roster import Group, Roster, owner_kind
 from territory_router.assignment.service import MAX_ATTEMPTS, _backoff, groups_to_read
 from territory_router.assignment.sla import due_at, sla_for
 from territory_router.assignment.strategies import PointerState
-from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagResult
+from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagPrecision, TagResult
 from territory_router.domain.messages import LeadAssignedDetail
 
 if TYPE_CHECKING:
@@ -57,11 +57,16 @@ def _tag_of(item: dict[str, Any]) -> TagResult:
         method = TagMethod(item.get("tag_method") or TagMethod.UNTAGGED.value)
     except ValueError:
         method = TagMethod.UNTAGGED
+    try:
+        precision = TagPrecision(item["tag_precision"]) if item.get("tag_precision") else None
+    except ValueError:
+        precision = None
     return TagResult(
         territory_id=item.get("territory_id"),
         territory_name=item.get("territory_name"),
         method=method,
         note=item.get("tag_note") or "",
+        precision=precision,
     )
 
 
@@ -215,6 +220,7 @@ class _Run:
                     territory_id=item.get("territory_id"),
                     territory_name=item.get("territory_name"),
                     tag_method=item.get("tag_method"),
+                    tag_precision=item.get("tag_precision"),
                     group_id=item.get("group_id"),
                     strategy=item.get("strategy"),
                     assigned_at=now,
@@ -304,6 +310,7 @@ class _Run:
                 territory_id=item.get("territory_id"),
                 territory_name=item.get("territory_name"),
                 tag_method=item.get("tag_method"),
+                tag_precision=item.get("tag_precision"),
                 group_id=decision.group_id,
                 strategy=decision.strategy,
                 assigned_at=now,

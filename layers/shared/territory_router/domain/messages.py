@@ -49,6 +49,7 @@ class LeadAssignedDetail(BaseModel):
     territory_id: str | None = None
     territory_name: str | None = None
     tag_method: str | None = None
+    tag_precision: str | None = None  # TagPrecision value; None in events from before precision existed
     group_id: str | None = None
     strategy: str | None = None
     assigned_at: datetime

@@ -139,12 +139,14 @@ class WritebackFieldMap(BaseModel):
     owner: str = "OwnerId"
     territory: str | None = "Territory__c"
     tag_method: str | None = "Territory_Tag_Method__c"
+    tag_precision: str | None = "Territory_Tag_Precision__c"
     routing_status: str | None = "Routing_Status__c"
     routing_reason: str | None = "Routing_Reason__c"
 
     def router_fields(self) -> frozenset[str]:
         """Fields only the router writes: a change limited to these is our own echo."""
-        names = (self.owner, self.territory, self.tag_method, self.routing_status, self.routing_reason)
+        names = (self.owner, self.territory, self.tag_method, self.tag_precision, self.routing_status,
+                 self.routing_reason)  # fmt: skip
         return frozenset(n for n in names if n)
 
 
@@ -210,7 +212,8 @@ def routing_reason(detail: LeadAssignedDetail, status: str) -> str:
     parts: list[str] = []
     territory = detail.territory_name or detail.territory_id
     if territory:
-        parts.append(f"Territory {territory}" + (f" ({detail.tag_method})" if detail.tag_method else ""))
+        how = ", ".join(x for x in (detail.tag_method, _precision_words(detail.tag_precision)) if x)
+        parts.append(f"Territory {territory}" + (f" ({how})" if how else ""))
     elif detail.tag_method:
         parts.append(f"No territory ({detail.tag_method})")
     owner = detail.owner_name or detail.owner_id
@@ -227,6 +230,13 @@ def routing_reason(detail: LeadAssignedDetail, status: str) -> str:
     return truncate("; ".join(parts), MAX_TEXT)
 
 
+def _precision_words(precision: str | None) -> str | None:
+    """Only the coarse precisions are worth words in the reason: a rooftop tag is the normal case."""
+    words = {"POSTAL_CODE": "located by postal code", "CITY": "located by city", "STATE": "located by state",
+             "COUNTRY": "located by country"}  # fmt: skip
+    return words.get(precision or "")
+
+
 def truncate(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -241,6 +251,8 @@ def build_record(detail: LeadAssignedDetail, field_map: WritebackFieldMap, detai
         record[field_map.territory] = truncate(territory) if territory else None
     if field_map.tag_method:
         record[field_map.tag_method] = detail.tag_method
+    if field_map.tag_precision:
+        record[field_map.tag_precision] = detail.tag_precision
     if field_map.routing_status:
         record[field_map.routing_status] = status
     if field_map.routing_reason:

@@ -90,6 +90,7 @@ def stamp_and_forward(
             territory_name=existing.get("territory_name"),
             method=TagMethod(existing.get("tag_method", TagMethod.UNTAGGED.value)),
             note=existing.get("tag_note", ""),
+            precision=existing.get("tag_precision"),
         )
         tagged = TaggedLead(tagged.request, stored)
     send(lead_id, AssignRequest(lead=tagged.request.lead, tag=tagged.tag).model_dump_json())

@@ -165,6 +165,7 @@ class Tagger:
         self.catch_all_id = self.config.catch_all_territory_id or index.catch_all_territory_id
         self._tolerance = float(self.config.nearest_tolerance_km)
         self._owner = index.geometry_owner.tolist()
+        self._with_polygon = frozenset(self._owner)  # positions of the territories that have a polygon
         self._geoms = list(index.geometries)
         self._segments: BoundarySegments | None = (
             None  # polygon boundaries, built on the first nearest look-up
@@ -549,15 +550,16 @@ class Tagger:
                 )
                 if swapped is not None:
                     return swapped
-            # Territories that list the postal code or the state keep their precedence over a centroid.
-            ladder = self._declared(facts, notes)
+            # Territories defined by postal codes or by states keep their precedence over a centroid; a state
+            # listed by a polygon territory (its regions) is only a fallback after the centroid.
+            ladder = self._declared(facts, notes, state_polygons=False)
             if ladder is not None:
                 return ladder
             placed = self._place(lead, facts, notes)
             if isinstance(placed, TagResult):
                 return placed
             pending = placed
-            ladder = self._declared_country(facts, notes)
+            ladder = self._declared_state_of_polygon(facts, notes) or self._declared_country(facts, notes)
             if ladder is not None:
                 return ladder
         if not (facts.postal or facts.state or facts.country):
@@ -696,8 +698,9 @@ class Tagger:
         notes.append(f"geocoded from address ({g_lat:.5f}, {g_lon:.5f}; {outcome.reason})")
         return self._at_point(g_lon, g_lat, facts, notes, TagMethod.GEOCODED, outcome.precision)
 
-    def _declared(self, facts: _Facts, notes: list[str]) -> TagResult | None:
-        """Steps 3-4: postal code, state."""
+    def _declared(self, facts: _Facts, notes: list[str], *, state_polygons: bool = True) -> TagResult | None:
+        """Steps 3-4: postal code, state. ``state_polygons=False``: a state listed by a territory that has a
+        polygon does not count here (see :meth:`_declared_state_of_polygon`)."""
         index = self.index
         country = facts.country
         if facts.postal and country:
@@ -709,11 +712,20 @@ class Tagger:
             notes.append(f"postal code {country} {facts.postal} is listed by no territory")
         if facts.state is not None:
             position = index.region_lookup.get(facts.state)
-            if position is not None:
+            if position is not None and (state_polygons or position not in self._with_polygon):
                 notes.append(f"state {_fmt_region(facts.state)} is listed by {self._label(position)}")
                 return self._result(position, TagMethod.STATE, notes)
-            notes.append(f"state {_fmt_region(facts.state)} is listed by no territory")
+            if position is None:
+                notes.append(f"state {_fmt_region(facts.state)} is listed by no territory")
         return None
+
+    def _declared_state_of_polygon(self, facts: _Facts, notes: list[str]) -> TagResult | None:
+        """A lead the gazetteer could not put in a polygon, whose state a polygon territory lists."""
+        position = self.index.region_lookup.get(facts.state) if facts.state is not None else None
+        if position is None or position not in self._with_polygon:
+            return None
+        notes.append(f"state {_fmt_region(facts.state)} is listed by {self._label(position)}")
+        return self._result(position, TagMethod.STATE, notes)
 
     def _declared_country(self, facts: _Facts, notes: list[str]) -> TagResult | None:
         """Step 5: country."""
