@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from territory_router.domain.leads import TagMethod
+from territory_router.domain.leads import TagMethod, TagPrecision, default_precision
 from territory_router.domain.messages import (
     DETAIL_LEAD_ASSIGNED,
     DETAIL_LEAD_ATTENDED,
@@ -47,11 +47,12 @@ TTFT_COUNT = "ttft_count"
 TTA_SUM = "tta_sum_s"  # time to assign (assigned - received), when the event carries received_at
 TTA_COUNT = "tta_count"
 TAG_PREFIX = "tag_"  # tag_POLYGON, tag_NEAREST, ... (territory items only)
+PRECISION_PREFIX = "precision_"  # precision_ROOFTOP, precision_POSTAL_CODE, ... (territory items only)
 
 COUNTERS = (
     ASSIGNED, REROUTED, REROUTED_IN, ESCALATED, ESCALATED_IN, MISSED, ATTENDED, ATTENDED_LATE, CLOSED, FALLBACK,
     SLA_BREACHES, TTFT_SUM, TTFT_COUNT, TTA_SUM, TTA_COUNT,
-) + tuple(f"{TAG_PREFIX}{m.value}" for m in TagMethod)
+) + tuple(f"{TAG_PREFIX}{m.value}" for m in TagMethod) + tuple(f"{PRECISION_PREFIX}{p.value}" for p in TagPrecision)
 
 APP_DETAIL_TYPES = (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_ATTENDED, DETAIL_LEAD_CLOSED)
 
@@ -147,6 +148,8 @@ def _assignment_delta(detail_type: str, d: LeadAssignedDetail, received_at: date
         _add(territory, ASSIGNED)
         method = d.tag_method if d.tag_method in TagMethod.__members__ else TagMethod.UNTAGGED.value
         _add(territory, TAG_PREFIX + method)
+        precision = d.tag_precision if d.tag_precision in TagPrecision.__members__ else default_precision(method).value
+        _add(territory, PRECISION_PREFIX + precision)
         if d.fallback:
             _add(territory, FALLBACK)
         if owner_is_rep:
