@@ -118,3 +118,9 @@ def test_the_same_fact_has_the_same_key_whatever_the_precision_and_a_new_fact_a_
 def test_refuses_what_it_does_not_understand(detail_type, detail):
     with pytest.raises(NotAnAppEvent):
         delta_for_event(detail_type, detail)
+
+
+def test_a_move_after_a_late_geocode_is_no_sla_breach():
+    d = delta_for_event("LeadRerouted", assigned(owner_id=OTHER, previous_owner_id=REP, reroute_reason="GEOCODED"))
+    assert d.territory == {"geocode_moved_in": 1}
+    assert d.reps == {}

@@ -87,4 +87,5 @@ def detail_from_item(item: Mapping[str, Any]) -> LeadAssignedDetail:
         previous_owner_id=previous[-1] if previous else None,
         fallback=bool(item.get("fallback")),
         decision=item.get("decision") or {},
+        reroute_reason=item.get("reroute_reason"),
     )

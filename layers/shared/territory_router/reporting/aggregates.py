@@ -20,6 +20,7 @@ from territory_router.domain.messages import (
     DETAIL_LEAD_CLOSED,
     DETAIL_LEAD_ESCALATED,
     DETAIL_LEAD_REROUTED,
+    REASON_GEOCODED,
     LeadAssignedDetail,
     LeadLifecycleDetail,
 )
@@ -46,12 +47,13 @@ TTFT_SUM = "ttft_sum_s"  # time to first touch (attended - assigned), seconds
 TTFT_COUNT = "ttft_count"
 TTA_SUM = "tta_sum_s"  # time to assign (assigned - received), when the event carries received_at
 TTA_COUNT = "tta_count"
+GEOCODE_MOVES = "geocode_moved_in"  # moved here after Salesforce geocoded the lead late (not an SLA breach)
 TAG_PREFIX = "tag_"  # tag_POLYGON, tag_NEAREST, ... (territory items only)
 PRECISION_PREFIX = "precision_"  # precision_ROOFTOP, precision_POSTAL_CODE, ... (territory items only)
 
 COUNTERS = (
     ASSIGNED, REROUTED, REROUTED_IN, ESCALATED, ESCALATED_IN, MISSED, ATTENDED, ATTENDED_LATE, CLOSED, FALLBACK,
-    SLA_BREACHES, TTFT_SUM, TTFT_COUNT, TTA_SUM, TTA_COUNT,
+    SLA_BREACHES, TTFT_SUM, TTFT_COUNT, TTA_SUM, TTA_COUNT, GEOCODE_MOVES,
 ) + tuple(f"{TAG_PREFIX}{m.value}" for m in TagMethod) + tuple(f"{PRECISION_PREFIX}{p.value}" for p in TagPrecision)
 
 APP_DETAIL_TYPES = (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_ATTENDED, DETAIL_LEAD_CLOSED)
@@ -158,6 +160,8 @@ def _assignment_delta(detail_type: str, d: LeadAssignedDetail, received_at: date
             tta = max(0, _epoch(d.assigned_at) - _epoch(received_at))
             _add(territory, TTA_SUM, tta)
             _add(territory, TTA_COUNT)
+    elif detail_type == DETAIL_LEAD_REROUTED and d.reroute_reason == REASON_GEOCODED:
+        _add(territory, GEOCODE_MOVES)  # a better location, not a missed SLA: no breach, no rep "missed"
     else:
         rerouted = detail_type == DETAIL_LEAD_REROUTED
         _add(territory, REROUTED if rerouted else ESCALATED)
