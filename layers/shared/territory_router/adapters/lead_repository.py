@@ -89,6 +89,30 @@ class LeadRepository:
             raise
         return True
 
+    def update_location(self, lead: Lead, *, at: datetime, now: datetime) -> bool:
+        """Store the lead with its new location (a late geocode). ``at`` (the change's commit time) guards against
+        an older change delivered after a newer one: False when a later location is already recorded. The same
+        change applied twice writes the same values (a retry is harmless)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"lead_id": {"S": lead.lead_id}},
+                UpdateExpression="SET #l = :lead, location_at = :at, updated_at = :now, version = version + :one",
+                ConditionExpression="attribute_exists(lead_id) AND (attribute_not_exists(location_at) OR location_at <= :at)",
+                ExpressionAttributeNames={"#l": "lead"},
+                ExpressionAttributeValues={
+                    ":lead": to_attr(lead.model_dump(mode="json", exclude_none=True)),
+                    ":at": to_attr(at.isoformat()),
+                    ":now": to_attr(now.isoformat()),
+                    ":one": to_attr(1),
+                },
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
     def reopen_deleted(self, lead: Lead, *, now: datetime, source_event_id: str | None) -> bool:
         """An UNDELETE brings a DELETED lead back to RECEIVED so it is routed again."""
         try:

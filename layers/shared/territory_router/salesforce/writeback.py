@@ -206,6 +206,8 @@ def routing_status(detail: LeadAssignedDetail, detail_type: str | None = None) -
         return _STATUS_BY_DETAIL_TYPE[detail_type]
     if detail.stamp_only:
         return "RETAGGED"
+    if detail.reroute_reason:
+        return "REROUTED"
     if detail.decision.get("escalated"):
         return "ESCALATED"
     return "REROUTED" if detail.reroute_count > 0 else "ASSIGNED"
