@@ -65,10 +65,10 @@ def test_tagger_geocodes_only_leads_without_usable_coordinates(tagger_for, lead)
     geocoded = tagger.tag(lead(**address))
     assert (geocoded.territory_id, geocoded.method) == ("TX", TagMethod.GEOCODED)
     assert geocoded.precision is TagPrecision.ROOFTOP
-    assert "geocoded from address (30.27000, -97.74000; geocoded)" in geocoded.note
+    assert "address geocoded (precision ROOFTOP)" in geocoded.note and "30.27" not in geocoded.note
     assert "no coordinates" in geocoded.note
     zero = tagger.tag(lead(latitude=0.0, longitude=0.0, **address))  # (0, 0) is no coordinates: geocode
-    assert zero.method is TagMethod.GEOCODED and "geocoded from address" in zero.note
+    assert zero.method is TagMethod.GEOCODED and "address geocoded (cached)" in zero.note
     # A lead with coordinates is never geocoded, nor one without any address, nor one the gazetteer places.
     placed = lead(street="1 Main St", city="Austin", state="TX", postal_code="78701")
     tagger.tag_many([lead(latitude=31.0, longitude=-100.0, **address), lead(), placed])
@@ -149,3 +149,37 @@ def test_location_service_adapter_skips_weak_matches_and_errors_reach_the_budget
         assert geocoder.geocode("x") is None
         outcome = BudgetedGeocoder(geocoder, budget_per_batch=3).lookup("y")
     assert outcome.coordinates is None and outcome.reason == "geocoder error: ThrottlingException"
+
+
+def test_location_service_adapter_reads_the_precision_and_builds_its_client_lazily():
+    client = _location_client()
+    stubber = Stubber(client)
+    place = {"Geometry": {"Point": [-97.74, 30.27]}, "Municipality": "Austin", "Region": "Texas", "Country": "USA"}
+    stubber.add_response(
+        "search_place_index_for_text",
+        {"Summary": {"Text": "Austin TX", "DataSource": "Esri"}, "Results": [{"Place": place, "Relevance": 0.9}]},
+    )
+    street = {**place, "Street": "Congress Ave", "AddressNumber": "1100", "PostalCode": "78701"}
+    stubber.add_response(
+        "search_place_index_for_text",
+        {"Summary": {"Text": "1100 Congress", "DataSource": "Esri"}, "Results": [{"Place": street, "Relevance": 1.0}]},
+    )
+    made = []
+    with stubber:
+        geocoder = LocationServiceGeocoder(lambda: made.append(1) or client, "idx")
+        assert made == []  # no client until the first look-up
+        assert geocoder.geocode("Austin TX") == (30.27, -97.74, TagPrecision.CITY)
+        assert geocoder.geocode("1100 Congress Ave Austin") == (30.27, -97.74, TagPrecision.ROOFTOP)
+        assert made == [1]
+    stubber.assert_no_pending_responses()
+
+
+def test_settings_wire_the_geocoder_only_with_a_place_index():
+    from territory_router.config import Settings
+    from territory_router.services.tagging import geocoder_for
+
+    assert geocoder_for(Settings.from_env({})) is None
+    settings = Settings.from_env({"PLACE_INDEX_NAME": "stack-leads", "GEOCODE_BUDGET_PER_BATCH": "7"})
+    geocoder = geocoder_for(settings)
+    assert isinstance(geocoder, LocationServiceGeocoder) and geocoder.place_index_name == "stack-leads"
+    assert settings.geocode_budget_per_batch == 7 and geocoder.countries == ["USA", "CAN"]

@@ -151,5 +151,19 @@ def build_tagger(index_bytes: bytes, settings: Any) -> Any:
         TaggingConfig(
             nearest_tolerance_km=settings.nearest_tolerance_km,
             catch_all_territory_id=settings.catch_all_territory_id,
+            geocoder=geocoder_for(settings),
+            geocode_budget_per_batch=getattr(settings, "geocode_budget_per_batch", 25),
         ),
     )
+
+
+def geocoder_for(settings: Any) -> Any:
+    """The Amazon Location geocoder when the stack has one (``PLACE_INDEX_NAME``), else None. Its boto3 client is
+    created on the first look-up, so a stack without one never imports or builds it."""
+    index = getattr(settings, "place_index_name", None)
+    if not index:
+        return None
+    from territory_router.adapters import aws
+    from territory_router.adapters.geocoder_location import LocationServiceGeocoder
+
+    return LocationServiceGeocoder(lambda: aws.client("location"), index, countries=["USA", "CAN"])

@@ -695,7 +695,8 @@ class Tagger:
             notes.append(f"address not geocoded ({outcome.reason})")
             return None
         g_lat, g_lon = outcome.coordinates
-        notes.append(f"geocoded from address ({g_lat:.5f}, {g_lon:.5f}; {outcome.reason})")
+        # Not the coordinates themselves: the place index is SingleUse (results are not to be stored).
+        notes.append(f"address {outcome.reason} (precision {outcome.precision.value})")
         return self._at_point(g_lon, g_lat, facts, notes, TagMethod.GEOCODED, outcome.precision)
 
     def _declared(self, facts: _Facts, notes: list[str], *, state_polygons: bool = True) -> TagResult | None:
