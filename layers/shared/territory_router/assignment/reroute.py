@@ -21,6 +21,7 @@ from territory_router.assignment.records import (
     REROUTE_SHARD,
     CounterChange,
     TransactionCancelled,
+    detail_for_decision,
     detail_from_item,
     epoch,
     iso,
@@ -339,26 +340,10 @@ class _Run:
             self._bump(decision.rep_id, +1)
         if decision.pointer is not None:
             self.pointers[decision.pointer.group_id] = decision.pointer
-        return LeadAssignedDetail(
-            lead_id=lead_id,
-            org_id=item.get("org_id"),
-            owner_id=decision.owner_id,
-            owner_kind=decision.owner_kind,
-            owner_name=decision.owner_name,
-            territory_id=tag.territory_id,
-            territory_name=tag.territory_name,
-            tag_method=tag.method.value,
-            tag_precision=tag.precision.value,
-            group_id=decision.group_id,
-            strategy=decision.strategy,
-            assigned_at=now,
-            sla_due_at=due,
-            reroute_count=reroute_count,
-            previous_owner_id=current,
-            fallback=decision.fallback,
-            decision=trail,
-            reroute_reason=reroute_reason,
-        )
+        return detail_for_decision(
+            decision, lead_id=lead_id, org_id=item.get("org_id"), tag=tag, assigned_at=now, sla_due_at=due,
+            reroute_count=reroute_count, trail=trail, previous_owner_id=current, reroute_reason=reroute_reason,
+        )  # fmt: skip
 
 
 def reroute_due_leads(

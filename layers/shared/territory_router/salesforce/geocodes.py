@@ -15,20 +15,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from territory_router.domain.leads import Lead
-from territory_router.salesforce.events import InvalidEvent, _coordinate, _text
+from territory_router.salesforce.events import _LEAD_FIELD_MAP, InvalidEvent, _coordinate, _text
 
-# Lead field API names of the Address compound -> Lead attribute. StateCode/CountryCode win over State/Country.
-LOCATION_FIELDS: dict[str, str] = {
-    "Latitude": "latitude",
-    "Longitude": "longitude",
-    "Street": "street",
-    "City": "city",
-    "State": "state",
-    "StateCode": "state",
-    "PostalCode": "postal_code",
-    "Country": "country",
-    "CountryCode": "country",
-}
+_LOCATION_ATTRIBUTES = frozenset({"latitude", "longitude", "street", "city", "state", "postal_code", "country"})
+# Lead field API names of the Address compound -> Lead attribute (the parser's own map, location part).
+# StateCode/CountryCode win over State/Country.
+LOCATION_FIELDS: dict[str, str] = {k: v for k, v in _LEAD_FIELD_MAP.items() if v in _LOCATION_ATTRIBUTES}
 GEOCODE_ACCURACY = "GeocodeAccuracy"  # kept in Lead.sf_fields: the tagger lowers the precision by it
 
 
