@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -323,15 +323,15 @@ REQUIRED_SECRET_FIELDS = ("client_id", "client_secret", "my_domain_url")
 
 
 def client_from_secret(secret_name: str, *, session: Transport | None = None, max_age: int = 300,
-                       api_version: str | None = None) -> SalesforceClient:
+                       api_version: str | None = None, force_fetch: bool = False) -> SalesforceClient:
     """Build a client from the JSON secret ``{"client_id", "client_secret", "my_domain_url"}``.
 
     Optional secret fields: ``instance_url`` (defaults to the token's), ``api_version``. The secret is read
-    through powertools parameters (cached ``max_age`` seconds per container).
+    through powertools parameters (cached ``max_age`` seconds per container; ``force_fetch`` reads it again).
     """
     from aws_lambda_powertools.utilities import parameters
 
-    secret = parameters.get_secret(secret_name, transform="json", max_age=max_age)
+    secret = parameters.get_secret(secret_name, transform="json", max_age=max_age, force_fetch=force_fetch)
     if not isinstance(secret, Mapping):
         raise SalesforceAuthError(f"secret {secret_name} is not a JSON object", code="BAD_SECRET")
     missing = [name for name in REQUIRED_SECRET_FIELDS if not secret.get(name)]
@@ -344,3 +344,50 @@ def client_from_secret(secret_name: str, *, session: Transport | None = None, ma
         secret.get("instance_url") or None, provider,
         api_version=api_version or secret.get("api_version") or DEFAULT_API_VERSION, session=session,
     )
+
+
+class RebuildingClient:
+    """A ``SalesforceClient`` that is rebuilt from the secret after Salesforce refuses the credentials.
+
+    ``build(fresh)`` makes a client (``fresh``: read the secret again, bypassing the container's cache). When a call
+    raises ``SalesforceAuthError`` (the token endpoint refused the client id/secret, or the session could not be
+    renewed), the client is rebuilt from a fresh read of the secret and the call tried once more: a corrected or
+    rotated secret is used at once, without waiting for a cold start. A second refusal propagates. Building the
+    client itself may raise ``SalesforceAuthError`` (a secret without the required fields).
+    """
+
+    def __init__(self, build: Callable[[bool], SalesforceClient]) -> None:
+        self._build = build
+        self._client: SalesforceClient | None = None
+        self._lock = threading.Lock()
+        self.rebuilds = 0
+
+    def _current(self, fresh: bool = False) -> SalesforceClient:
+        with self._lock:
+            if self._client is None or fresh:
+                self._client = self._build(fresh)
+                if fresh:
+                    self.rebuilds += 1
+            return self._client
+
+    @property
+    def last_api_usage(self) -> ApiUsage | None:
+        return self._client.last_api_usage if self._client is not None else None
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._current(), method)(*args, **kwargs)
+        except SalesforceAuthError:
+            with self._lock:
+                self._client = None
+            return getattr(self._current(fresh=True), method)(*args, **kwargs)
+
+    def update_owners(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+        return self.call("update_owners", records)
+
+    def __getattr__(self, name: str) -> Any:
+        """Every other client method (``get_lead``, ``query`` ...) with the same rebuild-once rule."""
+        attribute = getattr(self._current(), name)
+        if not callable(attribute):
+            return attribute
+        return lambda *args, **kwargs: self.call(name, *args, **kwargs)

@@ -19,6 +19,7 @@ from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
     DETAIL_LEAD_ESCALATED,
+    DETAIL_LEAD_REASSIGNED,
     DETAIL_LEAD_REROUTED,
     REASON_GEOCODED,
     LeadAssignedDetail,
@@ -56,7 +57,8 @@ COUNTERS = (
     SLA_BREACHES, TTFT_SUM, TTFT_COUNT, TTA_SUM, TTA_COUNT, GEOCODE_MOVES,
 ) + tuple(f"{TAG_PREFIX}{m.value}" for m in TagMethod) + tuple(f"{PRECISION_PREFIX}{p.value}" for p in TagPrecision)
 
-APP_DETAIL_TYPES = (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_ATTENDED, DETAIL_LEAD_CLOSED)
+APP_DETAIL_TYPES = (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_ATTENDED, DETAIL_LEAD_CLOSED,
+                    DETAIL_LEAD_REASSIGNED)
 
 
 class NotAnAppEvent(ValueError):
@@ -125,7 +127,7 @@ def _parse_time(value: Any) -> datetime | None:
 
 def delta_for_event(detail_type: str, detail: Mapping[str, Any]) -> AggregateDelta:
     """The increments of one app event. Raises ``NotAnAppEvent`` for anything else."""
-    if detail_type in (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED):
+    if detail_type in (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_REASSIGNED):
         try:
             d = LeadAssignedDetail.model_validate(detail)
         except ValueError as exc:
@@ -162,6 +164,11 @@ def _assignment_delta(detail_type: str, d: LeadAssignedDetail, received_at: date
             _add(territory, TTA_COUNT)
     elif detail_type == DETAIL_LEAD_REROUTED and d.reroute_reason == REASON_GEOCODED:
         _add(territory, GEOCODE_MOVES)  # a better location, not a missed SLA: no breach, no rep "missed"
+    elif detail_type == DETAIL_LEAD_REASSIGNED:
+        # The lead was counted when first assigned; Salesforce refused that owner and another got it: only the new
+        # owner's assignment counts (not a re-route, not an SLA breach).
+        if owner_is_rep:
+            _add(reps.setdefault(d.owner_id, {}), ASSIGNED)
     else:
         rerouted = detail_type == DETAIL_LEAD_REROUTED
         _add(territory, REROUTED if rerouted else ESCALATED)
