@@ -58,13 +58,15 @@ def record_handler(record: SQSRecord) -> None:
         integration_user_id=config.salesforce_integration_user_id,
     )
     if outcome.detail is not None:
-        _outbox.append((record.message_id, outcome.detail))
+        _outbox.append((record.message_id, outcome.detail, outcome.detail_type))
+    if request.retag_reason is not None and not outcome.duplicate:
+        metrics.add_metric(name=f"LateGeocode_{outcome.detail_type}", unit=MetricUnit.Count, value=1)
     if outcome.kept and not outcome.duplicate:
         # Not an assignment by us: the rep who owns the lead keeps it (tagged, counted in their load).
         metrics.add_metric(name="LeadsKeptOwner", unit=MetricUnit.Count, value=1)
         territory_metrics.add_metric(name="LeadsKeptOwner", territory_id=outcome.detail.territory_id, value=1)
         return
-    if outcome.announced and not outcome.duplicate:
+    if outcome.announced and not outcome.duplicate and outcome.detail_type == "LeadAssigned":
         metrics.add_metric(name="LeadsAssigned", unit=MetricUnit.Count, value=1)
         territory = outcome.detail.territory_id
         territory_metrics.add_metric(name="LeadsAssigned", territory_id=territory, value=1)
@@ -76,7 +78,7 @@ def record_handler(record: SQSRecord) -> None:
             metrics.add_metric(name="LeadsToFallbackOwner", unit=MetricUnit.Count, value=1)
 
 
-_outbox: list[tuple[str, Any]] = []  # (message id, LeadAssignedDetail) of the batch being processed
+_outbox: list[tuple[str, Any, str]] = []  # (message id, LeadAssignedDetail, detail-type) of the batch being processed
 
 
 @logger.inject_lambda_context
@@ -89,7 +91,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # Announce the whole batch in PutEvents calls of ten; a message whose event was refused is retried and
     # re-announces the stored decision (the assignment itself is not repeated).
     events = EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE)
-    refused = announce_assignments(events, [(str(i), d) for i, (_, d) in enumerate(_outbox)])
+    refused = announce_assignments(events, [(str(i), d, t) for i, (_, d, t) in enumerate(_outbox)])
     failed = {_outbox[int(i)][0] for i in refused}
     failures = response.setdefault("batchItemFailures", [])
     known = {f["itemIdentifier"] for f in failures}

@@ -50,7 +50,7 @@ def test_a_later_reroute_of_a_kept_lead_wins_and_sets_the_owner() -> None:
 
 def test_aggregates_count_kept_not_assigned() -> None:
     d = delta_for_event("LeadKept", kept_detail().model_dump(mode="json"))
-    assert d.territory == {"kept": 1, "tag_POLYGON": 1}
+    assert d.territory == {"kept": 1, "tag_POLYGON": 1, "precision_ROOFTOP": 1}  # tagged like any lead
     assert d.reps == {REP: {"kept": 1}}
     assert d.dedup_key.startswith("LeadKept#") and d.time_to_assign_s is None
 

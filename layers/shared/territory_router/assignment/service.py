@@ -24,6 +24,7 @@ from territory_router.assignment.records import (
     IfNotExists,
     NoActiveRoster,
     TransactionCancelled,
+    detail_for_decision,
     detail_from_item,
     epoch,
     iso,
@@ -159,6 +160,7 @@ def assign_lead(
             "fallback": decision.fallback,
             "decision": trail,
             "tag_method": tag.method.value,
+            "tag_precision": tag.precision.value,
             "tag_note": tag.note,
             "sla_due_at": epoch(due),
             "sla_minutes": sla.minutes,
@@ -203,23 +205,10 @@ def assign_lead(
                 raced_full[decision.rep_id] = "filled up meanwhile (raced)"  # type: ignore[index]
             _backoff(attempt)
             continue
-        detail = LeadAssignedDetail(
-            lead_id=lead_id,
-            org_id=lead.org_id,
-            owner_id=decision.owner_id,
-            owner_kind=decision.owner_kind,
-            owner_name=decision.owner_name,
-            territory_id=tag.territory_id,
-            territory_name=tag.territory_name,
-            tag_method=tag.method.value,
-            group_id=decision.group_id,
-            strategy=decision.strategy,
-            assigned_at=now,
-            sla_due_at=due,
-            reroute_count=int((item or {}).get("reroute_count") or 0),
-            fallback=decision.fallback,
-            decision=trail,
-        )
+        detail = detail_for_decision(
+            decision, lead_id=lead_id, org_id=lead.org_id, tag=tag, assigned_at=now, sla_due_at=due,
+            reroute_count=int((item or {}).get("reroute_count") or 0), trail=trail,
+        )  # fmt: skip
         return AssignmentOutcome(detail, fallback=decision.fallback, attempts=attempt, decision=decision)
     raise AssignmentContention(f"lead {lead_id}: gave up after {MAX_ATTEMPTS} attempts")
 
@@ -265,6 +254,7 @@ def _keep_owner(
         "fallback": False,
         "kept_owner": True,
         "tag_method": tag.method.value,
+        "tag_precision": tag.precision.value,
         "tag_note": tag.note,
         "counted_rep_id": rule.owner_id,
         "reroute_count": IfNotExists(0),
@@ -316,6 +306,7 @@ def _keep_owner(
         territory_id=tag.territory_id,
         territory_name=tag.territory_name,
         tag_method=tag.method.value,
+        tag_precision=tag.precision.value,
         group_id=rule.group_id,
         assigned_at=now,
         sla_due_at=due,

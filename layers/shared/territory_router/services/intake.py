@@ -17,6 +17,7 @@ from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
     LeadLifecycleDetail,
+    RetagRequest,
     TagRequest,
 )
 from territory_router.salesforce.events import ChangeKind, LeadChange
@@ -106,7 +107,10 @@ def _take_in(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str
 
 
 def tag_request_for(change: LeadChange, *, now: datetime) -> str:
-    """The TagRequest body for a change whose result asked to ``queue`` it."""
+    """The TagRequest body for a change whose result asked to ``queue`` it (a RetagRequest for an UPDATE: the
+    tagging function reads the lead, with its new location, from the record)."""
+    if change.kind == ChangeKind.UPDATE and change.lead_id is not None:
+        return RetagRequest(lead_id=change.lead_id, requested_at=now, source_event_id=change.event_id).model_dump_json()
     if change.lead is None:
         raise ValueError("only changes that carry the lead are queued for tagging")
     return TagRequest(lead=change.lead, received_at=now, source_event_id=change.event_id).model_dump_json()
@@ -138,6 +142,8 @@ def _follow_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> di
         released = deps.lifecycle.release(change.lead_id, new_status=status, now=now, reason=reason)
         _announce(deps, DETAIL_LEAD_CLOSED, stored, status, now, reason, released)
         return {"action": action_name.lower(), "released": released}
+    if action_name == "GEOCODED":
+        return _follow_location(change, stored, deps=deps, now=now)
     return {"action": "no_change", "reason": reason}
 
 
@@ -186,6 +192,25 @@ def _request_reconcile(change: LeadChange, *, deps: IntakeDeps, now: datetime) -
         return {"action": "reconcile_reported", "change_type": change.change_type}
     deps.reconcile.request(reason=reason, now=now, source_event_id=change.event_id, since=at - RECONCILE_LOOKBACK)
     return {"action": "reconciliation_requested", "change_type": change.change_type}
+
+
+def _follow_location(change: LeadChange, stored: dict[str, Any], *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+    """The lead's location changed after it was taken in (a late Salesforce geocode, an address edit): record the
+    new location and queue the lead to be tagged again (``queue``: the caller sends a RetagRequest). Tagging and
+    assignment decide what it means: assign, move to another territory (nobody worked it yet) or refine the stamp.
+    An older change arriving after a newer one (at-least-once delivery, any order) changes nothing."""
+    from territory_router.domain.leads import Lead
+    from territory_router.salesforce.geocodes import relocated
+
+    status = stored.get("status")
+    if status in (LeadStatus.CLOSED.value, LeadStatus.DELETED.value):
+        return {"action": "no_change", "reason": f"location changed but the lead is {str(status).lower()}"}
+    data = {**(stored.get("lead") or {}), "lead_id": stored["lead_id"]}
+    lead = relocated(Lead.model_validate(data), change.changed_fields)
+    at = change.commit_timestamp or now
+    if not deps.leads.update_location(lead, at=at, now=now):
+        return {"action": "no_change", "reason": "a newer location is already recorded"}
+    return {"action": "geocoded", "lead_id": stored["lead_id"], "queue": True}
 
 
 def _announce(
