@@ -38,6 +38,7 @@ from territory_router.services.intake import (
     send_tag_requests,
     tag_request_for,
 )
+from territory_router.services.reconciliation import ReconciliationTrigger
 
 logger = make_logger()
 metrics = Metrics()
@@ -56,6 +57,7 @@ def _deps() -> IntakeDeps:
         lifecycle=routing_lifecycle(config),
         integration_user_id=config.salesforce_integration_user_id,
         events=EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE),
+        reconcile=ReconciliationTrigger(aws.client("sqs"), config.reconcile_queue_url),
     )
 
 

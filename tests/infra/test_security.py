@@ -274,6 +274,8 @@ def test_queue_senders(cfn_template):
     assert senders("WritebackDLQ") == {"SalesforceWritebackFunction"}
     assert senders("IntakeQueue") == set() and senders("WritebackQueue") == set()  # only EventBridge sends there
     assert senders("AggregatesQueue") == set() and senders("AggregatesDLQ") == set()
+    assert senders("ReconcileQueue") == {"LeadIntakeFunction"}  # GAP_OVERFLOW / wildcard ids: run a reconciliation
+    assert senders("ReconcileDLQ") == set()
 
 
 def test_s3_access_by_prefix(cfn_template):

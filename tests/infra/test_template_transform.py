@@ -49,6 +49,7 @@ RESOURCE_ENV = {
     "ASSIGNMENT_DLQ_URL": {"Ref": "AssignmentDLQ"},
     "WRITEBACK_DLQ_URL": {"Ref": "WritebackDLQ"},
     "APP_EVENT_BUS": {"Ref": "AppEventBus"},
+    "RECONCILE_QUEUE_URL": {"Ref": "ReconcileQueue"},
     "SALESFORCE_SECRET_NAME": {"Ref": "SalesforceCredentialsSecret"},
     "SALESFORCE_ORG_ID": {"Ref": "SalesforceOrgId"},
     "SALESFORCE_INTEGRATION_USER_ID": {"Ref": "SalesforceIntegrationUserId"},

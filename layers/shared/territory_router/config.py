@@ -31,6 +31,7 @@ class Settings(BaseModel):
     assignment_dlq_url: str = ""
     writeback_dlq_url: str = ""
     app_event_bus: str = ""
+    reconcile_queue_url: str = ""
     salesforce_org_id: str = ""
     salesforce_secret_name: str = ""
     salesforce_integration_user_id: str | None = None
@@ -57,6 +58,7 @@ class Settings(BaseModel):
             assignment_dlq_url=e.get("ASSIGNMENT_DLQ_URL", ""),
             writeback_dlq_url=e.get("WRITEBACK_DLQ_URL", ""),
             app_event_bus=e.get("APP_EVENT_BUS", ""),
+            reconcile_queue_url=e.get("RECONCILE_QUEUE_URL", ""),
             salesforce_org_id=e.get("SALESFORCE_ORG_ID", ""),
             salesforce_secret_name=e.get("SALESFORCE_SECRET_NAME", ""),
             salesforce_integration_user_id=e.get("SALESFORCE_INTEGRATION_USER_ID") or None,

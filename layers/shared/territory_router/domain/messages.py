@@ -72,3 +72,20 @@ class LeadLifecycleDetail(BaseModel):
     sla_due_at: datetime | None = None
     at: datetime
     reason: str = ""
+
+
+class ReconciliationRequest(BaseModel):
+    """Body of a ReconcileQueue message: "run a reconciliation now" (GAP_OVERFLOW, a wildcard ``00Q*`` event...).
+
+    ``since`` widens the look-back window of that run (default: the configured look-back). The reconciliation
+    function also runs on its own schedule; a request only makes it run sooner.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["ReconciliationRequest"] = "ReconciliationRequest"
+    reason: str = Field(min_length=1, max_length=500)
+    requested_at: datetime
+    source_event_id: str | None = Field(default=None, max_length=300)
+    since: datetime | None = None
+

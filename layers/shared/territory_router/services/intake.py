@@ -37,6 +37,8 @@ class IntakeDeps:
     integration_user_id: str | None = None
     classify_update: Callable[..., Any] | None = None
     events: Any = None  # EventPublisher for LeadAttended/LeadClosed (reports); None = do not announce
+    # services.reconciliation.ReconciliationTrigger: "run a reconciliation now" (GAP_OVERFLOW, wildcard recordIds)
+    reconcile: Any = None
 
     def __post_init__(self) -> None:
         if self.classify_update is None:
@@ -58,6 +60,11 @@ def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dic
             change.lead_id, new_status=LeadStatus.DELETED, now=now, reason="deleted in Salesforce"
         )
         return {"action": "deleted", "released": released}
+    if change.lead_id is None and deps.reconcile is not None:
+        # GAP_OVERFLOW names no record: the leads behind it are found by a reconciliation run.
+        deps.reconcile.request(reason=f"{change.change_type}: Salesforce named no record", now=now,
+                               source_event_id=change.event_id)
+        return {"action": "reconciliation_requested", "change_type": change.change_type}
     # GAP events carry no data: report them loudly so an admin can re-sync; never drop them silently.
     log.warning(
         "Salesforce sent a gap event: lead data for this change is not available",
