@@ -235,9 +235,19 @@ def _who(cfn_template, predicate) -> set[str]:
     return {f for f in FUNCTIONS if any(predicate(a, r) for a, r in _grants(cfn_template, f))}
 
 
-def test_only_writeback_reads_the_salesforce_secret(cfn_template):
-    assert _who(cfn_template, lambda a, r: a.startswith("secretsmanager:")) == {"SalesforceWritebackFunction"}
-    assert _who(cfn_template, lambda a, r: r == "SalesforceCredentialsSecret") == {"SalesforceWritebackFunction"}
+SALESFORCE_CALLERS = {
+    "SalesforceWritebackFunction",  # writes owners
+    "LeadRerouteFunction",  # re-reads the due leads before re-routing them
+}
+
+
+def test_only_the_salesforce_callers_read_the_salesforce_secret(cfn_template):
+    assert _who(cfn_template, lambda a, r: a.startswith("secretsmanager:")) == SALESFORCE_CALLERS
+    assert _who(cfn_template, lambda a, r: r == "SalesforceCredentialsSecret") == SALESFORCE_CALLERS
+    for function_id in SALESFORCE_CALLERS:  # read only, this one secret
+        assert {a for a, r in _grants(cfn_template, function_id) if a.startswith("secretsmanager:")} == {
+            "secretsmanager:GetSecretValue"
+        }
 
 
 def test_only_intake_and_aggregates_use_the_idempotency_table(cfn_template):

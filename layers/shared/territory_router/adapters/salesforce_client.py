@@ -470,3 +470,32 @@ def client_from_secret(secret_name: str, *, session: Transport | None = None, ma
         secret.get("instance_url") or None, provider,
         api_version=api_version or secret.get("api_version") or DEFAULT_API_VERSION, session=session,
     )
+
+
+class LazyClient:
+    """One Salesforce client per container, built from the secret on first use (not at import, not when idle).
+
+    ``reset()`` forgets it, e.g. after ``SalesforceAuthError``: the next ``get()`` builds a new client from the
+    secret as it is then (powertools keeps a secret ``max_age`` seconds), so a corrected secret is picked up
+    without a cold start.
+    """
+
+    def __init__(self, secret_name: str, *, api_version: str | None = None, max_age: int = 300,
+                 session: Transport | None = None) -> None:
+        self._secret_name = secret_name
+        self._api_version = api_version
+        self._max_age = max_age
+        self._session = session
+        self._lock = threading.Lock()
+        self._client: SalesforceClient | None = None
+
+    def get(self) -> SalesforceClient:
+        with self._lock:
+            if self._client is None:
+                self._client = client_from_secret(self._secret_name, session=self._session, max_age=self._max_age,
+                                                  api_version=self._api_version)
+            return self._client
+
+    def reset(self) -> None:
+        with self._lock:
+            self._client = None

@@ -1,8 +1,9 @@
 """A local HTTP server that answers like Salesforce REST, for tests and the demo (loopback only).
 
 It serves the OAuth token endpoint (client credentials), sObject Collections update
-(``PATCH /services/data/vXX.X/composite/sobjects``) and ``GET .../sobjects/Lead/<id>``, with Salesforce's
-documented response shapes. Every request is recorded (headers and body) for assertions, and failures can be
+(``PATCH /services/data/vXX.X/composite/sobjects``), ``GET .../sobjects/Lead/<id>`` and the Query resource
+(``GET .../query?q=`` for the SOQL subset of ``fake_soql``, pages of ``page_size`` records followed through
+``nextRecordsUrl``), with Salesforce's documented response shapes. Every request is recorded (headers and body) for assertions, and failures can be
 programmed: per-record errors, an expired session, the API request limit, 503.
 
     with FakeSalesforce() as sf:
@@ -22,10 +23,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from territory_router.salesforce.fake_soql import QueryRefused, run_query
 from territory_router.salesforce.ids import is_salesforce_id, to_18
 
 _COLLECTIONS_RE = re.compile(r"^/services/data/v(\d+\.\d)/composite/sobjects/?$")
 _LEAD_RE = re.compile(r"^/services/data/v(\d+\.\d)/sobjects/Lead/([A-Za-z0-9]{15,18})/?$")
+_QUERY_RE = re.compile(r"^/services/data/v(\d+\.\d)/query/?$")
+_QUERY_MORE_RE = re.compile(r"^/services/data/v(\d+\.\d)/query/(01g[A-Za-z0-9]+)-(\d+)$")
 MAX_BODY = 10 * 1024 * 1024
 
 
@@ -49,6 +53,7 @@ class _Failures:
     limit_exceeded: int = 0
     unavailable: int = 0
     record_errors: dict[str, tuple[str, str]] = field(default_factory=dict)  # id15 -> (code, message)
+    next_calls: deque[tuple[int, str, str]] = field(default_factory=deque)  # (status, errorCode, message)
     transient_record_errors: dict[str, deque[tuple[str, str]]] = field(default_factory=dict)
 
 
@@ -69,6 +74,8 @@ class FakeSalesforce:
         self.requests: list[RecordedRequest] = []
         self.leads: dict[str, dict[str, Any]] = {}  # 18-char id -> fields written (and seeded)
         self.deleted: set[str] = set()  # 18-char ids answered with ENTITY_IS_DELETED
+        self.page_size = 2000  # records per query page (Salesforce: up to 2,000)
+        self._cursors: dict[str, list[dict[str, Any]]] = {}
         self._tokens_issued = 0
         self._valid_tokens: set[str] = set()
         self._failures = _Failures()
@@ -134,6 +141,16 @@ class FakeSalesforce:
         with self._lock:
             self._failures.unavailable += times
 
+    def fail_next_call(self, status: int, code: str, message: str = "", *, times: int = 1) -> None:
+        """The next ``times`` API calls answer ``status`` with ``[{"message", "errorCode": code}]``."""
+        with self._lock:
+            self._failures.next_calls.extend([(status, code, message or code)] * times)
+
+    def accept_token(self, token: str) -> None:
+        """Treat ``token`` as issued (a client with a static token provider, no OAuth exchange)."""
+        with self._lock:
+            self._valid_tokens.add(token)
+
     def fail_record(self, record_id: str, code: str = "FIELD_CUSTOM_VALIDATION_EXCEPTION",
                     message: str = "Validation failed", *, times: int | None = None) -> None:
         """Updates of ``record_id`` fail with ``code`` (always, or the next ``times`` updates)."""
@@ -196,6 +213,9 @@ class FakeSalesforce:
             if self._failures.limit_exceeded > 0:
                 self._failures.limit_exceeded -= 1
                 return 403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}], {}
+            if self._failures.next_calls:
+                status, code, message = self._failures.next_calls.popleft()
+                return status, [{"message": message, "errorCode": code}], {}
             if self._failures.unavailable > 0:
                 self._failures.unavailable -= 1
                 return 503, [{"message": "Server temporarily unavailable", "errorCode": "SERVER_UNAVAILABLE"}], {
@@ -272,6 +292,32 @@ class FakeSalesforce:
             return 200, {"attributes": {"type": "Lead", "url": f"/services/data/v62.0/sobjects/Lead/{full_id}"},
                          **lead}, {}
 
+    def _query(self, request: RecordedRequest, version: str) -> tuple[int, Any, dict[str, str]]:
+        text = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query).get("q", [""])[0]
+        if not text.strip():
+            return 400, [{"message": "q parameter is required", "errorCode": "MALFORMED_QUERY"}], {}
+        with self._lock:
+            leads = [lead for lead_id, lead in self.leads.items() if lead_id not in self.deleted]
+            try:
+                records = run_query(text, leads, object_url=f"/services/data/v{version}")
+            except QueryRefused as exc:
+                return 400, [{"message": exc.message, "errorCode": exc.code}], {}
+            locator = f"01gxx{len(self._cursors):010d}"
+            self._cursors[locator] = records
+        return self._query_page(version, locator, 0)
+
+    def _query_page(self, version: str, locator: str, offset: int) -> tuple[int, Any, dict[str, str]]:
+        with self._lock:
+            records = self._cursors.get(locator)
+            if records is None:
+                return 400, [{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}], {}
+            chunk = records[offset : offset + self.page_size]
+        done = offset + len(chunk) >= len(records)
+        body: dict[str, Any] = {"totalSize": len(records), "done": done, "records": chunk}
+        if not done:
+            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{offset + len(chunk)}"
+        return 200, body, {}
+
     def handle(self, request: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
         self._record(request)
         path = urllib.parse.urlsplit(request.path).path
@@ -279,7 +325,8 @@ class FakeSalesforce:
             return self._token(request)
         collections = _COLLECTIONS_RE.match(path)
         lead = _LEAD_RE.match(path)
-        if not (collections or lead):
+        query, query_more = _QUERY_RE.match(path), _QUERY_MORE_RE.match(path)
+        if not (collections or lead or query or query_more):
             return 404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], {}
         gate = self._api_gate(request)
         if gate is not None:
@@ -288,6 +335,10 @@ class FakeSalesforce:
             status, body, headers = self._collections(request)
         elif lead and request.method == "GET":
             status, body, headers = self._get_lead(lead.group(2))
+        elif query and request.method == "GET":
+            status, body, headers = self._query(request, query.group(1))
+        elif query_more and request.method == "GET":
+            status, body, headers = self._query_page(query_more.group(1), query_more.group(2), int(query_more.group(3)))
         else:
             status, body, headers = 405, [{"errorCode": "METHOD_NOT_ALLOWED",
                                            "message": f"HTTP Method '{request.method}' not allowed"}], {}

@@ -14,8 +14,8 @@ from territory_router.domain.leads import LeadStatus
 from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
-    LeadLifecycleDetail,
     TagRequest,
+    lifecycle_detail,
 )
 from territory_router.salesforce.events import ChangeKind, LeadChange
 
@@ -136,18 +136,7 @@ def _announce(
     """Tell the app bus (reports, time to first touch) — only when this call changed the lead."""
     if deps.events is None or not released:
         return
-    detail = LeadLifecycleDetail(
-        lead_id=stored["lead_id"],
-        status=status.value,
-        owner_id=stored.get("owner_id"),
-        territory_id=stored.get("territory_id"),
-        assigned_at=stored.get("assigned_at"),
-        sla_due_at=(
-            datetime.fromtimestamp(int(stored["sla_due_at"]), tz=now.tzinfo) if stored.get("sla_due_at") else None
-        ),
-        at=now,
-        reason=reason,
-    )
+    detail = lifecycle_detail(stored, status.value, now, reason)
     failed = deps.events.publish([(detail.lead_id, detail_type, detail.model_dump(mode="json"))])
     if failed:
         log.error("could not announce a lifecycle change", extra={"lead_id": detail.lead_id, "detail_type": detail_type})
