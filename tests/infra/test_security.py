@@ -238,6 +238,7 @@ def _who(cfn_template, predicate) -> set[str]:
 SALESFORCE_CALLERS = {
     "SalesforceWritebackFunction",  # writes owners
     "LeadRerouteFunction",  # re-reads the due leads before re-routing them
+    "LeadIntakeFunction",  # reads the leads a GAP_* event names
 }
 
 

@@ -55,6 +55,7 @@ RESOURCE_ENV = {
     "SALESFORCE_INTEGRATION_USER_ID": {"Ref": "SalesforceIntegrationUserId"},
     "SALESFORCE_API_VERSION": {"Ref": "SalesforceApiVersion"},
     "WRITEBACK_ENABLED": {"Ref": "WritebackEnabled"},
+    "SALESFORCE_EXTRA_LEAD_FIELDS": {"Ref": "SalesforceExtraLeadFields"},
     "NEAREST_TOLERANCE_KM": {"Ref": "NearestToleranceKm"},
     "CATCH_ALL_TERRITORY_ID": {"Ref": "CatchAllTerritoryId"},
     "DEFAULT_SLA_MINUTES": {"Ref": "DefaultSlaMinutes"},

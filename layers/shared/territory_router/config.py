@@ -37,6 +37,8 @@ class Settings(BaseModel):
     salesforce_integration_user_id: str | None = None
     salesforce_api_version: str = "v62.0"
     writeback_enabled: bool = False
+    # Lead fields (API names) a SOQL read selects besides the standard ones, e.g. Language__c for a skill rule.
+    salesforce_extra_lead_fields: tuple[str, ...] = ()
     nearest_tolerance_km: float = Field(default=25.0, ge=0)
     catch_all_territory_id: str | None = None
     default_sla_minutes: int = Field(default=60, ge=1)
@@ -64,6 +66,9 @@ class Settings(BaseModel):
             salesforce_integration_user_id=e.get("SALESFORCE_INTEGRATION_USER_ID") or None,
             salesforce_api_version=e.get("SALESFORCE_API_VERSION") or "v62.0",
             writeback_enabled=_flag(e.get("WRITEBACK_ENABLED"), False),
+            salesforce_extra_lead_fields=tuple(
+                f.strip() for f in (e.get("SALESFORCE_EXTRA_LEAD_FIELDS") or "").split(",") if f.strip()
+            ),
             nearest_tolerance_km=float(e.get("NEAREST_TOLERANCE_KM") or 25.0),
             catch_all_territory_id=e.get("CATCH_ALL_TERRITORY_ID") or None,
             default_sla_minutes=int(e.get("DEFAULT_SLA_MINUTES") or 60),

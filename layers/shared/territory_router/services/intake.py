@@ -52,6 +52,8 @@ def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dic
     if change.kind in (ChangeKind.CREATE, ChangeKind.UNDELETE):
         return _take_in(change, deps=deps, now=now)
     if change.kind == ChangeKind.UPDATE:
+        if change.gap:  # a gap event resolved by reading the lead: Salesforce's state, not a diff
+            return _follow_refetched_update(change, deps=deps, now=now)
         return _follow_update(change, deps=deps, now=now)
     if change.kind == ChangeKind.DELETE:
         if deps.lifecycle is None or change.lead_id is None:
@@ -118,13 +120,39 @@ def _follow_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> di
     action = getattr(decision, "action", decision)
     action_name = str(getattr(action, "value", action))
     reason = getattr(decision, "reason", action_name)
+    return _settle(change.lead_id, stored, action_name, reason, deps=deps, now=now)
+
+
+def _follow_refetched_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+    """A gap event whose lead was read back (``services.gaps``): judge Salesforce's current state of it.
+
+    Same rules as the re-read before a re-route (``lifecycle.classify_current``): worked -> attended,
+    converted/closed -> closed; a lead we never took in is left alone (reconciliation finds it if it is open).
+    """
+    from territory_router.salesforce.lifecycle import routable_now
+    from territory_router.services.salesforce_state import judge
+
+    if deps.lifecycle is None or change.lead_id is None:
+        return {"action": "ignored", "reason": "no lifecycle handler"}
+    stored = deps.leads.get(change.lead_id)
+    if stored is None:
+        _, why = routable_now(change.changed_fields)
+        return {"action": "ignored", "reason": f"{change.change_type} for a lead we never routed ({why})"}
+    decision = judge(change.changed_fields, stored, integration_user_id=deps.integration_user_id)
+    return _settle(change.lead_id, stored, decision.action.value, decision.reason, deps=deps, now=now)
+
+
+def _settle(
+    lead_id: str, stored: dict[str, Any], action_name: str, reason: str, *, deps: IntakeDeps, now: datetime
+) -> dict[str, Any]:
+    """Apply a lifecycle decision (ATTENDED / CLOSED / DELETED / anything else: no change) and announce it."""
     if action_name == "ATTENDED":
-        released = deps.lifecycle.mark_attended(change.lead_id, now=now, reason=reason)
+        released = deps.lifecycle.mark_attended(lead_id, now=now, reason=reason)
         _announce(deps, DETAIL_LEAD_ATTENDED, stored, LeadStatus.ATTENDED, now, reason, released)
         return {"action": "attended", "released": released}
     if action_name in ("CLOSED", "DELETED"):
         status = LeadStatus.CLOSED if action_name == "CLOSED" else LeadStatus.DELETED
-        released = deps.lifecycle.release(change.lead_id, new_status=status, now=now, reason=reason)
+        released = deps.lifecycle.release(lead_id, new_status=status, now=now, reason=reason)
         _announce(deps, DETAIL_LEAD_CLOSED, stored, status, now, reason, released)
         return {"action": action_name.lower(), "released": released}
     return {"action": "no_change", "reason": reason}

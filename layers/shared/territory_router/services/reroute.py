@@ -18,9 +18,8 @@ always did: nothing is written to Salesforce either, so there is nothing to take
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from territory_router.assignment.reroute import (
@@ -33,9 +32,10 @@ from territory_router.assignment.reroute import (
     reroute_due_leads,
 )
 from territory_router.salesforce.ids import to_18
-from territory_router.salesforce.lifecycle import STATE_FIELDS, Action, classify_current
+from territory_router.salesforce.lifecycle import STATE_FIELDS, Action
 from territory_router.salesforce.soql import MAX_IDS_PER_QUERY, LeadReader, chunks
 from territory_router.salesforce.writeback import SalesforceAuthError, SalesforceError
+from territory_router.services.salesforce_state import judge
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +49,6 @@ _OUTCOME = {
 }
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None
-
-
-def earlier_owners(item: Mapping[str, Any]) -> list[str]:
-    """Owners the lead had with us before its current one: the owner it arrived with, then previous owners."""
-    lead = item.get("lead") if isinstance(item.get("lead"), Mapping) else {}
-    owners = [lead.get("owner_id"), *(item.get("previous_owners") or [])]
-    return [o for o in owners if isinstance(o, str) and o]
-
-
 @dataclass
 class SalesforceScreen:
     """Reads the due leads back from Salesforce and says, per lead, whether it may be re-routed.
@@ -78,8 +60,8 @@ class SalesforceScreen:
     reader: Callable[[], LeadReader]
     integration_user_id: str | None = None
     reset: Callable[[], None] | None = None
-    initial_statuses: Iterable[str] | None = None
-    closed_status_markers: Iterable[str] | None = None
+    initial_statuses: Collection[str] | None = None
+    closed_status_markers: Collection[str] | None = None
     batch_size: int = MAX_IDS_PER_QUERY
     failures: list[dict[str, str]] = field(default_factory=list)  # one per batch that could not be read
 
@@ -100,12 +82,9 @@ class SalesforceScreen:
                 verdicts.update({lead_id: (SCREEN_UNVERIFIED, reason) for lead_id in batch})
                 continue
             for lead_id in batch:
-                item = by_id[lead_id]
-                decision = classify_current(
+                decision = judge(
                     records.get(lead_id),
-                    our_owner_id=item.get("owner_id"),
-                    assigned_at=_parse_time(item.get("assigned_at")),
-                    earlier_owner_ids=earlier_owners(item),
+                    by_id[lead_id],
                     integration_user_id=self.integration_user_id,
                     initial_statuses=self.initial_statuses,
                     closed_status_markers=self.closed_status_markers,
