@@ -89,6 +89,37 @@ def test_another_process_drives_the_pipeline_with_plain_boto3(local_up) -> None:
         assert "territory_id" in item or item["tag_method"]["S"] == "UNTAGGED"
 
 
+def test_the_cli_needs_no_aws_account_for_the_local_stack(local_up, tmp_path) -> None:
+    """A machine with no AWS credentials at all: the commands aimed at the local stack bring placeholders."""
+    _proc, ready, stack_file = local_up
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_SESSION", "AWS_SECURITY", "AWS_PROFILE", "AWS_ENDPOINT_URL"))}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"),
+               AWS_EC2_METADATA_DISABLED="true", HOME=str(tmp_path))
+    territories = tmp_path / "regions.geojson"
+    territories.write_bytes(resources.files("territory_router.data").joinpath("sample_territories.geojson").read_bytes())
+    lead_id = _any_lead_id(ready)
+
+    def cli(*argv: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "territory_router.cli.main", *argv, "--stack-file", str(stack_file)],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{argv}: {proc.stderr}"
+        assert "Traceback" not in proc.stderr
+        return proc.stdout
+
+    assert "uploaded s3://" in cli("territories", "upload", str(territories))
+    assert "REP" in cli("reps", "list")
+    assert f"Lead {lead_id}" in cli("leads", "explain", lead_id)
+    assert "(total" in cli("dlq", "list")
+
+
+def _any_lead_id(ready: dict) -> str:
+    ddb = boto3.client("dynamodb", endpoint_url=ready["endpoint"], region_name=ready["region"])
+    items = ddb.scan(TableName=ready["resources"]["LeadsTable"], Limit=1, ProjectionExpression="lead_id")["Items"]
+    assert items, "the pipeline test before this one leaves leads in the table"
+    return items[0]["lead_id"]["S"]
+
+
 def test_sigterm_stops_it_cleanly(local_up) -> None:
     proc, _ready, stack_file = local_up
     proc.send_signal(signal.SIGTERM)

@@ -194,3 +194,33 @@ def test_no_repair_option_rejects_self_intersections():
     assert validate_files([("x.geojson", data)]).valid
     strict = validate_files([("x.geojson", data)], ValidationOptions(repair=False))
     assert not strict.valid and "self-intersection" in strict.errors[0].reason
+
+
+BILLION_LAUGHS_AFTER_LONG_COMMENT = (
+    '<?xml version="1.0"?>\n<!-- ' + "x" * 70000 + ' -->\n'
+    '<!DOCTYPE kml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+    '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>\n'
+    '<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Placemark><name>&c;</name>'
+    '<Polygon><outerBoundary><LinearRing><coordinates>0,0 1,0 1,1 0,0</coordinates></LinearRing>'
+    '</outerBoundary></Polygon></Placemark></Document></kml>'
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        BILLION_LAUGHS_AFTER_LONG_COMMENT,
+        # an external entity: would read a local file with a plain parser
+        '<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        '<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Placemark><name>&x;</name></Placemark></Document></kml>',
+        # a DTD with no entity at all is refused too: KML never needs one
+        '<?xml version="1.0"?><!DOCTYPE kml><kml xmlns="http://www.opengis.net/kml/2.2"><Document/></kml>',
+    ],
+    ids=["entity-after-64k-comment", "external-entity", "bare-doctype"],
+)
+def test_kml_with_a_dtd_is_refused_wherever_the_dtd_stands(text):
+    """The old guard scanned only the first 64 KiB for <!DOCTYPE>: a long comment first let an entity expand."""
+    report = validate_files([("bomb.kml", text.encode())])
+    assert not report.valid
+    assert [e.code for e in report.errors] == ["kml_dtd"]
+    assert "DTD" in report.errors[0].reason

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Sequence
+
+from territory_router.cli.errors import CliParser, describe_failure
 
 # Modules that add sub-commands: each exposes ``register(subparsers)``; the parsers they add set ``func``
 # (``func(args) -> int`` exit code).
@@ -22,7 +26,7 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="territory-router",
         description="Territory management and lead assignment for Salesforce on AWS Lambda.",
     )
@@ -39,12 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every failure is one line on stderr and a non-zero exit, never a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("territory-router: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the command line's last line of defence: one line, exit 1
+        if os.environ.get("TERRITORY_ROUTER_DEBUG"):
+            traceback.print_exc()
+        print(f"territory-router: {describe_failure(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

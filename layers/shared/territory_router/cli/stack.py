@@ -7,13 +7,31 @@ that file. ``--stack-name NAME`` reads the physical ids from CloudFormation inst
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_STACK_FILE = Path(".territory-router") / "stack.json"
+# The embedded AWS accepts any credentials; a machine with no AWS account has none, so the CLI brings its own
+# for a loopback endpoint (the same placeholder the local stack gives its handlers).
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+def is_loopback(endpoint: str | None) -> bool:
+    """True for an endpoint on this machine (127.0.0.0/8, ::1, localhost): the local stack."""
+    host = urlsplit(endpoint or "").hostname
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class StackNotFound(RuntimeError):
@@ -36,6 +54,12 @@ class Stack:
             kwargs: dict[str, Any] = {"region_name": self.region}
             if self.endpoint:
                 kwargs["endpoint_url"] = self.endpoint
+            if is_loopback(self.endpoint):
+                from botocore.config import Config
+
+                # A stopped local stack refuses the connection at once: say so instead of retrying for a minute.
+                kwargs.update(LOCAL_CREDENTIALS)
+                kwargs["config"] = Config(connect_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
             self._clients[service] = boto3.client(service, **kwargs)
         return self._clients[service]
 

@@ -124,15 +124,15 @@ def run(args: argparse.Namespace) -> int:
     leads_path = args.leads
     if leads_path is None:  # "--territories a.geojson b.kml leads.csv": nargs="+" swallowed the leads file
         if len(territories) < 2:
-            print("give the territory files and a LEADS.csv", file=err)
+            print("territory-router tag: give the territory files and a LEADS.csv", file=err)
             return 2
         leads_path = territories.pop()
     for path in [*territories, leads_path]:
         if not path.is_file():
-            print(f"no such file: {path}", file=err)
+            print(f"territory-router tag: no such file: {path}", file=err)
             return 2
     if args.tolerance_km < 0:
-        print("--tolerance-km must be >= 0", file=err)
+        print("territory-router tag: --tolerance-km must be >= 0", file=err)
         return 2
     tagger = _load_tagger(territories, args.tolerance_km, args.catch_all, err)
     if tagger is None:

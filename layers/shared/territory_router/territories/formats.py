@@ -17,6 +17,9 @@ from pathlib import PurePosixPath
 from typing import Any
 from xml.etree import ElementTree
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
+
 from territory_router.territories.report import MAX_FILE_BYTES, Issue
 
 # Property names with a meaning; everything else is kept as free metadata.
@@ -286,11 +289,12 @@ def _kml_geometry(placemark: ElementTree.Element) -> dict[str, Any] | None:
 
 
 def parse_kml(name: str, data: bytes) -> ParsedFile:
-    upper = data[:65536].upper()
-    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
-        raise FormatError(f"{name}: XML with a DTD or entities is refused (remove the <!DOCTYPE>)", "kml_dtd")
+    # defusedxml refuses any DTD while parsing, wherever it stands (a byte scan of the head of the file could be
+    # passed by a long comment before <!DOCTYPE>); KML never needs one.
     try:
-        root = ElementTree.fromstring(data)
+        root = defused_fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise FormatError(f"{name}: XML with a DTD or entities is refused (remove the <!DOCTYPE>)", "kml_dtd") from exc
     except ElementTree.ParseError as exc:
         raise FormatError(f"{name} is not valid KML/XML: {exc}", "kml_xml") from exc
     if _local(root.tag) != "kml":
