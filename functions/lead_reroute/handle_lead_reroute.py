@@ -8,7 +8,6 @@ not re-routed (metric ``RerouteBlockedSalesforceUnreadable``). Without one it tr
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Metrics, Tracer
@@ -20,6 +19,7 @@ from territory_router.adapters.events import EventPublisher
 from territory_router.adapters.salesforce_client import LazyClient
 from territory_router.config import settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
+from territory_router.lambda_events import scheduled_time
 from territory_router.observability import make_logger
 from territory_router.services.assignment import reroute_and_announce
 from territory_router.services.reroute import SalesforceScreen
@@ -29,19 +29,6 @@ metrics = Metrics()
 tracer = Tracer()
 config = settings()
 salesforce = LazyClient(config.salesforce_secret_name, api_version=config.salesforce_api_version)
-
-
-def _schedule_time(event: dict[str, Any]) -> datetime:
-    """The moment the schedule fired (the event's ``time``; only the schedule may invoke this function).
-
-    The demo fires the schedule with a later time to show what a run two hours on would do.
-    """
-    now = datetime.now(UTC)
-    try:
-        fired = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return now
-    return fired if fired.tzinfo else fired.replace(tzinfo=UTC)
 
 
 def _screen() -> SalesforceScreen | None:
@@ -61,7 +48,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     summary = reroute_and_announce(
         store=store,
         events=EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE),
-        now=_schedule_time(event),
+        now=scheduled_time(event),
         max_reroutes=config.max_reroutes,
         screen=_screen(),
     )

@@ -32,6 +32,9 @@ class Settings(BaseModel):
     writeback_dlq_url: str = ""
     app_event_bus: str = ""
     reconcile_queue_url: str = ""
+    intake_queue_url: str = ""
+    reconcile_lookback_minutes: int = Field(default=240, ge=1)
+    reconcile_max_leads: int = Field(default=2000, ge=1)
     salesforce_org_id: str = ""
     salesforce_secret_name: str = ""
     salesforce_integration_user_id: str | None = None
@@ -61,6 +64,9 @@ class Settings(BaseModel):
             writeback_dlq_url=e.get("WRITEBACK_DLQ_URL", ""),
             app_event_bus=e.get("APP_EVENT_BUS", ""),
             reconcile_queue_url=e.get("RECONCILE_QUEUE_URL", ""),
+            intake_queue_url=e.get("INTAKE_QUEUE_URL", ""),
+            reconcile_lookback_minutes=int(e.get("RECONCILE_LOOKBACK_MINUTES") or 240),
+            reconcile_max_leads=int(e.get("RECONCILE_MAX_LEADS") or 2000),
             salesforce_org_id=e.get("SALESFORCE_ORG_ID", ""),
             salesforce_secret_name=e.get("SALESFORCE_SECRET_NAME", ""),
             salesforce_integration_user_id=e.get("SALESFORCE_INTEGRATION_USER_ID") or None,
