@@ -266,6 +266,11 @@ class SalesforceClient:
         """The run-as user of the connected app (whose changes are our own writeback)."""
         return self._tokens.token().user_id
 
+    @property
+    def org_id(self) -> str | None:
+        """The org of the credentials (from the token's identity URL ``.../id/<orgId>/<userId>``)."""
+        return self._tokens.token().org_id
+
     def _base(self, token: AccessToken) -> str:
         return self._instance_url or token.instance_url
 
@@ -458,11 +463,17 @@ def client_from_secret(secret_name: str, *, session: Transport | None = None, ma
     from aws_lambda_powertools.utilities import parameters
 
     secret = parameters.get_secret(secret_name, transform="json", max_age=max_age)
+    return client_from_secret_value(secret, name=secret_name, session=session, api_version=api_version)
+
+
+def client_from_secret_value(secret: Any, *, name: str = "the Salesforce secret", session: Transport | None = None,
+                             api_version: str | None = None) -> SalesforceClient:
+    """A client from the secret's value (``{"client_id", "client_secret", "my_domain_url", ...}``), already read."""
     if not isinstance(secret, Mapping):
-        raise SalesforceAuthError(f"secret {secret_name} is not a JSON object", code="BAD_SECRET")
-    missing = [name for name in REQUIRED_SECRET_FIELDS if not secret.get(name)]
+        raise SalesforceAuthError(f"secret {name} is not a JSON object", code="BAD_SECRET")
+    missing = [key for key in REQUIRED_SECRET_FIELDS if not secret.get(key)]
     if missing:
-        raise SalesforceAuthError(f"secret {secret_name} lacks {', '.join(missing)}", code="BAD_SECRET")
+        raise SalesforceAuthError(f"secret {name} lacks {', '.join(missing)}", code="BAD_SECRET")
     provider = ClientCredentialsTokenProvider(
         str(secret["my_domain_url"]), str(secret["client_id"]), str(secret["client_secret"]), session=session,
     )

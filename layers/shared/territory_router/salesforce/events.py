@@ -216,6 +216,9 @@ _LEAD_FIELD_MAP: dict[str, str] = {
     "ProductInterest__c": "product_interest",
 }
 
+# Every Lead field API name the parser maps to a Lead attribute (CSV headers are matched against these).
+LEAD_FIELD_NAMES = frozenset(_LEAD_FIELD_MAP)
+
 # Lead_Routing__e custom field -> Lead attribute
 _PLATFORM_FIELD_MAP: dict[str, str] = {
     "First_Name__c": "first_name",

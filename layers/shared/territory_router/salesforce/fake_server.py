@@ -75,6 +75,7 @@ class FakeSalesforce:
         self.leads: dict[str, dict[str, Any]] = {}  # 18-char id -> fields written (and seeded)
         self.deleted: set[str] = set()  # 18-char ids answered with ENTITY_IS_DELETED
         self.page_size = 2000  # records per query page (Salesforce: up to 2,000)
+        self.unreachable = False  # True: every connection is dropped without an answer (Salesforce unreachable)
         self._cursors: dict[str, list[dict[str, Any]]] = {}
         self._tokens_issued = 0
         self._valid_tokens: set[str] = set()
@@ -354,6 +355,9 @@ def _make_handler(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
             return
 
         def _serve(self) -> None:
+            if fake.unreachable:  # drop the connection unanswered: the client sees a network failure
+                self.close_connection = True
+                return
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
                 self.send_error(413)
