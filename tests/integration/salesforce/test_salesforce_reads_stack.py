@@ -4,6 +4,7 @@ Every lead here exists in the stand-in (``FakeSalesforce``, answering SOQL over 
 the pipeline learns of it only the way it would in production:
 
 * a GAP_CREATE event (no field data) -> intake reads the lead -> routed exactly once, even when the gap comes twice;
+  while Salesforce is unreachable the event is retried, not lost;
 * a lead created while the relay was stopped (no event at all) -> the scheduled reconciliation finds it -> routed
   exactly once; the next run sends nothing;
 * GAP_OVERFLOW (names no record) -> a ReconciliationRequest -> the reconciliation function runs from its queue;
@@ -167,6 +168,31 @@ def test_a_gap_create_lead_is_routed_exactly_once(org: Org) -> None:
     item = org.assert_routed_once(lead_id)
     assert item["lead"]["city"] == org.salesforce.leads[lead_id]["City"]  # the fields came from the read
     assert org.lead(gone) is None
+
+
+def test_a_gap_event_salesforce_cannot_answer_is_retried_not_lost(org: Org) -> None:
+    from territory_router.salesforce.samples import cdc_header_only_event
+
+    lead_id = org.create_lead(created=datetime.now(UTC) - timedelta(minutes=1), tag="GRT")
+    failures = org.stack.activity.failures
+    org.salesforce.unreachable = True
+    try:
+        org.publish([cdc_header_only_event("GAP_CREATE", [lead_id], org_id=ORG_ID)])
+        deadline = time.monotonic() + 30
+        while org.stack.activity.failures == failures:  # intake failed the message: SQS will deliver it again
+            assert time.monotonic() < deadline, "intake never tried the gap event"
+            time.sleep(0.05)
+        assert org.lead(lead_id) is None
+    finally:
+        org.salesforce.unreachable = False
+    assert org.stack.wait_idle(timeout_s=90)
+    # A batch whose every record failed makes powertools raise: Lambda retries the whole batch. Expected here.
+    errors = org.stack.activity.handler_errors
+    assert errors and all(e.startswith("LeadIntakeFunction: BatchProcessingError") for e in errors), errors
+    errors.clear()
+    org.assert_routed_once(lead_id)
+    depth = org.stack.queue_depths()
+    assert depth["IntakeDLQ"] == 0
 
 
 def test_a_lead_created_while_the_relay_was_stopped_is_routed_once_by_reconciliation(org: Org) -> None:
