@@ -337,7 +337,7 @@ def _wait_active(stack, timeout_s: float = 60) -> None:
 def run(n_leads: int = 2000, seed: int = 11, log=print) -> dict[str, Any]:
     from territory_router.demo.leads import make_leads
     from territory_router.local.stack import LocalStack
-    from territory_router.salesforce.fake_server import FakeSalesforce
+    from territory_router.salesforce.fake_org import FakeOrg
     from territory_router.salesforce.samples import cdc_create_event, cdc_update_event
 
     counter = CallCounter()
@@ -349,7 +349,7 @@ def run(n_leads: int = 2000, seed: int = 11, log=print) -> dict[str, Any]:
     rng = random.Random(seed)
     phases: dict[str, dict[str, Any]] = {}
     try:
-        with FakeSalesforce() as salesforce, LocalStack(
+        with FakeOrg() as salesforce, LocalStack(
             parameter_overrides={
                 "WritebackEnabled": "true",
                 "SalesforceOrgId": ORG_ID,
@@ -372,6 +372,7 @@ def run(n_leads: int = 2000, seed: int = 11, log=print) -> dict[str, Any]:
                           Body=data.joinpath("sample_territories.geojson").read_bytes())  # fmt: skip
             s3.put_object(Bucket=r["TerritoryBucket"], Key="roster/sales-team.json",
                           Body=data.joinpath("sample_roster.json").read_bytes())  # fmt: skip
+            salesforce.adopt_roster(json.loads(data.joinpath("sample_roster.json").read_text()))
             _wait_active(stack)
             stack.wait_idle(timeout_s=60, quiet_s=0.5)
             bus = r.get("SalesforceEventBus") or stack.template.parameters["SalesforceEventBusName"]
@@ -404,7 +405,9 @@ def run(n_leads: int = 2000, seed: int = 11, log=print) -> dict[str, Any]:
                 log(f"  phase {name}: {len(events)} partner events, {busy_until - started:.1f} s")
 
             leads, _kinds = make_leads(n_leads, seed)
-            phase("create", [cdc_create_event(lead, org_id=ORG_ID) for lead in leads])
+            creates = [cdc_create_event(lead, org_id=ORG_ID) for lead in leads]
+            salesforce.adopt_relay_events(creates)  # the test org holds the leads these events announce
+            phase("create", creates)
             ddb = stack.client("dynamodb")
             records = []
             for page in ddb.get_paginator("scan").paginate(TableName=r["LeadsTable"]):

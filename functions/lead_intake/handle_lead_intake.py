@@ -30,7 +30,7 @@ from territory_router.adapters import aws
 from territory_router.adapters.events import EventPublisher
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
-from territory_router.adapters.salesforce_client import LazyClient
+from territory_router.adapters.salesforce_client import salesforce_from_secret
 from territory_router.config import settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.observability import make_logger
@@ -54,7 +54,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 config = settings()
 idempotency_config = IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=7 * 24 * 3600)
 persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table)
-salesforce = LazyClient(config.salesforce_secret_name, api_version=config.salesforce_api_version)
+salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
 
 @cache
@@ -94,12 +94,12 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name="LeadChangesReceived", unit=MetricUnit.Count, value=len(changes))
     if config.writeback_enabled and needs_refetch(changes):
         try:
-            changes = resolve_gaps(changes, reader=salesforce.get(),
+            changes = resolve_gaps(changes, reader=salesforce,
                                    extra_fields=config.salesforce_extra_lead_fields)
         except SalesforceError as exc:
             metrics.add_metric(name="GapRefetchFailed", unit=MetricUnit.Count, value=1)
             if isinstance(exc, SalesforceAuthError):
-                salesforce.reset()  # the next delivery reads the (corrected) secret again
+                salesforce.invalidate()  # refused even after a fresh read: the next delivery reads it again
             if exc.retryable or isinstance(exc, SalesforceAuthError):
                 logger.warning("could not read the leads of a gap event; the message will be retried",
                                extra={"code": exc.code, "message_id": record.message_id})

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from territory_router.adapters import aws
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
-from territory_router.adapters.salesforce_client import LazyClient
+from territory_router.adapters.salesforce_client import salesforce_from_secret
 from territory_router.config import settings
 from territory_router.lambda_events import scheduled_time
 from territory_router.observability import make_logger
@@ -31,7 +31,7 @@ logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
 config = settings()
-salesforce = LazyClient(config.salesforce_secret_name, api_version=config.salesforce_api_version)
+salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
 
 @logger.inject_lambda_context
@@ -52,7 +52,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return {"skipped": "WritebackEnabled=false", "batchItemFailures": []}
     try:
         summary = reconcile(
-            reader=salesforce.get(),
+            reader=salesforce,
             known=LeadRepository(aws.client("dynamodb"), config.leads_table),
             sender=QueuePublisher(aws.client("sqs")),
             intake_queue_url=config.intake_queue_url,
@@ -64,7 +64,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
     except SalesforceError as exc:
         if isinstance(exc, SalesforceAuthError):
-            salesforce.reset()  # the next run reads the (corrected) secret again
+            salesforce.invalidate()  # a paged query runs outside the client's own retry: next run reads it again
         metrics.add_metric(name="ReconciliationFailed", unit=MetricUnit.Count, value=1)
         logger.error("reconciliation could not read Salesforce", extra={"code": exc.code, "error": str(exc)[:300]})
         if records:  # the requests come back after the visibility timeout

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
 from territory_router.adapters.events import EventPublisher
-from territory_router.adapters.salesforce_client import LazyClient
+from territory_router.adapters.salesforce_client import salesforce_from_secret
 from territory_router.config import settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.lambda_events import scheduled_time
@@ -28,13 +28,13 @@ logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
 config = settings()
-salesforce = LazyClient(config.salesforce_secret_name, api_version=config.salesforce_api_version)
+salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
 
 def _screen() -> SalesforceScreen | None:
     if not config.writeback_enabled:
         return None  # no Salesforce connection configured: today's behaviour (docs/rerouting.md)
-    return SalesforceScreen(reader=salesforce.get, reset=salesforce.reset,
+    return SalesforceScreen(reader=lambda: salesforce, reset=salesforce.invalidate,
                             integration_user_id=config.salesforce_integration_user_id)
 
 

@@ -1,7 +1,9 @@
 """SalesforceWritebackFunction: sets OwnerId and the territory fields on Salesforce leads.
 
 Consumes app-bus assignment events from WritebackQueue. With writeback off (parameter ``WritebackEnabled``) the
-events are acknowledged and counted, so turning it on later does not replay history.
+events are acknowledged and counted, so turning it on later does not replay history. The work is
+``territory_router.services.writeback.process_writeback_batch``: writes that must wait are deferred (message
+visibility), refused owners are re-decided, the rest is written or set aside with Salesforce's reason.
 """
 
 from __future__ import annotations
@@ -15,29 +17,53 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
-from territory_router.adapters.lead_repository import WritebackLedger
 from territory_router.config import settings
 from territory_router.observability import make_logger
-from territory_router.services.dead_letters import DeadLetterSender
-from territory_router.services.writeback import PoisonWriteback, parse_event_body, write_back_batch
+from territory_router.salesforce.writeback import ApiBudget
 
 logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
 config = settings()
+# Per container: the last Sforce-Limit-Info seen decides whether to pause (docs/salesforce.md, "Limits").
+budget = ApiBudget(pause_at=config.writeback_pause_api_percent / 100)
+
+
+def clock() -> datetime:
+    """Now (tests that live through a simulated day replace it with their clock)."""
+    return datetime.now(UTC)
 
 
 @cache
 def _client():
-    from territory_router.adapters.salesforce_client import client_from_secret
+    from territory_router.adapters.salesforce_client import salesforce_from_secret
 
-    return client_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
+    return salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
 
-def _write(details):
+@cache
+def _deps():
+    from territory_router.adapters.events import EventPublisher
+    from territory_router.adapters.lead_repository import WritebackLedger
+    from territory_router.adapters.queues import QueueVisibility
+    from territory_router.adapters.routing_store import routing_store_for
+    from territory_router.domain.messages import APP_EVENT_SOURCE
     from territory_router.salesforce.writeback import write_back
+    from territory_router.services.dead_letters import DeadLetterSender
+    from territory_router.services.writeback import WritebackDeps, settle_refused_owners
 
-    return write_back(details, client=_client())
+    store = routing_store_for(config)
+    events = EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE)
+    return WritebackDeps(
+        ledger=WritebackLedger(aws.client("dynamodb"), config.leads_table),
+        write=lambda details: write_back(details, client=_client()),
+        dead_letters=DeadLetterSender(aws.client("sqs"), config.writeback_dlq_url, "writeback"),
+        visibility=QueueVisibility(aws.client("sqs")),
+        queue_url=config.writeback_queue_url,
+        budget=budget,
+        redecide=lambda refused: settle_refused_owners(refused, store=store, events=events, now=clock(),
+                                                       default_sla_minutes=config.default_sla_minutes),
+    )
 
 
 @logger.inject_lambda_context
@@ -45,28 +71,33 @@ def _write(details):
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
-    dead_letters = DeadLetterSender(aws.client("sqs"), config.writeback_dlq_url, "writeback")
-    items = []
-    for record in records:
-        try:
-            items.append((record["messageId"], parse_event_body(record["body"])))
-        except PoisonWriteback as exc:
-            dead_letters.send(record["body"], reason=str(exc), code="INVALID_MESSAGE", message_id=record["messageId"])
     if not config.writeback_enabled:
-        metrics.add_metric(name="WritebackSkipped", unit=MetricUnit.Count, value=len(items))
-        logger.info("writeback is off (WritebackEnabled=false): assignments not sent to Salesforce", extra={"count": len(items)})
+        metrics.add_metric(name="WritebackSkipped", unit=MetricUnit.Count, value=len(records))
+        logger.info("writeback is off (WritebackEnabled=false): assignments not sent to Salesforce", extra={"count": len(records)})
         return {"batchItemFailures": []}
-    ledger = WritebackLedger(aws.client("dynamodb"), config.leads_table)
-    result = write_back_batch(items, ledger=ledger, write=_write, now=datetime.now(UTC))
-    by_id = {r["messageId"]: r["body"] for r in records}
-    for message_id, lead_id, code in result.permanent:
-        dead_letters.send(by_id[message_id], reason=f"Salesforce refused the update of {lead_id}: {code}", code=code, message_id=message_id)
+    outcome = _process(records)
+    result = outcome.result
     metrics.add_metric(name="WritebackSucceeded", unit=MetricUnit.Count, value=len(result.written))
     metrics.add_metric(name="WritebackDuplicatesSkipped", unit=MetricUnit.Count, value=len(result.skipped_duplicates))
     metrics.add_metric(name="WritebackRetried", unit=MetricUnit.Count, value=len(result.retry))
-    metrics.add_metric(name="WritebackRejected", unit=MetricUnit.Count, value=len(result.permanent))
-    if result.limit_info is not None:
-        used = getattr(result.limit_info, "used", None)
-        if used is not None:
-            metrics.add_metric(name="SalesforceApiUsage", unit=MetricUnit.Count, value=used)
-    return {"batchItemFailures": [{"itemIdentifier": m} for m in result.retry]}
+    metrics.add_metric(name="WritebackRejected", unit=MetricUnit.Count, value=len(result.permanent) + outcome.refused_owner_dead)
+    metrics.add_metric(name="WritebackPaused", unit=MetricUnit.Count, value=len(result.retry) if result.paused else 0)
+    metrics.add_metric(name="WritebackOwnerRefused", unit=MetricUnit.Count, value=len(result.refused_owners))
+    metrics.add_metric(name="LeadsReassigned", unit=MetricUnit.Count, value=outcome.reassigned)
+    if result.auth_failed:
+        metrics.add_metric(name="SalesforceAuthFailures", unit=MetricUnit.Count, value=1)
+    usage = budget.last
+    if usage is not None:
+        metrics.add_metric(name="SalesforceApiUsage", unit=MetricUnit.Count, value=usage.used)
+        metrics.add_metric(name="SalesforceApiUsagePercent", unit=MetricUnit.Percent, value=round(100 * usage.ratio, 2))
+    if result.paused:
+        logger.warning("writeback paused: Salesforce API usage above the pause share; messages wait",
+                       extra={"api_usage": f"{usage.used}/{usage.limit}" if usage else None,
+                              "pause_at_percent": config.writeback_pause_api_percent})
+    return outcome.response
+
+
+def _process(records):
+    from territory_router.services.writeback import process_writeback_batch
+
+    return process_writeback_batch(records, deps=_deps(), now=clock())

@@ -1,5 +1,7 @@
-"""Fake Salesforce REST server for tests (the implementation ships in the package for the demo)."""
+"""The test org (the implementation ships in the package for the demo): ``FakeOrg``, alias ``FakeSalesforce``."""
 
-from territory_router.salesforce.fake_server import FakeSalesforce, RecordedRequest
+from territory_router.salesforce.fake_org import FakeOrg, RecordedRequest
 
-__all__ = ["FakeSalesforce", "RecordedRequest"]
+FakeSalesforce = FakeOrg
+
+__all__ = ["FakeOrg", "FakeSalesforce", "RecordedRequest"]

@@ -1,7 +1,7 @@
-"""A Salesforce REST transport for unit tests (no sockets): ``FakeSalesforce``'s answers without its HTTP server.
+"""A Salesforce REST transport for unit tests (no sockets): the test org's answers without its HTTP server.
 
 ``SalesforceClient(None, StaticTokens(), session=RestTransport())`` sends each exchange straight to
-``FakeSalesforce.handle`` (the same code that answers over HTTP in integration tests and the demo), so unit tests
+``FakeOrg.handle`` (the same code that answers over HTTP in integration tests and the demo), so unit tests
 see Salesforce's documented payloads: the Query resource's pages (``totalSize``, ``done``, ``records`` with
 ``attributes``, ``nextRecordsUrl``), errors as ``[{"message", "errorCode"}]`` (``MALFORMED_QUERY``,
 ``INVALID_FIELD``, ``REQUEST_LIMIT_EXCEEDED``...), ``Sforce-Limit-Info`` on every answer. ``unreachable`` makes
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from territory_router.adapters.salesforce_client import AccessToken, HttpResponse
-from territory_router.salesforce.fake_server import FakeSalesforce, RecordedRequest
+from territory_router.salesforce.fake_org import FakeOrg, RecordedRequest
 from territory_router.salesforce.ids import to_18
 from territory_router.salesforce.writeback import SalesforceRetryableError
 
@@ -47,7 +47,7 @@ class Exchange:
 
 @dataclass
 class RestTransport:
-    salesforce: FakeSalesforce = field(default_factory=FakeSalesforce)
+    salesforce: FakeOrg = field(default_factory=FakeOrg)
     unreachable: bool = False
     exchanges: list[Exchange] = field(default_factory=list)
 
@@ -61,11 +61,11 @@ class RestTransport:
 
     @property
     def page_size(self) -> int:
-        return self.salesforce.page_size
+        return self.salesforce.query_batch
 
     @page_size.setter
     def page_size(self, value: int) -> None:
-        self.salesforce.page_size = value
+        self.salesforce.query_batch = value
 
     def add_lead(self, lead_id: str, **fields: Any) -> str:
         self.salesforce.seed_lead(lead_id, **fields)

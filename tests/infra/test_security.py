@@ -266,11 +266,13 @@ def test_only_reroute_queries_the_due_index(cfn_template):
 
 
 def test_only_routing_functions_publish_app_events(cfn_template):
-    # Assignment/re-route announce owners; intake announces LeadAttended/LeadClosed for reports.
+    # Assignment/re-route announce owners; intake announces LeadAttended/LeadClosed for reports; the writeback
+    # announces LeadReassigned when Salesforce refused an owner and the lead was decided again.
     assert _who(cfn_template, lambda a, r: a == "events:PutEvents") == {
         "LeadAssignmentFunction",
         "LeadRerouteFunction",
         "LeadIntakeFunction",
+        "SalesforceWritebackFunction",
     }
     assert _who(cfn_template, lambda a, r: a == "events:PutEvents" and r != "AppEventBus") == set()
 
@@ -304,7 +306,8 @@ def test_s3_access_by_prefix(cfn_template):
     assert s3("LeadTaggingFunction", "s3:GetObject") == {"S3:compiled/*"}
     assert s3("LeadAssignmentFunction", "s3:GetObject") == {"S3:rosters/*"}
     assert s3("LeadRerouteFunction", "s3:GetObject") == {"S3:rosters/*"}
+    assert s3("SalesforceWritebackFunction", "s3:GetObject") == {"S3:rosters/*"}  # re-decides refused owners
     # nobody may write what the uploaders read, and only the uploaders write at all
     assert _who(cfn_template, lambda a, r: a == "s3:PutObject") == {"TerritoryUploadFunction", "RosterUploadFunction"}
     assert _who(cfn_template, lambda a, r: a == "s3:PutObject" and r in {"S3:territories/*", "S3:roster/*"}) == set()
-    assert s3("LeadIntakeFunction", "s3:GetObject") == set() and s3("SalesforceWritebackFunction", "s3:GetObject") == set()
+    assert s3("LeadIntakeFunction", "s3:GetObject") == set()

@@ -200,13 +200,27 @@ def test_queue_visibility_redrive_and_dlq(cfn_template, function_id):
     timeout = _function(cfn_template, function_id)["Timeout"]
     # AWS: visibility timeout >= 6 x function timeout (+ batching window).
     assert queue["VisibilityTimeout"] >= 6 * timeout + (window or 0)
-    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}, "maxReceiveCount": 5}
+    receives = queue["RedrivePolicy"]["maxReceiveCount"]
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+                                      "maxReceiveCount": 500 if queue_id == "WritebackQueue" else 5}
     assert queue["SqsManagedSseEnabled"] is True
     dlq = resources[dlq_id]["Properties"]
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert dlq["SqsManagedSseEnabled"] is True
-    # a message must not expire in the queue before it has had its 5 tries
-    assert queue["MessageRetentionPeriod"] > 5 * queue["VisibilityTimeout"]
+    if queue_id == "WritebackQueue":
+        from territory_router.salesforce.writeback import MAX_DEFER_AGE_S, deferral_seconds
+
+        # A day of REQUEST_LIMIT_EXCEEDED (each receive waits >= 15 min) never reaches the DLQ ...
+        assert receives > 86_400 / deferral_seconds("REQUEST_LIMIT_EXCEEDED", None, 1)
+        # ... neither do 3 days of it (the age at which the function sets a write aside itself) ...
+        assert receives > MAX_DEFER_AGE_S / deferral_seconds("REQUEST_LIMIT_EXCEEDED", None, 1)
+        # ... which comes before the retention could drop it, whatever the visibility it waited with (<= 12 h).
+        assert queue["MessageRetentionPeriod"] > MAX_DEFER_AGE_S + 43_200
+        # a crashing function (no deferral: the queue's visibility each time) reaches the DLQ before retention ends
+        assert queue["MessageRetentionPeriod"] > receives * queue["VisibilityTimeout"]
+    else:
+        # a message must not expire in the queue before it has had its 5 tries
+        assert queue["MessageRetentionPeriod"] > 5 * queue["VisibilityTimeout"]
 
 
 def test_s3_uploads_notify_their_functions(cfn_template):
@@ -332,7 +346,8 @@ def test_writeback_rule_matches_the_app_events(cfn_template):
     assert rule["EventBusName"] == {"Ref": "AppEventBus"}
     assert rule["EventPattern"]["source"] == [messages.APP_EVENT_SOURCE]
     assert sorted(rule["EventPattern"]["detail-type"]) == sorted(
-        [messages.DETAIL_LEAD_ASSIGNED, messages.DETAIL_LEAD_REROUTED, messages.DETAIL_LEAD_ESCALATED]
+        [messages.DETAIL_LEAD_ASSIGNED, messages.DETAIL_LEAD_REROUTED, messages.DETAIL_LEAD_ESCALATED,
+         messages.DETAIL_LEAD_REASSIGNED]
     )
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["WritebackQueue", "Arn"]}

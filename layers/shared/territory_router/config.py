@@ -30,6 +30,8 @@ class Settings(BaseModel):
     tagging_dlq_url: str = ""
     assignment_dlq_url: str = ""
     writeback_dlq_url: str = ""
+    writeback_queue_url: str = ""
+    writeback_pause_api_percent: float = Field(default=80.0, ge=0, le=100)
     app_event_bus: str = ""
     reconcile_queue_url: str = ""
     intake_queue_url: str = ""
@@ -62,6 +64,8 @@ class Settings(BaseModel):
             tagging_dlq_url=e.get("TAGGING_DLQ_URL", ""),
             assignment_dlq_url=e.get("ASSIGNMENT_DLQ_URL", ""),
             writeback_dlq_url=e.get("WRITEBACK_DLQ_URL", ""),
+            writeback_queue_url=e.get("WRITEBACK_QUEUE_URL", ""),
+            writeback_pause_api_percent=float(e.get("WRITEBACK_PAUSE_API_PERCENT") or 80.0),
             app_event_bus=e.get("APP_EVENT_BUS", ""),
             reconcile_queue_url=e.get("RECONCILE_QUEUE_URL", ""),
             intake_queue_url=e.get("INTAKE_QUEUE_URL", ""),

@@ -39,6 +39,7 @@ COMMANDS: dict[tuple[str, ...], tuple[list[str], bool]] = {
     ("reps", "set"): (["005xx0000012345AAA", "--capacity", "5"], True),
     ("reps", "ooo"): (["005xx0000012345AAA", "--clear"], True),
     ("reps", "check"): ([], True),
+    ("reps", "usable"): (["005xx0000012345AAA"], True),
     ("reps", "upload"): (["{roster}"], True),
     ("leads", "explain"): (["00Qxx0000012345AAA"], True),
     ("dlq", "list"): ([], True),

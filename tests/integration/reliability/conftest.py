@@ -26,13 +26,13 @@ def pipeline() -> Iterator[Pipeline]:
     from territory_router.adapters.routing_store import clear_roster_cache
     from territory_router.config import settings
     from territory_router.local.stack import LocalStack
-    from territory_router.salesforce.fake_server import FakeSalesforce
+    from territory_router.salesforce.fake_org import FakeOrg
 
     saved_env = dict(os.environ)
     clear_roster_cache()
     _forget_powertools_providers()
     try:
-        with FakeSalesforce() as salesforce, LocalStack(
+        with FakeOrg() as salesforce, LocalStack(
             parameter_overrides={"WritebackEnabled": "true", "SalesforceOrgId": ORG_ID},
             schedule_every_s=24 * 3600,  # the tests fire the re-route themselves
             poll_interval_s=0.1,
@@ -47,6 +47,7 @@ def pipeline() -> Iterator[Pipeline]:
                           Body=data.joinpath("sample_territories.geojson").read_bytes())
             s3.put_object(Bucket=r["TerritoryBucket"], Key="roster/sales-team.json",
                           Body=json.dumps(small_roster()).encode())
+            salesforce.adopt_roster(small_roster())  # the roster's reps and queues are the org's users and queues
             p = Pipeline(stack, salesforce)
             deadline = time.monotonic() + 30
             while not (p.active("TERRITORYSET") and p.active("ROSTER")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -91,7 +92,11 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------------------ input
     def publish(self, events: list[dict[str, Any]]) -> None:
-        """Put Event Relay events on the partner bus (EventBridge delivers them to IntakeQueue)."""
+        """Put Event Relay events on the partner bus (EventBridge delivers them to IntakeQueue).
+
+        The events stand for leads created in Salesforce: the test org holds those leads (silently), so the
+        writeback updates records that exist, as in a real org."""
+        self.salesforce.adopt_relay_events(events)
         publish_relay_events(self.stack.client("events"), self.bus, events)
 
     def publish_concurrently(self, copies: list[list[dict[str, Any]]]) -> None:
@@ -113,6 +118,9 @@ class Pipeline:
 
     def send_raw(self, queue_lid: str, bodies: list[str]) -> None:
         """Put raw message bodies on a queue (what EventBridge's rule target would deliver)."""
+        for body in bodies:
+            with contextlib.suppress(ValueError, AttributeError, TypeError):  # not an event: nothing to hold
+                self.salesforce.adopt_relay_events([json.loads(body)])
         sqs = self.stack.client("sqs")
         for start in range(0, len(bodies), 10):
             chunk = bodies[start : start + 10]

@@ -45,6 +45,7 @@ def _race_roster() -> dict:
 
 def _activate(pipeline: Pipeline, doc: dict) -> None:
     before = (pipeline.active("ROSTER") or {}).get("version")
+    pipeline.salesforce.adopt_roster(doc)  # its reps and queue are users and a queue of the org
     pipeline.stack.client("s3").put_object(Bucket=pipeline.r["TerritoryBucket"], Key="roster/race.json",
                                            Body=json.dumps(doc).encode())
     deadline = time.monotonic() + 30
@@ -62,6 +63,8 @@ def test_eight_containers_and_a_reroute_racing_acceptance(pipeline: Pipeline, mo
     pipeline.scale_to("LeadAssignmentFunction", WORKERS)
     leads = [Lead(lead_id=to_18(f"00QRAC{i:09d}"), last_name=f"Racer lead {i}", company="Acme", org_id=ORG_ID)
              for i in range(40)]
+    for lead in leads:  # the leads exist in Salesforce (AssignRequests are sent straight to the queue)
+        pipeline.salesforce.seed_lead(lead.lead_id, LastName=lead.last_name, Company=lead.company)
     bodies = [AssignRequest(lead=lead, tag=TagResult(territory_id="RACE_T", method=TagMethod.POLYGON)).model_dump_json()
               for lead in leads] * 2
     random.Random(3).shuffle(bodies)

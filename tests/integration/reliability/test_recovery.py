@@ -20,7 +20,7 @@ def test_refused_writeback_is_redriven_after_the_fix(pipeline: Pipeline, tmp_pat
     pipeline.wait()
     records = pipeline.leads(refused[:6])
     assert all(sf.leads.get(i, {}).get("OwnerId") == r["owner_id"] for i, r in records.items() if i != refused)
-    assert "OwnerId" not in sf.leads.get(refused, {})
+    assert sf.leads[refused]["OwnerId"] != records[refused]["owner_id"]  # refused: it keeps the owner it had
 
     stack_file = tmp_path / "stack.json"
     stack_file.write_text(pipeline.stack.ready_line())

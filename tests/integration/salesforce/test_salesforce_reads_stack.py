@@ -1,17 +1,18 @@
-"""Salesforce's truth through the handlers, on the local stack (moto, template.yaml) with the Salesforce stand-in.
+"""Salesforce's truth through the handlers, on the local stack (moto, template.yaml) with the test org.
 
-Every lead here exists in the stand-in (``FakeSalesforce``, answering SOQL over HTTP) the way it exists in an org;
-the pipeline learns of it only the way it would in production:
+The test org (``FakeOrg``) holds the leads, answers SOQL over HTTP and relays every change it makes to the stack's
+partner bus, the way Event Relay does; the pipeline learns of a lead only the way it would in production:
 
-* a GAP_CREATE event (no field data) -> intake reads the lead -> routed exactly once, even when the gap comes twice;
-  while Salesforce is unreachable the event is retried, not lost;
-* a lead created while the relay was stopped (no event at all) -> the scheduled reconciliation finds it -> routed
-  exactly once; the next run sends nothing;
+* a lead created with a GAP_CREATE event (no field data) -> intake reads the lead -> routed exactly once, even when
+  Salesforce sends the gap twice; while Salesforce is unreachable the event is retried, not lost;
+* a lead created while the relay was stopped longer than the 72-hour retention (its event is lost) -> the scheduled
+  reconciliation finds it -> routed exactly once; the next run sends nothing;
 * GAP_OVERFLOW (names no record) -> a ReconciliationRequest -> the reconciliation function runs from its queue;
 * a lead that existed before go-live (outside the look-back) -> ``territory-router backfill --since`` -> once;
   ``backfill --from-csv`` (a Data Loader export) the same way; a second backfill sends nothing;
-* the re-route reads the due leads back: a lead whose rep logged a call (LastActivityDate, no Status change, no
-  CDC event) is released as attended, never re-routed; with Salesforce unreachable nothing is re-routed.
+* the re-route reads the due leads back: a lead whose rep logged a call (LastActivityDate changes, no
+  LeadChangeEvent; the relay is stopped so even the TaskChangeEvent never arrives) is released as attended, never
+  re-routed; with Salesforce unreachable nothing is re-routed until it answers again.
 """
 
 from __future__ import annotations
@@ -32,12 +33,6 @@ import pytest
 from territory_router.salesforce.ids import to_18
 
 ORG_ID = "00Dxx0000001gErEAI"
-WEB_QUEUE = to_18("00G5e000000WebQ")  # the org's default lead owner: a routing inbox, never a rep
-CREATOR = to_18("005xx000001SvUN")  # the integration that inserted the leads
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
 def _roster() -> dict[str, Any]:
@@ -50,37 +45,33 @@ def _roster() -> dict[str, Any]:
 
 
 class Org:
-    """The stack, the Salesforce stand-in, and helpers to look at both."""
+    """The stack, the test org, and helpers to look at both."""
 
     def __init__(self, stack, salesforce) -> None:
         from territory_router.demo.leads import make_leads
 
         self.stack, self.salesforce = stack, salesforce
         self.r = stack.resources
-        self.bus = self.r.get("SalesforceEventBus") or stack.template.parameters["SalesforceEventBusName"]
-        self._pool = iter(make_leads(200, 7)[0])
-        self._n = 0
+        self._pool = iter(make_leads(300, 7)[0])
+        self._seeded = 0
 
-    def create_lead(self, *, created: datetime, tag: str) -> str:
-        """A lead inserted in Salesforce (no event sent): open, owned by the web-to-lead queue."""
+    def fields(self, **extra: Any) -> dict[str, Any]:
+        """Realistic lead fields (a US address with coordinates: the assertions need a rep)."""
         lead = next(self._pool)
-        while lead.latitude is None:  # keep the ones that route on coordinates: the assertions need a rep
+        while lead.latitude is None:
             lead = next(self._pool)
-        self._n += 1
-        lead_id = to_18(f"00Q{tag}{self._n:09d}")
-        self.salesforce.seed_lead(
-            lead_id, FirstName=lead.first_name, LastName=lead.last_name, Company=lead.company, Street=lead.street,
-            City=lead.city, State=lead.state, PostalCode=lead.postal_code, Country=lead.country,
-            Latitude=lead.latitude, Longitude=lead.longitude, Status="Open - Not Contacted", OwnerId=WEB_QUEUE,
-            IsConverted=False, CreatedDate=_iso(created), CreatedById=CREATOR, LastModifiedById=CREATOR,
-            SystemModstamp=_iso(created), LastActivityDate=None, Routing_Status__c=None,
-        )
+        values = {"FirstName": lead.first_name, "LastName": lead.last_name, "Company": lead.company or "Acme",
+                  "Street": lead.street, "City": lead.city, "State": lead.state, "PostalCode": lead.postal_code,
+                  "Country": lead.country, "Latitude": lead.latitude, "Longitude": lead.longitude}
+        return {k: v for k, v in {**values, **extra}.items() if v is not None}
+
+    def old_lead(self, days: int) -> str:
+        """A lead that has been in the org (untouched, owned by the default lead owner) for ``days`` days."""
+        when = self.salesforce.now() - timedelta(days=days)
+        self._seeded += 1
+        lead_id = to_18(f"00QOLD{self._seeded:09d}")
+        self.salesforce.seed_lead(lead_id, **self.fields(CreatedDate=when, SystemModstamp=when, LastModifiedDate=when))
         return lead_id
-
-    def publish(self, events: list[dict[str, Any]]) -> None:
-        from territory_router.salesforce.samples import publish_relay_events
-
-        publish_relay_events(self.stack.client("events"), self.bus, events)
 
     def wait(self) -> None:
         assert self.stack.wait_idle(timeout_s=90), "the pipeline did not settle"
@@ -120,13 +111,14 @@ def org(tmp_path_factory) -> Iterator[Org]:
     from territory_router.adapters.routing_store import clear_roster_cache
     from territory_router.config import settings
     from territory_router.local.stack import LocalStack
-    from territory_router.salesforce.fake_server import FakeSalesforce
+    from territory_router.salesforce.fake_org import FakeOrg
 
     saved_env = dict(os.environ)
     clear_roster_cache()
     try:
-        with FakeSalesforce() as salesforce, LocalStack(
-            parameter_overrides={"WritebackEnabled": "true", "SalesforceOrgId": ORG_ID},
+        with FakeOrg(org_id=ORG_ID) as salesforce, LocalStack(
+            parameter_overrides={"WritebackEnabled": "true", "SalesforceOrgId": ORG_ID,
+                                 "SalesforceIntegrationUserId": salesforce.integration_user_id},
             schedule_every_s=24 * 3600,  # the tests fire the schedules themselves
             poll_interval_s=0.1,
         ) as stack:
@@ -135,15 +127,19 @@ def org(tmp_path_factory) -> Iterator[Org]:
                 SecretId=r["SalesforceCredentialsSecret"], SecretString=json.dumps(salesforce.secret()))
             s3 = stack.client("s3")
             data = resources.files("territory_router.data")
+            roster = _roster()
+            salesforce.adopt_roster(roster)  # the roster's reps and queues are the org's users and queues
             s3.put_object(Bucket=r["TerritoryBucket"], Key="territories/regions.geojson",
                           Body=data.joinpath("sample_territories.geojson").read_bytes())
-            s3.put_object(Bucket=r["TerritoryBucket"], Key="roster/team.json", Body=json.dumps(_roster()).encode())
+            s3.put_object(Bucket=r["TerritoryBucket"], Key="roster/team.json", Body=json.dumps(roster).encode())
             ddb = stack.client("dynamodb")
             deadline = time.monotonic() + 30
             while not all("Item" in ddb.get_item(TableName=r["RoutingTable"], Key={"pk": {"S": pk}, "sk": {"S": "ACTIVE"}})
                           for pk in ("TERRITORYSET", "ROSTER")):
                 assert time.monotonic() < deadline, "the territory set and roster did not activate"
                 time.sleep(0.1)
+            bus = r.get("SalesforceEventBus") or stack.template.parameters["SalesforceEventBusName"]
+            salesforce.connect(stack.client("events"), bus)  # the org's relay: every change it makes reaches the bus
             yield Org(stack, salesforce)
     finally:
         os.environ.clear()
@@ -157,47 +153,46 @@ def org(tmp_path_factory) -> Iterator[Org]:
 
 
 def test_a_gap_create_lead_is_routed_exactly_once(org: Org) -> None:
-    from territory_router.salesforce.samples import cdc_header_only_event
-
-    now = datetime.now(UTC)
-    lead_id = org.create_lead(created=now - timedelta(minutes=2), tag="GAP")
-    gone = to_18("00QGAP999999999")  # named by the gap, deleted since
-    org.publish([cdc_header_only_event("GAP_CREATE", [lead_id, gone], org_id=ORG_ID),
-                 cdc_header_only_event("GAP_CREATE", [lead_id], org_id=ORG_ID)])  # Salesforce may say it twice
+    sf = org.salesforce
+    lead_id = sf.create_lead(org.fields(), owner=sf.default_lead_owner, gap=True)  # GAP_CREATE: ids, no fields
+    sf.emit_gap("GAP_CREATE", [lead_id])  # Salesforce may say it twice
+    sf.emit_gap("GAP_CREATE", ["00QGAP999999999"])  # a lead deleted (purged) since
     org.wait()
     item = org.assert_routed_once(lead_id)
-    assert item["lead"]["city"] == org.salesforce.leads[lead_id]["City"]  # the fields came from the read
-    assert org.lead(gone) is None
+    assert item["lead"]["city"] == sf.leads[lead_id]["City"]  # the fields came from the read
+    assert org.lead(to_18("00QGAP999999999")) is None
 
 
 def test_a_gap_event_salesforce_cannot_answer_is_retried_not_lost(org: Org) -> None:
-    from territory_router.salesforce.samples import cdc_header_only_event
-
-    lead_id = org.create_lead(created=datetime.now(UTC) - timedelta(minutes=1), tag="GRT")
+    sf = org.salesforce
     failures = org.stack.activity.failures
-    org.salesforce.unreachable = True
+    sf.unreachable = True
     try:
-        org.publish([cdc_header_only_event("GAP_CREATE", [lead_id], org_id=ORG_ID)])
+        lead_id = sf.create_lead(org.fields(), owner=sf.default_lead_owner, gap=True)
         deadline = time.monotonic() + 30
         while org.stack.activity.failures == failures:  # intake failed the message: SQS will deliver it again
             assert time.monotonic() < deadline, "intake never tried the gap event"
             time.sleep(0.05)
         assert org.lead(lead_id) is None
     finally:
-        org.salesforce.unreachable = False
+        sf.unreachable = False
     assert org.stack.wait_idle(timeout_s=90)
     # A batch whose every record failed makes powertools raise: Lambda retries the whole batch. Expected here.
     errors = org.stack.activity.handler_errors
     assert errors and all(e.startswith("LeadIntakeFunction: BatchProcessingError") for e in errors), errors
     errors.clear()
     org.assert_routed_once(lead_id)
-    depth = org.stack.queue_depths()
-    assert depth["IntakeDLQ"] == 0
+    assert org.stack.queue_depths()["IntakeDLQ"] == 0
 
 
 def test_a_lead_created_while_the_relay_was_stopped_is_routed_once_by_reconciliation(org: Org) -> None:
-    now = datetime.now(UTC)
-    lead_id = org.create_lead(created=now - timedelta(minutes=40), tag="REL")  # no event: the relay was stopped
+    sf = org.salesforce
+    sf.stop_relay()
+    lead_id = sf.web_to_lead(org.fields())  # its CREATE waits in the org's event bus...
+    sf.advance(timedelta(hours=73))
+    stats = sf.start_relay()  # ...and is gone when the relay resumes: older than the 72-hour retention
+    org.wait()
+    assert stats.lost >= 1 and org.lead(lead_id) is None
     summary = org.stack.fire_schedule("LeadReconcileFunction")
     org.wait()
     assert summary["fed"] >= 1
@@ -209,10 +204,10 @@ def test_a_lead_created_while_the_relay_was_stopped_is_routed_once_by_reconcilia
 
 
 def test_gap_overflow_runs_a_reconciliation_from_the_queue(org: Org) -> None:
-    from territory_router.salesforce.samples import cdc_header_only_event
-
-    lead_id = org.create_lead(created=datetime.now(UTC) - timedelta(minutes=5), tag="OVF")
-    org.publish([cdc_header_only_event("GAP_OVERFLOW", [], org_id=ORG_ID)])
+    sf = org.salesforce
+    lead_id = to_18("00QOVF000000001")
+    sf.seed_lead(lead_id, **org.fields())  # changed in the overflowing transaction: no event of its own
+    sf.emit_gap("GAP_OVERFLOW")
     org.wait()
     org.assert_routed_once(lead_id)
 
@@ -229,11 +224,10 @@ def _cli(argv: list[str]) -> tuple[int, str, str]:
 def test_backfill_routes_pre_existing_leads_once(org: Org, tmp_path: Path) -> None:
     stack_file = tmp_path / "stack.json"
     stack_file.write_text(org.stack.ready_line())
-    old = datetime.now(UTC) - timedelta(days=30)
-    lead_id = org.create_lead(created=old, tag="OLD")  # before go-live: outside every reconciliation window
-    worked = org.create_lead(created=old, tag="OLD")
+    lead_id = org.old_lead(days=30)  # before go-live: outside every reconciliation window
+    worked = org.old_lead(days=30)
     org.salesforce.leads[worked]["Status"] = "Working - Contacted"  # a rep works it: it keeps its owner
-    since = (old - timedelta(days=1)).date().isoformat()
+    since = (datetime.now(UTC) - timedelta(days=31)).date().isoformat()
 
     code, out, err = _cli(["backfill", "--since", since, "--dry-run", "--json", "--stack-file", str(stack_file)])
     assert code == 0, err
@@ -247,7 +241,7 @@ def test_backfill_routes_pre_existing_leads_once(org: Org, tmp_path: Path) -> No
     assert "sent to intake" in out and "left with their owner" in out
     org.wait()
     org.assert_routed_once(lead_id)
-    assert org.lead(worked) is None and org.salesforce.leads[worked]["OwnerId"] == WEB_QUEUE
+    assert org.lead(worked) is None and org.salesforce.leads[worked]["OwnerId"] == org.salesforce.default_lead_owner
 
     code, out, err = _cli(["backfill", "--since", since, "--json", "--stack-file", str(stack_file)])
     assert code == 0, err
@@ -259,13 +253,17 @@ def test_backfill_routes_pre_existing_leads_once(org: Org, tmp_path: Path) -> No
 def test_backfill_from_a_data_loader_csv(org: Org, tmp_path: Path) -> None:
     stack_file = tmp_path / "stack.json"
     stack_file.write_text(org.stack.ready_line())
-    lead_id = org.create_lead(created=datetime.now(UTC) - timedelta(days=90), tag="CSV")
+    lead_id = org.old_lead(days=90)
     record = org.salesforce.leads[lead_id]
     columns = ["Id", "FirstName", "LastName", "Company", "Street", "City", "State", "PostalCode", "Country",
                "Latitude", "Longitude", "Status", "OwnerId", "IsConverted"]
-    rows = [",".join(f'"{c.upper()}"' for c in columns),
-            ",".join(f'"{"" if record.get(c) is None else str(record[c]).lower() if c == "IsConverted" else record[c]}"'
-                     for c in columns),
+
+    def cell(name: str) -> str:
+        value = record.get(name)
+        return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+    rows = [",".join(f'"{c.upper()}"' for c in columns),  # Data Loader writes the headers in upper case
+            ",".join(f'"{cell(c)}"' for c in columns),
             '"not-an-id","X","Y","","","","","","","","","","",""']
     path = tmp_path / "extract.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
@@ -280,37 +278,37 @@ def test_backfill_from_a_data_loader_csv(org: Org, tmp_path: Path) -> None:
 
 
 def test_reroute_skips_a_lead_salesforce_shows_worked_and_waits_when_salesforce_is_unreachable(org: Org) -> None:
-    from territory_router.salesforce.samples import cdc_header_only_event
-
-    now = datetime.now(UTC)
-    called, untouched, other = (org.create_lead(created=now - timedelta(minutes=1), tag="RRT") for _ in range(3))
-    org.publish([cdc_header_only_event("GAP_CREATE", [called, untouched, other], org_id=ORG_ID)])
+    sf = org.salesforce
+    called, untouched, other = (sf.web_to_lead(org.fields()) for _ in range(3))  # ordinary CDC creates
     org.wait()
     items = {i: org.assert_routed_once(i) for i in (called, untouched, other)}
 
-    # The rep of ``called`` logs a call: a Task, no Status change, no LeadChangeEvent; Salesforce's LastActivityDate
-    org.salesforce.leads[called]["LastActivityDate"] = now.date().isoformat()
+    # The rep logs a call: a Task on the lead, no Status change, so no LeadChangeEvent (CDC omits LastActivityDate).
+    # The relay is stopped too, so not even the TaskChangeEvent arrives: only Salesforce itself knows.
     rep = items[called]["owner_id"]
+    sf.stop_relay()
+    sf.log_call(called, by=rep)
     load_before = org.load(rep)
+    now = datetime.now(UTC)
     summary = org.stack.fire_schedule("LeadRerouteFunction", at=now + timedelta(hours=3))
     org.wait()
     after = org.lead(called)
     assert after["status"] == "ATTENDED" and after["owner_id"] == rep and "counted_rep_id" not in after
     assert "activity logged" in after["release_reason"]
     assert org.load(rep) == load_before - 1  # released exactly once
-    assert org.writebacks(called) == 1  # never re-routed: Salesforce keeps the owner it had
+    assert org.writebacks(called) == 1 and sf.leads[called]["OwnerId"] == rep  # never taken from the rep
     for lead_id in (untouched, other):  # nobody touched them: moved on as before
         assert org.lead(lead_id)["reroute_count"] == 1
     assert summary["attended_in_salesforce"] >= 1 and summary["blocked_salesforce_unreadable"] == 0
 
-    # Salesforce unreachable: the due leads stay where they are, and the next run with Salesforce back moves them
+    # Salesforce unreachable: the due leads stay where they are; with Salesforce back the next run moves them
     due = {i: org.lead(i) for i in (untouched, other)}
-    org.salesforce.unreachable = True
+    sf.unreachable = True
     try:
         summary = org.stack.fire_schedule("LeadRerouteFunction", at=now + timedelta(hours=6))
         org.wait()
     finally:
-        org.salesforce.unreachable = False
+        sf.unreachable = False
     assert summary["rerouted"] == 0 and summary["escalated"] == 0 and summary["blocked_salesforce_unreadable"] >= 2
     for lead_id, before in due.items():
         still = org.lead(lead_id)
@@ -321,3 +319,5 @@ def test_reroute_skips_a_lead_salesforce_shows_worked_and_waits_when_salesforce_
     org.wait()
     assert summary["blocked_salesforce_unreadable"] == 0
     assert all(org.lead(i)["owner_id"] != due[i]["owner_id"] for i in due)
+    sf.start_relay()
+    org.wait()

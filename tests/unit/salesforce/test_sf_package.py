@@ -25,6 +25,9 @@ REQUIRED = {
     ".platformEventChannel-meta.xml": ("PlatformEventChannel", {"channelType", "label"}),
     ".platformEventChannelMember-meta.xml": ("PlatformEventChannelMember", {"eventChannel", "selectedEntity"}),
     ".eventRelay-meta.xml": ("EventRelayConfig", {"destinationResourceName", "eventChannel", "label", "state"}),
+    ".flow-meta.xml": ("Flow", {"apiVersion", "label", "processType", "start", "status"}),
+    ".notiftype-meta.xml": ("CustomNotificationType", {"customNotifTypeName", "masterLabel"}),
+    ".customPermission-meta.xml": ("CustomPermission", {"label"}),
 }
 
 

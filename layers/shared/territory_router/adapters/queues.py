@@ -19,3 +19,21 @@ class QueuePublisher:
             resp = self._sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
             failed.extend(chunk[int(f["Id"])][0] for f in resp.get("Failed", []))
         return failed
+
+
+class QueueVisibility:
+    """Let received messages wait: ``ChangeMessageVisibility`` in batches of ten (SQS caps it at 12 hours)."""
+
+    def __init__(self, sqs_client) -> None:
+        self._sqs = sqs_client
+
+    def defer(self, queue_url: str, messages: Sequence[tuple[str, int]]) -> list[str]:
+        """Hide ``(receipt_handle, seconds)`` messages that long; returns the receipt handles SQS refused."""
+        failed: list[str] = []
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            entries = [{"Id": str(i), "ReceiptHandle": receipt, "VisibilityTimeout": max(0, min(43_200, int(seconds)))}
+                       for i, (receipt, seconds) in enumerate(chunk)]
+            resp = self._sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+            failed.extend(chunk[int(f["Id"])][0] for f in resp.get("Failed", []))
+        return failed

@@ -14,6 +14,8 @@ Items written here (besides those of docs/architecture.md):
   ``created_at``, ``reps``, ``groups``, ``errors``, ``warnings`` (JSON strings).
 - ``REP#<id>/LOAD``: ``open_leads``, ``assigned_total``, ``rep_id``, ``updated_at``.
 - ``GROUP#<id>/POINTER``: ``seq`` (N), ``last_rep_id``, ``scores`` (map rep id → N, weighted round robin).
+- ``OWNERS/UNUSABLE``: one attribute per owner (user or queue id) Salesforce refused as an owner, a map
+  ``code``, ``reason``, ``at``, ``lead_id``; eligibility skips them until ``clear_unusable`` (``reps usable``).
 - Lead item attributes added: ``strategy``, ``fallback`` (BOOL), ``tag_note``, ``released_at``,
   ``release_reason``, ``rerouted_at``, ``escalated_at``, ``sla_minutes``.
 """
@@ -50,6 +52,8 @@ ROSTER_PK = "ROSTER"
 ACTIVE_SK = "ACTIVE"
 LOAD_SK = "LOAD"
 POINTER_SK = "POINTER"
+OWNERS_PK = "OWNERS"
+UNUSABLE_SK = "UNUSABLE"
 REROUTE_INDEX = "RerouteDueIndex"
 ROSTER_PREFIX = "rosters/"
 
@@ -110,6 +114,7 @@ class RoutingSnapshot:
     active_version: str | None
     loads: dict[str, RepLoad] = field(default_factory=dict)
     pointers: dict[str, PointerState] = field(default_factory=dict)
+    unusable: dict[str, str] = field(default_factory=dict)  # owner id -> why Salesforce refused it
 
 
 def _cancel_reasons(exc: ClientError, n_items: int) -> list[str | None]:
@@ -315,6 +320,8 @@ class RoutingStore:
             routing_keys.append({"pk": to_av(ROSTER_PK), "sk": to_av(ACTIVE_SK)})
         reps = list(dict.fromkeys(rep_ids))
         groups = list(dict.fromkeys(group_ids))
+        if reps or groups:  # a decision is coming: it must skip owners Salesforce refused
+            routing_keys.append({"pk": to_av(OWNERS_PK), "sk": to_av(UNUSABLE_SK)})
         routing_keys += [self._load_key(r) for r in reps]
         routing_keys += [self._pointer_key(g) for g in groups]
         requests: dict[str, list[dict[str, Any]]] = {}
@@ -331,6 +338,8 @@ class RoutingStore:
             pk, sk = item.get("pk", ""), item.get("sk", "")
             if pk == ROSTER_PK and sk == ACTIVE_SK:
                 snap.active_version = item.get("version")
+            elif pk == OWNERS_PK and sk == UNUSABLE_SK:
+                snap.unusable = unusable_reasons(item)
             elif pk.startswith("REP#") and sk == LOAD_SK:
                 snap.loads[pk[4:]] = RepLoad(int(item.get("open_leads", 0)), int(item.get("assigned_total", 0)))
             elif pk.startswith("GROUP#") and sk == POINTER_SK:
@@ -342,6 +351,37 @@ class RoutingStore:
                     {k: int(v) for k, v in (item.get("scores") or {}).items()},
                 )
         return snap
+
+    # ------------------------------------------------------------------------------------ unusable owners
+
+    def unusable_owners(self) -> dict[str, dict[str, Any]]:
+        """Owners Salesforce refused: owner id -> ``{"code", "reason", "at", "lead_id"}``."""
+        resp = self.ddb.get_item(TableName=self.routing_table,
+                                 Key={"pk": to_av(OWNERS_PK), "sk": to_av(UNUSABLE_SK)}, ConsistentRead=True)
+        item = from_item(resp.get("Item")) or {}
+        return {k: v for k, v in item.items() if k not in ("pk", "sk") and isinstance(v, dict)}
+
+    def mark_unusable(self, owner_id: str, *, code: str, reason: str, now: datetime, lead_id: str | None = None) -> None:
+        """Record that Salesforce refused ``owner_id`` as an owner (idempotent: the latest refusal is kept)."""
+        value = {"code": code, "reason": reason[:500], "at": iso(now), "lead_id": lead_id}
+        self.ddb.update_item(
+            TableName=self.routing_table,
+            Key={"pk": to_av(OWNERS_PK), "sk": to_av(UNUSABLE_SK)},
+            UpdateExpression="SET #o = :v",
+            ExpressionAttributeNames={"#o": owner_id},
+            ExpressionAttributeValues={":v": to_av({k: v for k, v in value.items() if v is not None})},
+        )
+
+    def clear_unusable(self, owner_id: str) -> bool:
+        """Make ``owner_id`` eligible again (the admin reactivated the user / fixed the queue). True if it was marked."""
+        resp = self.ddb.update_item(
+            TableName=self.routing_table,
+            Key={"pk": to_av(OWNERS_PK), "sk": to_av(UNUSABLE_SK)},
+            UpdateExpression="REMOVE #o",
+            ExpressionAttributeNames={"#o": owner_id},
+            ReturnValues="UPDATED_OLD",
+        )
+        return owner_id in (resp.get("Attributes") or {})
 
     def loads(self, rep_ids: Iterable[str]) -> dict[str, RepLoad]:
         return self.snapshot(lead_id=None, rep_ids=rep_ids, group_ids=(), include_active=False).loads
@@ -532,6 +572,16 @@ class RoutingStore:
         return items, read
 
 
+
+
+def unusable_reasons(item: Mapping[str, Any]) -> dict[str, str]:
+    """``OWNERS/UNUSABLE`` item -> owner id -> a one-line reason for the decision trail."""
+    out: dict[str, str] = {}
+    for key, value in item.items():
+        if key in ("pk", "sk") or not isinstance(value, dict):
+            continue
+        out[key] = f"refused by Salesforce ({value.get('code')}) {value.get('at', '')}".strip()
+    return out
 
 
 def routing_store_for(settings: Any, *, with_roster: bool = True) -> RoutingStore:

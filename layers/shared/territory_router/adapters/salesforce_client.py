@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -454,15 +454,15 @@ REQUIRED_SECRET_FIELDS = ("client_id", "client_secret", "my_domain_url")
 
 
 def client_from_secret(secret_name: str, *, session: Transport | None = None, max_age: int = 300,
-                       api_version: str | None = None) -> SalesforceClient:
+                       api_version: str | None = None, force_fetch: bool = False) -> SalesforceClient:
     """Build a client from the JSON secret ``{"client_id", "client_secret", "my_domain_url"}``.
 
     Optional secret fields: ``instance_url`` (defaults to the token's), ``api_version``. The secret is read
-    through powertools parameters (cached ``max_age`` seconds per container).
+    through powertools parameters (cached ``max_age`` seconds per container; ``force_fetch`` reads it again).
     """
     from aws_lambda_powertools.utilities import parameters
 
-    secret = parameters.get_secret(secret_name, transform="json", max_age=max_age)
+    secret = parameters.get_secret(secret_name, transform="json", max_age=max_age, force_fetch=force_fetch)
     return client_from_secret_value(secret, name=secret_name, session=session, api_version=api_version)
 
 
@@ -483,30 +483,67 @@ def client_from_secret_value(secret: Any, *, name: str = "the Salesforce secret"
     )
 
 
-class LazyClient:
-    """One Salesforce client per container, built from the secret on first use (not at import, not when idle).
+class RebuildingClient:
+    """A ``SalesforceClient`` that is rebuilt from the secret after Salesforce refuses the credentials.
 
-    ``reset()`` forgets it, e.g. after ``SalesforceAuthError``: the next ``get()`` builds a new client from the
-    secret as it is then (powertools keeps a secret ``max_age`` seconds), so a corrected secret is picked up
-    without a cold start.
+    ``build(fresh)`` makes a client (``fresh``: read the secret again, bypassing the container's cache). When a call
+    raises ``SalesforceAuthError`` (the token endpoint refused the client id/secret, or the session could not be
+    renewed), the client is rebuilt from a fresh read of the secret and the call tried once more: a corrected or
+    rotated secret is used at once, without waiting for a cold start. A second refusal propagates. Building the
+    client itself may raise ``SalesforceAuthError`` (a secret without the required fields).
     """
 
-    def __init__(self, secret_name: str, *, api_version: str | None = None, max_age: int = 300,
-                 session: Transport | None = None) -> None:
-        self._secret_name = secret_name
-        self._api_version = api_version
-        self._max_age = max_age
-        self._session = session
-        self._lock = threading.Lock()
+    def __init__(self, build: Callable[[bool], SalesforceClient]) -> None:
+        self._build = build
         self._client: SalesforceClient | None = None
+        self._lock = threading.Lock()
+        self._stale = False
+        self.rebuilds = 0
 
-    def get(self) -> SalesforceClient:
+    def _current(self, fresh: bool = False) -> SalesforceClient:
         with self._lock:
-            if self._client is None:
-                self._client = client_from_secret(self._secret_name, session=self._session, max_age=self._max_age,
-                                                  api_version=self._api_version)
+            fresh = fresh or self._stale
+            if self._client is None or fresh:
+                self._client = self._build(fresh)
+                self._stale = False
+                if fresh:
+                    self.rebuilds += 1
             return self._client
 
-    def reset(self) -> None:
+    @property
+    def last_api_usage(self) -> ApiUsage | None:
+        return self._client.last_api_usage if self._client is not None else None
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._current(), method)(*args, **kwargs)
+        except SalesforceAuthError:
+            with self._lock:
+                self._client = None
+            return getattr(self._current(fresh=True), method)(*args, **kwargs)
+
+    def update_owners(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+        return self.call("update_owners", records)
+
+    def __getattr__(self, name: str) -> Any:
+        """Every other client method (``get_lead``, ``query`` ...) with the same rebuild-once rule."""
+        attribute = getattr(self._current(), name)
+        if not callable(attribute):
+            return attribute
+        return lambda *args, **kwargs: self.call(name, *args, **kwargs)
+
+    def invalidate(self) -> None:
+        """Forget the client: the next call builds it from a fresh read of the secret.
+
+        For callers that saw ``SalesforceAuthError`` outside ``call`` (a paged query is a generator: its requests run
+        while the caller iterates, after ``call`` has returned).
+        """
         with self._lock:
             self._client = None
+            self._stale = True
+
+
+def salesforce_from_secret(secret_name: str, *, api_version: str | None = None) -> RebuildingClient:
+    """The handlers' Salesforce client: built lazily from the secret, rebuilt from a fresh read after an auth refusal."""
+    return RebuildingClient(lambda fresh: client_from_secret(secret_name, api_version=api_version, force_fetch=fresh))
+

@@ -22,6 +22,10 @@ from territory_router.domain.leads import Lead, TagResult
 Outcome = Literal["rep", "overflow", "group_fallback", "global_fallback"]
 
 
+class NoUsableOwner(Exception):
+    """Every owner the decision could fall back to was refused by Salesforce."""
+
+
 @dataclass(frozen=True)
 class Decision:
     """Who gets the lead, and why."""
@@ -57,18 +61,24 @@ def decide(
     *,
     exclude_reps: Mapping[str, str] | Iterable[str] = (),
     group_id: str | None = None,
+    unusable_owners: Mapping[str, str] | None = None,
 ) -> Decision:
     """Choose the owner of ``lead``.
 
     ``loads``: open-lead counters by rep id (``RepLoad`` or a bare open count); ``pointers``: pointer state by group
     id (missing = fresh); ``exclude_reps``: reps that must not get it (rep id → reason, or just ids);
-    ``group_id``: start from this group instead of the territory's (re-routing keeps the lead's group).
+    ``group_id``: start from this group instead of the territory's (re-routing keeps the lead's group);
+    ``unusable_owners``: users and queues Salesforce refused as owners (id → reason): skipped as reps and as
+    fallback owners. Raises ``NoUsableOwner`` when even the default fallback owner is unusable.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    unusable = dict(unusable_owners or {})
     excluded = (
         dict(exclude_reps) if isinstance(exclude_reps, Mapping) else dict.fromkeys(exclude_reps, "previous owner")
     )
+    for owner, why in unusable.items():
+        excluded.setdefault(owner, f"unusable: {why}")
     territory_id = tag.territory_id if tag is not None else None
     needed = required_skills(roster.skill_rules, lead, territory_id)
     trail: dict[str, Any] = {
@@ -131,12 +141,21 @@ def decide(
         )
 
     for group in chain:
+        if group.fallback_owner and group.fallback_owner in unusable:
+            trail.setdefault("skipped_fallbacks", []).append(
+                f"{group.fallback_owner} (group {group.group_id}): {unusable[group.fallback_owner]}")
+            continue
         if group.fallback_owner:
             summary = f"nobody eligible in {' → '.join(g.group_id for g in chain)}: fallback owner of group {group.group_id}"
             trail.update(outcome="group_fallback", owner_id=group.fallback_owner, fallback=True, summary=summary)
             return _fallback(roster, group.fallback_owner, "group_fallback", group, trail)
+    if roster.default_fallback_owner in unusable:
+        raise NoUsableOwner(
+            f"nobody eligible and the default fallback owner {roster.default_fallback_owner} is unusable "
+            f"({unusable[roster.default_fallback_owner]}): fix it in Salesforce, then `territory-router reps usable`"
+        )
     reason = (
-        f"nobody eligible in {' → '.join(g.group_id for g in chain)} and no group fallback"
+        f"nobody eligible in {' → '.join(g.group_id for g in chain)} and no usable group fallback"
         if chain
         else trail.get("groups_note", "no group")
     )
@@ -194,7 +213,11 @@ def format_trail(trail: Mapping[str, Any]) -> str:
     if trail.get("required_skills"):
         lines.append("Required skills: " + ", ".join(trail["required_skills"]))
     if trail.get("excluded"):
-        lines.append("Excluded (previous owners): " + ", ".join(trail["excluded"]))
+        lines.append("Excluded (previous or refused owners): " + ", ".join(trail["excluded"]))
+    if trail.get("refused_owner"):
+        lines.append(f"Salesforce refused the previous owner: {trail['refused_owner']}")
+    for skipped in trail.get("skipped_fallbacks", []):
+        lines.append(f"Fallback owner skipped: {skipped}")
     if trail.get("groups_note"):
         lines.append(trail["groups_note"])
     for g in trail.get("groups", []):

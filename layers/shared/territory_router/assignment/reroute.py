@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from territory_router.assignment.eligibility import RepLoad
-from territory_router.assignment.engine import decide
+from territory_router.assignment.engine import NoUsableOwner, decide
 from territory_router.assignment.records import (
     REROUTE_SHARD,
     CounterChange,
@@ -93,14 +93,25 @@ def _max_for(roster: Roster, group: Group | None, default: int) -> int:
     return default
 
 
-def _escalation_owner(roster: Roster, group: Group | None, current_owner: str | None) -> tuple[str, str]:
-    if group is not None and group.escalation_owner:
-        return group.escalation_owner, f"escalation owner of group {group.group_id}"
+def _escalation_owner(roster: Roster, group: Group | None, current_owner: str | None,
+                      unusable: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The first of: the group's escalation owner, the rep's manager, the group's fallback owner, the default
+    fallback owner, that Salesforce has not refused as an owner."""
+    unusable = unusable or {}
+    candidates: list[tuple[str | None, str]] = []
+    if group is not None:
+        candidates.append((group.escalation_owner, f"escalation owner of group {group.group_id}"))
     rep = roster.reps.get(current_owner or "")
-    if rep is not None and rep.manager_id:
-        return rep.manager_id, f"manager of {rep.label}"
-    if group is not None and group.fallback_owner:
-        return group.fallback_owner, f"fallback owner of group {group.group_id}"
+    if rep is not None:
+        candidates.append((rep.manager_id, f"manager of {rep.label}"))
+    if group is not None:
+        candidates.append((group.fallback_owner, f"fallback owner of group {group.group_id}"))
+    for owner, why in candidates:
+        if owner and owner not in unusable:
+            return owner, why
+    if roster.default_fallback_owner in unusable:
+        raise NoUsableOwner(f"every escalation owner is unusable, the default fallback owner too "
+                            f"({unusable[roster.default_fallback_owner]})")
     return roster.default_fallback_owner, "default fallback owner"
 
 
@@ -112,6 +123,7 @@ class _Run:
         self.max_reroutes = max_reroutes
         self.loads: dict[str, RepLoad] = {}
         self.pointers: dict[str, PointerState] = {}
+        self.unusable: dict[str, str] = {}  # owners Salesforce refused (OWNERS/UNUSABLE)
         self.report = RerouteReport()
 
     def refresh(self, territory_ids: set[str | None], group_ids: set[str]) -> None:
@@ -128,6 +140,7 @@ class _Run:
         snap = self.store.snapshot(lead_id=None, rep_ids=reps, group_ids=pointer_groups, include_active=False)
         self.loads.update(snap.loads)
         self.pointers.update(snap.pointers)
+        self.unusable.update(snap.unusable)
 
     def _bump(self, rep_id: str | None, delta: int) -> None:
         if not rep_id:
@@ -198,7 +211,7 @@ class _Run:
         due_was = int(item.get("sla_due_at") or 0)
 
         if count >= limit:
-            owner, why = _escalation_owner(roster, group, current)
+            owner, why = _escalation_owner(roster, group, current, self.unusable)
             trail = {
                 "at": iso(now),
                 "roster_version": roster.version,
@@ -268,7 +281,7 @@ class _Run:
         lead, tag = _lead_of(item), _tag_of(item)
         decision = decide(
             lead, tag, roster, self.loads, self.pointers, now, exclude_reps=exclude,
-            group_id=group.group_id if group else None,
+            group_id=group.group_id if group else None, unusable_owners=self.unusable,
         )
         dgroup = roster.groups.get(decision.group_id) if decision.group_id else None
         sla = sla_for(roster, dgroup, tag.territory_id, int(item.get("sla_minutes") or 60))
@@ -381,3 +394,131 @@ def reroute_due_leads(
         else:
             run.handle(item)
     return run.report
+
+
+# ------------------------------------------------------------------------------------- refused owners
+
+
+@dataclass
+class RedecideOutcome:
+    """What ``redecide_refused_owner`` did: ``detail`` to announce (``LeadReassigned``), or why nothing."""
+
+    detail: LeadAssignedDetail | None = None
+    skipped_reason: str | None = None
+
+
+def redecide_refused_owner(
+    lead_id: str, refused: str, reason: str, *, store: RoutingStore, now: datetime, default_sla_minutes: int = 60,
+) -> RedecideOutcome:
+    """Salesforce refused ``refused`` as the owner of ``lead_id``: decide again without it.
+
+    Uses the re-route's mechanism (``decide`` with the refused and every unusable owner excluded, then one
+    transaction: lead version and owner checked, old rep -1, new rep +1 within capacity, group pointer), so the
+    counters move exactly once however often the message is delivered. An assigned lead goes to its group's next
+    candidate (or the fallback owner); an escalated one to the next escalation owner. The re-route count and the
+    lead's history are kept; the refused owner joins ``previous_owners``. Raises ``NoUsableOwner`` when nobody is
+    left. A lead whose owner already changed is left alone, but a decision that replaced this refused owner and
+    may not have been announced is returned again (announcing twice is harmless: the writeback de-duplicates).
+    """
+    roster = store.active_roster(refresh=True)
+    run = _Run(store, roster, now, max_reroutes=0)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        item = store.get_lead(lead_id)
+        if item is None:
+            return RedecideOutcome(skipped_reason="lead not found")
+        if item.get("owner_id") != refused:
+            if (item.get("decision") or {}).get("refused_owner_id") == refused:
+                return RedecideOutcome(detail=_detail_of(item))
+            return RedecideOutcome(skipped_reason=f"owner already changed to {item.get('owner_id')}")
+        status = item.get("status")
+        if status not in (LeadStatus.ASSIGNED.value, LeadStatus.ESCALATED.value):
+            return RedecideOutcome(skipped_reason=f"lead is {status}")
+        run.refresh({item.get("territory_id")}, {item.get("group_id") or ""} - {""})
+        try:
+            return RedecideOutcome(detail=_replace_owner(run, item, refused, reason, default_sla_minutes))
+        except TransactionCancelled as exc:
+            if exc.failed(0) and exc.failed(0) != "TransactionConflict":
+                continue  # the lead changed: look again
+            _backoff(attempt)
+    raise RuntimeError(f"lead {lead_id}: re-decision gave up after {MAX_ATTEMPTS} attempts (contention)")
+
+
+def _detail_of(item: dict[str, Any]) -> LeadAssignedDetail:
+    from territory_router.assignment.records import detail_from_item
+
+    return detail_from_item(item)
+
+
+def _replace_owner(self: _Run, item: dict[str, Any], refused: str, reason: str, default_sla_minutes: int
+                   ) -> LeadAssignedDetail:
+    roster, now = self.roster, self.now
+    lead_id = item["lead_id"]
+    group = _group_of(roster, item)
+    counted = item.get("counted_rep_id")
+    unusable = {**self.unusable, refused: reason}
+    condition = "#version = :v_seen AND #owner = :refused"
+    cvalues: dict[str, Any] = {":v_seen": int(item.get("version") or 0), ":refused": refused}
+    remove: list[str] = []
+    counters: list[CounterChange] = [CounterChange(counted, -1)] if counted else []
+    pointer = None
+    if item.get("status") == LeadStatus.ESCALATED.value:
+        owner, why = _escalation_owner(roster, group, refused, unusable)
+        rep = roster.reps.get(owner)
+        trail = {"at": iso(now), "roster_version": roster.version, "territory_id": item.get("territory_id"),
+                 "outcome": "escalation", "owner_id": owner, "fallback": False,
+                 "summary": f"escalated to {owner} ({why}): Salesforce refused {refused}"}
+        values: dict[str, Any] = {"owner_id": owner, "owner_kind": owner_kind(owner)}
+        if rep is not None and rep.name:
+            values["owner_name"] = rep.name
+        else:
+            remove.append("owner_name")
+        remove += ["counted_rep_id", "reroute_shard"]
+        new_rep, due, sla_minutes = None, None, None
+        strategy, group_id, fallback = item.get("strategy"), item.get("group_id"), False
+    else:
+        decision = decide(_lead_of(item), _tag_of(item), roster, self.loads, self.pointers, now,
+                          exclude_reps={refused: f"refused by Salesforce: {reason}"},
+                          group_id=group.group_id if group else None, unusable_owners=unusable)
+        dgroup = roster.groups.get(decision.group_id) if decision.group_id else None
+        sla = sla_for(roster, dgroup, item.get("territory_id"), int(item.get("sla_minutes") or default_sla_minutes))
+        due, sla_minutes = due_at(now, sla), sla.minutes
+        trail = dict(decision.trail)
+        trail["sla"] = f"{sla.describe()}: due {iso(due)}"
+        owner, new_rep, pointer = decision.owner_id, decision.rep_id, decision.pointer
+        strategy, group_id, fallback = decision.strategy, decision.group_id, decision.fallback
+        values = {"owner_id": owner, "owner_kind": decision.owner_kind, "fallback": fallback, "sla_minutes": sla_minutes}
+        for attr, value in (("owner_name", decision.owner_name), ("group_id", group_id), ("strategy", strategy)):
+            if value is not None:
+                values[attr] = value
+            else:
+                remove.append(attr)
+        if decision.counted:
+            values["counted_rep_id"] = decision.rep_id
+            values["reroute_shard"] = REROUTE_SHARD
+            values["sla_due_at"] = epoch(due)
+            counters.append(CounterChange(decision.rep_id, +1, decision.rep_capacity))  # type: ignore[arg-type]
+        else:
+            remove += ["counted_rep_id", "reroute_shard"]
+    trail["refused_owner"] = f"{refused}: {reason}"
+    trail["refused_owner_id"] = refused
+    values.update({"version": int(item.get("version") or 0) + 1, "updated_at": iso(now), "assigned_at": iso(now),
+                   "decision": trail})
+    try:
+        self.store.transact_lead_change(
+            lead_id=lead_id, set_values=values, remove=[r for r in remove if r not in values], condition=condition,
+            condition_values=cvalues, counters=counters, pointer=pointer, now=now, append_previous_owner=refused,
+        )
+    except TransactionCancelled:
+        raise  # the caller re-reads the lead and the counters (refresh) and decides again
+    self._bump(counted, -1)
+    self._bump(new_rep, +1)
+    if pointer is not None:
+        self.pointers[pointer.group_id] = pointer
+    return LeadAssignedDetail(
+        lead_id=lead_id, org_id=item.get("org_id"), owner_id=owner, owner_kind=owner_kind(owner),
+        owner_name=values.get("owner_name"), territory_id=item.get("territory_id"),
+        territory_name=item.get("territory_name"), tag_method=item.get("tag_method"), group_id=group_id,
+        strategy=strategy, assigned_at=now, sla_due_at=due, reroute_count=int(item.get("reroute_count") or 0),
+        previous_owner_id=refused, fallback=fallback, decision=trail,
+    )
+

@@ -112,7 +112,8 @@ def assign_lead(
                 )
             return AssignmentOutcome(None, skipped_reason=f"lead is {item.get('status')}", attempts=attempt)
 
-        decision = decide(lead, tag, roster, snap.loads, snap.pointers, now, exclude_reps=raced_full)
+        decision = decide(lead, tag, roster, snap.loads, snap.pointers, now, exclude_reps=raced_full,
+                          unusable_owners=snap.unusable)
         group = roster.groups.get(decision.group_id) if decision.group_id else None
         sla = sla_for(roster, group, tag.territory_id, default_sla_minutes)
         due = due_at(now, sla)

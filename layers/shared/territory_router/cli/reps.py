@@ -1,4 +1,5 @@
-"""``territory-router reps list|set|ooo|upload``: the active roster, workload vs capacity, quick edits.
+"""``territory-router reps list|set|ooo|upload|check|usable``: the active roster, workload vs capacity, quick edits,
+counters and owners Salesforce refused.
 
 Edits write a new roster version (``rosters/<version>.json`` + ``ROSTER/ACTIVE``); workload counters are separate
 items and are never touched.
@@ -52,10 +53,17 @@ def register(subparsers) -> None:
     add_stack_arguments(p)
     p.set_defaults(func=cmd_ooo)
 
-    p = sub.add_parser("check", help="compare each rep's counter with the leads it counts (scans the leads table)")
+    p = sub.add_parser("check", help="counters vs the leads they count (scans the leads table), and owners "
+                                     "Salesforce refused")
     p.add_argument("--json", action="store_true")
     add_stack_arguments(p)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("usable", help="an owner Salesforce refused (inactive user, queue without Leads) is fixed: "
+                                      "let routing use it again")
+    p.add_argument("owner_id", metavar="USER_OR_QUEUE_ID")
+    add_stack_arguments(p)
+    p.set_defaults(func=cmd_usable)
 
     p = sub.add_parser("upload", help="upload a roster file (.json/.csv) to roster/ on the stack")
     p.add_argument("file", type=Path, metavar="FILE")
@@ -250,7 +258,8 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Exit 0 when every counter equals the number of leads naming that rep in ``counted_rep_id``."""
+    """Exit 0 when every counter equals the number of leads naming that rep in ``counted_rep_id`` and Salesforce
+    refused no owner; refused owners are listed with the reason (routing skips them until ``reps usable``)."""
     try:
         store = _store(args)
     except StackNotFound as exc:
@@ -264,10 +273,35 @@ def cmd_check(args: argparse.Namespace) -> int:
         counter = loads[rep].open_leads if rep in loads else 0
         rows.append({"rep_id": rep, "counter": counter, "counted_leads": counted.get(rep, 0)})
     drift = [r for r in rows if r["counter"] != r["counted_leads"]]
+    unusable = [{"owner_id": owner, **info} for owner, info in sorted(store.unusable_owners().items())]
     if args.json:
-        print(json.dumps({"ok": not drift, "reps": rows}, indent=2))
+        print(json.dumps({"ok": not drift and not unusable, "reps": rows, "unusable_owners": unusable}, indent=2))
     else:
         for r in drift:
             print(f"{r['rep_id']}: counter {r['counter']} but {r['counted_leads']} counted lead(s)")
         print(f"{len(rows)} reps checked, {len(drift)} with a difference")
-    return 1 if drift else 0
+        for u in unusable:
+            name = roster.reps[u["owner_id"]].label if roster and u["owner_id"] in roster.reps else u["owner_id"]
+            print(f"unusable owner {name}: {u.get('reason') or u.get('code')} (since {u.get('at')}, lead "
+                  f"{u.get('lead_id') or '?'}); routing skips it. Fix it in Salesforce, then "
+                  f"`territory-router reps usable {u['owner_id']}`")
+        if unusable:
+            print(f"{len(unusable)} owner(s) refused by Salesforce")
+    return 1 if drift or unusable else 0
+
+
+def cmd_usable(args: argparse.Namespace) -> int:
+    from territory_router.assignment.roster import sf_id18
+
+    try:
+        store = _store(args)
+        owner = sf_id18(args.owner_id)
+    except StackNotFound as exc:
+        return _fail(str(exc), 2)
+    except ValueError as exc:
+        return _fail(str(exc), 2)
+    if not store.clear_unusable(owner):
+        print(f"{owner} was not marked unusable")
+        return 0
+    print(f"{owner} is usable again: routing may choose it")
+    return 0

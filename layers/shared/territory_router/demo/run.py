@@ -5,9 +5,11 @@
 2. upload the sample territories (US states grouped into sales regions) and the sample roster to S3;
 3. publish Salesforce Event Relay events for N leads built from real ZIP centroids (CDC and platform events,
    some bulk events with several record ids, some delivered twice, one malformed, one from a foreign org);
-4. let the pipeline run; reps attend most leads (CDC UPDATE events); the re-route runs as if one and two hours
-   had passed, so unattended leads are re-routed once and then escalated to the group's manager (the demo's
-   copy of the sample roster allows one re-route; the sample itself allows two);
+4. let the pipeline run; reps attend most leads in the test org (``FakeOrg``): they change the Status or log a
+   call, and the org's own change events (LeadChangeEvent, TaskChangeEvent, and the echo of every writeback) reach
+   the partner bus through its relay; the re-route runs as if one and two hours had passed, so unattended leads
+   are re-routed once and then escalated to the group's manager (the demo's copy of the sample roster allows one
+   re-route; the sample itself allows two);
 5. print a per-territory table and per-rep loads.
 """
 
@@ -101,10 +103,9 @@ def _unbind_log_handlers(stream: TextIO) -> None:
 
 def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir: Path | None) -> DemoResult:
     from territory_router.local.stack import LocalStack
-    from territory_router.salesforce.fake_server import FakeSalesforce
+    from territory_router.salesforce.fake_org import FakeOrg
     from territory_router.salesforce.samples import (
         cdc_create_event,
-        cdc_update_event,
         platform_event,
         publish_relay_events,
     )
@@ -114,8 +115,9 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
     def say(text: str) -> None:
         print(f"[{time.monotonic() - started:5.1f}s] {text}", file=out, flush=True)
 
-    with FakeSalesforce() as salesforce, LocalStack(
-        parameter_overrides={"WritebackEnabled": "true", "SalesforceOrgId": ORG_ID},
+    with FakeOrg(org_id=ORG_ID) as salesforce, LocalStack(
+        parameter_overrides={"WritebackEnabled": "true", "SalesforceOrgId": ORG_ID,
+                             "SalesforceIntegrationUserId": salesforce.integration_user_id},
         schedule_every_s=24 * 3600,  # the demo fires the re-route itself, at simulated times
     ) as stack:
         say(f"local stack up at {stack.endpoint} ({len(stack.functions)} functions from template.yaml)")
@@ -133,6 +135,7 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
         s3.put_object(Bucket=bucket, Key="territories/sales-regions.geojson",
                       Body=data.joinpath("sample_territories.geojson").read_bytes())
         s3.put_object(Bucket=bucket, Key="roster/sales-team.json", Body=_demo_roster(data))
+        salesforce.adopt_roster(json.loads(_demo_roster(data)))
         _wait_for(lambda: _active(stack, "TERRITORYSET") and _active(stack, "ROSTER"), 30,
                   "the territory set and roster to activate")
         say("territories and roster active")
@@ -140,6 +143,8 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
         leads, kinds = make_leads(n_leads, seed)
         events = _lead_events(leads, rng, cdc_create_event, platform_event)
         bus = r.get("SalesforceEventBus") or stack.template.parameters["SalesforceEventBusName"]
+        salesforce.connect(stack.client("events"), bus)  # the org's relay: every change it makes reaches the bus
+        salesforce.adopt_relay_events(events)
         publish_relay_events(stack.client("events"), bus, events)
         say(f"published {len(events)} Salesforce events for {len(leads)} leads")
         if not stack.wait_idle(timeout_s=timeout_s):
@@ -148,16 +153,24 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
         records = {i["lead_id"]: i for i in _scan(ddb, r["LeadsTable"], LEAD_SUMMARY_ATTRIBUTES)}
         say(f"pipeline idle: {len(records)} lead records, assigned {sum(1 for i in records.values() if i.get('owner_id'))}")
 
-        # Reps attend three leads in four; the rest stay untouched.
-        attended = []
+        # Reps attend three leads in four in Salesforce: most change the Status, some only log a call (a Task on
+        # the lead: Salesforce sends a TaskChangeEvent, no LeadChangeEvent); the rest stay untouched.
+        emitted_before = len(salesforce.emitted)
+        status_changes = calls = 0
         for lead_id, item in sorted(records.items()):
             if item.get("status") == "ASSIGNED" and item.get("owner_kind", "USER") == "USER" and rng.random() < 0.75:
-                attended.append(
-                    cdc_update_event(lead_id, {"Status": "Working - Contacted"}, org_id=ORG_ID, commit_user=item["owner_id"])
-                )
-        publish_relay_events(stack.client("events"), bus, attended)
+                if salesforce.leads.get(lead_id, {}).get("OwnerId") != item["owner_id"]:
+                    continue  # not written back (yet): the rep does not see it as theirs
+                if rng.random() < 0.15:
+                    salesforce.log_call(lead_id, by=item["owner_id"])
+                    calls += 1
+                else:
+                    salesforce.update_lead(lead_id, by=item["owner_id"], Status="Working - Contacted")
+                    status_changes += 1
         stack.wait_idle(timeout_s=timeout_s)
-        say(f"reps attended {len(attended)} leads")
+        attended = salesforce.emitted[emitted_before:]
+        say(f"reps attended {status_changes + calls} leads in Salesforce: {status_changes} status changes, "
+            f"{calls} logged calls")
 
         now = datetime.now(UTC)
         for hours in (1, 2):
@@ -167,6 +180,11 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
                 f"({result.get('items_read')} items read)")
 
         result = _collect(stack, kinds, salesforce)
+        result.notes.append(f"Salesforce org: {len(salesforce.emitted)} change events relayed "
+                            f"({sum(1 for e in salesforce.emitted if e['detail-type'] == '/data/TaskChangeEvent')} "
+                            f"TaskChangeEvent), {salesforce.api_used} API calls in the last 24 h of "
+                            f"{salesforce.api_limit}")
+        result.notes.append(f"logged calls (TaskChangeEvent): {calls}; status changes: {status_changes}")
         result.leads_sent = len(leads)
         result.events_sent = len(events) + len(attended)
         from territory_router.reporting.run import write_demo_report
@@ -310,4 +328,6 @@ def _print_report(result: DemoResult, out: TextIO) -> None:
     p("dead-letter queues: " + ", ".join(f"{k} {v}" for k, v in sorted(result.dlq.items())))
     p(f"Salesforce writeback: {result.writeback['records']} lead updates in {result.writeback['api_calls']} "
       "Collections API calls (Sforce-Auto-Assign: FALSE)")
+    for note in result.notes:
+        p(note)
     p(f"{result.leads_sent} leads, {result.events_sent} events, {result.elapsed_s:.1f} s")

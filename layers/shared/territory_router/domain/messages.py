@@ -15,6 +15,7 @@ DETAIL_LEAD_REROUTED = "LeadRerouted"
 DETAIL_LEAD_ESCALATED = "LeadEscalated"
 DETAIL_LEAD_ATTENDED = "LeadAttended"  # a person acted on the lead: SLA clock stopped (first touch)
 DETAIL_LEAD_CLOSED = "LeadClosed"  # converted, disqualified or deleted while we routed it
+DETAIL_LEAD_REASSIGNED = "LeadReassigned"  # Salesforce refused the owner (inactive, unknown, queue without Leads)
 
 
 class TagRequest(BaseModel):

@@ -1,4 +1,4 @@
-"""Fixes to moto that our tests and the local stack depend on: two for correctness, three for speed.
+"""Fixes to moto that our tests and the local stack depend on: three for correctness, three for speed.
 
 1. **Atomic writes under concurrency.** moto's server handles requests on threads but its DynamoDB backend does
    not serialise writes: two concurrent conditional updates (or transactions) can interleave between the
@@ -27,6 +27,19 @@ from typing import Any
 
 _LOCK = threading.RLock()
 _applied = False
+_CLOCK = [0.0]  # seconds added to the emulator's SQS clock (tests that live through a day: advance_clock)
+
+
+def advance_clock(seconds: float) -> None:
+    """Move the in-process emulator's SQS clock forward (visibility timeouts, retention, timestamps).
+
+    Only for a moto server running in this process (the test suite's); a test that uses it calls ``reset_clock``.
+    """
+    _CLOCK[0] += seconds
+
+
+def reset_clock() -> None:
+    _CLOCK[0] = 0.0
 
 
 class _TableCopyShim:
@@ -136,11 +149,43 @@ def _speed_up() -> None:
     original_unix_time_millis = core_utils.unix_time_millis
 
     def unix_time(dt: Any = None) -> float:
-        return time.time() if dt is None else original_unix_time(dt)
+        return time.time() + _CLOCK[0] if dt is None else original_unix_time(dt)
 
     def unix_time_millis(dt: Any = None) -> float:
-        return time.time() * 1000.0 if dt is None else original_unix_time_millis(dt)
+        return (time.time() + _CLOCK[0]) * 1000.0 if dt is None else original_unix_time_millis(dt)
 
     for module in (core_utils, sqs_models):
         module.unix_time = unix_time  # type: ignore[attr-defined]
         module.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
+    _visibility_from_receive(sqs_models)
+
+
+def _visibility_from_receive(sqs_models: Any) -> None:
+    """SQS limits a message's visibility to 12 hours from the ReceiveMessage that returned it (ChangeMessageVisibility
+    "can extend the visibility timeout to a maximum of 12 hours"; each receive starts anew). moto measures from the
+    message's *send* time, so it refuses any deferral of a message older than 12 hours. Measure from the receive."""
+    message_cls = sqs_models.Message
+    original_mark = message_cls.mark_received
+
+    def mark_received(self: Any, visibility_timeout: int | None = None) -> None:
+        self.tr_received_at = sqs_models.unix_time_millis()
+        original_mark(self, visibility_timeout)
+
+    def change_message_visibility(self: Any, queue_name: str, receipt_handle: str, visibility_timeout: int) -> None:
+        queue = self.get_queue(queue_name)
+        for message in queue._messages:
+            if message.had_receipt_handle(receipt_handle):
+                received = getattr(message, "tr_received_at", message.sent_timestamp)
+                if sqs_models.unix_time_millis() + int(visibility_timeout) * 1000 - received > 43200 * 1000:
+                    raise sqs_models.InvalidParameterValue(
+                        f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
+                        "VisibilityTimeout for the message is beyond the limit [43200 seconds]"
+                    )
+                message.change_visibility(visibility_timeout)
+                if message.visible and message in queue.pending_messages:
+                    queue.pending_messages.remove(message)
+                return
+        raise sqs_models.ReceiptHandleIsInvalid
+
+    message_cls.mark_received = mark_received
+    sqs_models.SQSBackend.change_message_visibility = change_message_visibility

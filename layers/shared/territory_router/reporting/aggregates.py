@@ -19,6 +19,7 @@ from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
     DETAIL_LEAD_ESCALATED,
+    DETAIL_LEAD_REASSIGNED,
     DETAIL_LEAD_REROUTED,
     LeadAssignedDetail,
     LeadLifecycleDetail,
@@ -53,7 +54,8 @@ COUNTERS = (
     SLA_BREACHES, TTFT_SUM, TTFT_COUNT, TTA_SUM, TTA_COUNT,
 ) + tuple(f"{TAG_PREFIX}{m.value}" for m in TagMethod)
 
-APP_DETAIL_TYPES = (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_ATTENDED, DETAIL_LEAD_CLOSED)
+APP_DETAIL_TYPES = (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_ATTENDED, DETAIL_LEAD_CLOSED,
+                    DETAIL_LEAD_REASSIGNED)
 
 
 class NotAnAppEvent(ValueError):
@@ -122,7 +124,7 @@ def _parse_time(value: Any) -> datetime | None:
 
 def delta_for_event(detail_type: str, detail: Mapping[str, Any]) -> AggregateDelta:
     """The increments of one app event. Raises ``NotAnAppEvent`` for anything else."""
-    if detail_type in (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED):
+    if detail_type in (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_REASSIGNED):
         try:
             d = LeadAssignedDetail.model_validate(detail)
         except ValueError as exc:
@@ -155,6 +157,11 @@ def _assignment_delta(detail_type: str, d: LeadAssignedDetail, received_at: date
             tta = max(0, _epoch(d.assigned_at) - _epoch(received_at))
             _add(territory, TTA_SUM, tta)
             _add(territory, TTA_COUNT)
+    elif detail_type == DETAIL_LEAD_REASSIGNED:
+        # The lead was counted when first assigned; Salesforce refused that owner and another got it: only the new
+        # owner's assignment counts (not a re-route, not an SLA breach).
+        if owner_is_rep:
+            _add(reps.setdefault(d.owner_id, {}), ASSIGNED)
     else:
         rerouted = detail_type == DETAIL_LEAD_REROUTED
         _add(territory, REROUTED if rerouted else ESCALATED)

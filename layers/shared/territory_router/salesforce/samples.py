@@ -140,11 +140,16 @@ def _envelope(detail_type: str, payload: dict[str, Any], *, org_id: str, relay_i
     }
 
 
+def change_event_detail_type(entity: str = "Lead") -> str:
+    """The Event Relay ``detail-type`` of an object's change events (``/data/TaskChangeEvent``)."""
+    return f"/data/{entity}ChangeEvent"
+
+
 def _header(change_type: str, record_ids: list[str], *, commit_user: str, time: datetime,
             changed_fields: list[str] | None = None, nulled_fields: list[str] | None = None,
-            change_origin: str = "com/salesforce/api/rest/62.0") -> dict[str, Any]:
+            change_origin: str = "com/salesforce/api/rest/62.0", entity: str = "Lead") -> dict[str, Any]:
     return {
-        "entityName": "Lead",
+        "entityName": entity,
         "recordIds": record_ids,
         "changeType": change_type,
         "changeOrigin": change_origin,
@@ -173,9 +178,14 @@ def cdc_create_event(
     account: str = DEFAULT_ACCOUNT,
     region: str = DEFAULT_REGION,
     replay_id: int | None = None,
-    detail_type: str = CDC_DETAIL_TYPE,
+    detail_type: str | None = None,
+    entity: str = "Lead",
+    change_origin: str = "com/salesforce/api/rest/62.0",
 ) -> dict[str, Any]:
     """A ``LeadChangeEvent`` CREATE as Event Relay puts it on the partner bus.
+
+    ``entity`` builds another object's change event from a mapping of its API names (``"Task"`` →
+    ``TaskChangeEvent``, ``detail-type`` ``/data/TaskChangeEvent``); compound fields are nested for Leads only.
 
     ``lead`` is a ``Lead`` (or a dict of its attributes), or a dict of Salesforce Lead API names
     (``{"LastName": ..., "City": ...}``; then ``record_ids`` is required). ``record_ids`` defaults to the lead's id;
@@ -197,15 +207,17 @@ def cdc_create_event(
     flat.setdefault("CreatedById", commit_user)
     flat.setdefault("LastModifiedDate", flat["CreatedDate"])
     flat.setdefault("LastModifiedById", commit_user)
-    flat.setdefault("IsConverted", False)
-    flat.setdefault("Status", "Open - Not Contacted")
+    if entity == "Lead":
+        flat.setdefault("IsConverted", False)
+        flat.setdefault("Status", "Open - Not Contacted")
     for key in ("CreatedDate", "LastModifiedDate"):
         if isinstance(flat[key], datetime):
             flat[key] = _format_date(flat[key], date_format)
     ids = [to_18(i) for i in ids]
-    payload = {"ChangeEventHeader": _header(change_type, ids, commit_user=commit_user, time=time)}
-    payload.update(_nest_compounds(flat, full=True))
-    return _envelope(detail_type, payload, org_id=org_id, relay_id=relay_id,
+    payload = {"ChangeEventHeader": _header(change_type, ids, commit_user=commit_user, time=time, entity=entity,
+                                            change_origin=change_origin)}
+    payload.update(_nest_compounds(flat, full=True) if entity == "Lead" else flat)
+    return _envelope(detail_type or change_event_detail_type(entity), payload, org_id=org_id, relay_id=relay_id,
                      event_id=event_id or str(uuid.uuid4()), time=time, account=account, region=region,
                      replay_id=replay_id)
 
@@ -224,7 +236,8 @@ def cdc_update_event(
     account: str = DEFAULT_ACCOUNT,
     region: str = DEFAULT_REGION,
     replay_id: int | None = None,
-    detail_type: str = CDC_DETAIL_TYPE,
+    detail_type: str | None = None,
+    entity: str = "Lead",
 ) -> dict[str, Any]:
     """A ``LeadChangeEvent`` UPDATE: ``changes`` maps Lead API names to new values (``None`` = nulled).
 
@@ -238,14 +251,15 @@ def cdc_update_event(
     flat["LastModifiedDate"] = _format_date(time, date_format)
     changed, nulled = [], []
     for key, value in list(changes.items()) + [("LastModifiedDate", flat["LastModifiedDate"])]:
-        name = f"Name.{key}" if key in _NAME_PARTS else f"Address.{key}" if key in _ADDRESS_PARTS else key
+        lead = entity == "Lead"
+        name = f"Name.{key}" if lead and key in _NAME_PARTS else f"Address.{key}" if lead and key in _ADDRESS_PARTS else key
         (nulled if value is None else changed).append(name)
     payload = {
         "ChangeEventHeader": _header("UPDATE", ids, commit_user=commit_user, time=time, changed_fields=changed,
-                                     nulled_fields=nulled, change_origin=change_origin)
+                                     nulled_fields=nulled, change_origin=change_origin, entity=entity)
     }
-    payload.update(_nest_compounds(flat, full=False))
-    return _envelope(detail_type, payload, org_id=org_id, relay_id=relay_id,
+    payload.update(_nest_compounds(flat, full=False) if entity == "Lead" else flat)
+    return _envelope(detail_type or change_event_detail_type(entity), payload, org_id=org_id, relay_id=relay_id,
                      event_id=event_id or str(uuid.uuid4()), time=time, account=account, region=region,
                      replay_id=replay_id)
 
@@ -259,12 +273,15 @@ def cdc_header_only_event(
     event_id: str | None = None,
     commit_user: str = DEFAULT_COMMIT_USER,
     time: datetime | None = None,
+    entity: str = "Lead",
+    change_origin: str = "com/salesforce/api/rest/62.0",
 ) -> dict[str, Any]:
     """A DELETE or GAP_* event: the header alone, no field data."""
     time = time or _now()
     ids = [to_18(i) for i in lead_ids]
-    payload = {"ChangeEventHeader": _header(change_type, ids, commit_user=commit_user, time=time)}
-    return _envelope(CDC_DETAIL_TYPE, payload, org_id=org_id, relay_id=relay_id,
+    payload = {"ChangeEventHeader": _header(change_type, ids, commit_user=commit_user, time=time, entity=entity,
+                                            change_origin=change_origin)}
+    return _envelope(change_event_detail_type(entity), payload, org_id=org_id, relay_id=relay_id,
                      event_id=event_id or str(uuid.uuid4()), time=time, account=DEFAULT_ACCOUNT,
                      region=DEFAULT_REGION, replay_id=None)
 

@@ -88,7 +88,7 @@ class ApiUsage:
     def parse(cls, header: str | None) -> ApiUsage | None:
         if not header:
             return None
-        match = re.search(r"api-usage=(\d+)/(\d+)", header)
+        match = re.search(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)", header)  # not per-app-api-usage
         return cls(int(match.group(1)), int(match.group(2))) if match else None
 
 
@@ -153,6 +153,7 @@ class WritebackFailure:
     lead_id: str
     code: str
     message: str = ""
+    fields: tuple[str, ...] = ()
 
     @property
     def error_code(self) -> str:
@@ -323,5 +324,79 @@ def _classify(ids: list[str], outcomes: list[RecordResult], result: WritebackRes
             result.succeeded.append(lead_id)
             continue
         error = outcome.errors[0] if outcome.errors else RecordError("UNKNOWN", "no error detail")
-        failure = WritebackFailure(lead_id, error.code, error.message)
+        failure = WritebackFailure(lead_id, error.code, error.message, error.fields)
         (result.transient if error.code in TRANSIENT_ERROR_CODES else result.permanent).append(failure)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Refused owners, deferrals and the API budget (pure rules; the writeback service applies them)
+# ---------------------------------------------------------------------------------------------------------
+
+# Salesforce refuses the owner itself (docs/salesforce.md, "Refused owners"): the user is inactive, the id names no
+# user/queue of the org, or the queue does not list Lead as a supported object (a public group shares the 00G
+# prefix). Re-deciding the lead is the fix; retrying the same owner never is.
+OWNER_REFUSAL_CODES = frozenset({"INACTIVE_OWNER_OR_USER", "INVALID_CROSS_REFERENCE_KEY", "FIELD_INTEGRITY_EXCEPTION"})
+
+
+def refused_owner(failure: WritebackFailure, owner_field: str = "OwnerId") -> bool:
+    """True when Salesforce refused the update because of the owner we set (not the lead, not another field).
+
+    ``INACTIVE_OWNER_OR_USER`` always names the owner (we set no other user reference). The two generic codes count
+    only when the error names the owner field (``fields: ["OwnerId"]``) or its message names the owner
+    (``Owner ID: id value of incorrect type``).
+    """
+    if failure.code == "INACTIVE_OWNER_OR_USER":
+        return True
+    if failure.code not in OWNER_REFUSAL_CODES:
+        return False
+    return owner_field in failure.fields or "owner" in failure.message.lower()
+
+
+# Deferral (SQS visibility) of a write that cannot be made now. SQS caps a visibility timeout at 12 hours.
+SQS_MAX_VISIBILITY_S = 43_200
+LIMIT_DEFERRAL_S = 900  # API allocation spent or writeback paused: look again in 15 minutes
+FIRST_RETRY_S = 30  # other transient failures: 30 s, doubling per receive, up to LIMIT_DEFERRAL_S
+MAX_DEFER_AGE_S = 3 * 86_400  # older than this, a deferred write is set aside (queue retention is 4 days)
+LIMIT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "WRITEBACK_PAUSED"})
+
+
+def deferral_seconds(code: str, retry_after: float | None, receive_count: int) -> int:
+    """How long a write waits before its next try: never sooner than Salesforce's ``Retry-After``.
+
+    A spent allocation (``REQUEST_LIMIT_EXCEEDED``) or our own pause waits at least 15 minutes, so a whole day of
+    refusals costs at most 96 receives of the message; other transient failures back off exponentially from 30 s
+    to 15 minutes. Capped at SQS's 12-hour maximum.
+    """
+    if code in LIMIT_CODES:
+        floor = LIMIT_DEFERRAL_S
+    else:
+        floor = min(LIMIT_DEFERRAL_S, FIRST_RETRY_S * 2 ** max(0, receive_count - 1))
+    wanted = max(float(retry_after or 0.0), float(floor))
+    return int(min(SQS_MAX_VISIBILITY_S, -(-wanted // 1)))
+
+
+@dataclass
+class ApiBudget:
+    """Pause the writeback while the org's daily API usage is above ``pause_at`` of its allocation.
+
+    Every response's ``Sforce-Limit-Info`` is observed; while the last one is at or above the share, writes wait
+    (``paused`` is true) until ``probe_after_s`` have passed since it was seen: then one call is let through, and
+    its answer decides again. The allocation is the org's, shared with every other integration.
+    """
+
+    pause_at: float = 0.8
+    probe_after_s: float = LIMIT_DEFERRAL_S
+    last: ApiUsage | None = None
+    seen_at: float | None = None  # epoch seconds
+
+    def observe(self, usage: ApiUsage | None, at: float) -> None:
+        if usage is not None:
+            self.last = usage
+            self.seen_at = at
+
+    def paused(self, at: float) -> bool:
+        if self.last is None or self.seen_at is None or self.pause_at <= 0:
+            return False
+        if self.last.ratio < self.pause_at:
+            return False
+        return at - self.seen_at < self.probe_after_s

@@ -1,21 +1,32 @@
-"""Writeback: ``LeadAssigned``/``LeadRerouted``/``LeadEscalated`` events → Salesforce owner and territory fields.
+"""Writeback: ``LeadAssigned``/``LeadRerouted``/``LeadEscalated``/``LeadReassigned`` events → Salesforce.
 
 Each assignment is written back once: a claim on the lead record (WritebackLedger) filters duplicates before
-Salesforce is called, and the Collections API updates up to 200 leads per call. Transient failures are retried
-through SQS; permanent ones go to the writeback DLQ with Salesforce's error code.
+Salesforce is called, and the Collections API updates up to 200 leads per call. What cannot be written now waits
+in SQS (its visibility set to Salesforce's ``Retry-After``, at least 15 minutes while the API allocation is spent
+or the writeback is paused above its share of it); what can never be written goes to the writeback DLQ with
+Salesforce's error code; a refused owner (inactive user, unknown id, queue without Leads) is handed back for a
+new decision (``territory_router.assignment.reroute.redecide_refused_owner``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from territory_router.adapters.lead_repository import WritebackLedger
 from territory_router.domain.messages import LeadAssignedDetail
+from territory_router.salesforce.writeback import (
+    MAX_DEFER_AGE_S,
+    ApiBudget,
+    SalesforceAuthError,
+    SalesforceRetryableError,
+    deferral_seconds,
+    refused_owner,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +56,33 @@ def parse_event_body(body: str) -> LeadAssignedDetail:
 
 
 @dataclass
+class RefusedOwner:
+    message_id: str
+    detail: LeadAssignedDetail
+    code: str
+    message: str
+
+
+@dataclass
 class WritebackBatchResult:
     written: list[str] = field(default_factory=list)  # message ids
     skipped_duplicates: list[str] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)  # message ids to report as batch item failures
     permanent: list[tuple[str, str, str]] = field(default_factory=list)  # (message id, lead id, error code)
     limit_info: Any = None
+    deferrals: dict[str, int] = field(default_factory=dict)  # message id -> visibility seconds (all in retry)
+    refused_owners: list[RefusedOwner] = field(default_factory=list)  # acknowledged: re-decide these leads
+    paused: bool = False  # no call made: the API usage is above the pause share
+    auth_failed: bool = False  # the credentials were refused (the client was rebuilt and refused again)
+    retry_codes: dict[str, str] = field(default_factory=dict)  # message id -> why it waits
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What SQS says about one message: how often it was received, when it was first sent (epoch seconds)."""
+
+    receive_count: int = 1
+    sent_at: float | None = None
 
 
 def write_back_batch(
@@ -59,9 +91,34 @@ def write_back_batch(
     ledger: WritebackLedger,
     write: Callable[[Sequence[LeadAssignedDetail]], Any],
     now: datetime,
+    budget: ApiBudget | None = None,
+    deliveries: Mapping[str, Delivery] | None = None,
 ) -> WritebackBatchResult:
-    """Claim, write, and settle each ``(message_id, detail)``. ``write`` is ``salesforce.writeback.write_back``."""
+    """Claim, write, and settle each ``(message_id, detail)``. ``write`` is ``salesforce.writeback.write_back``.
+
+    Messages that must wait get a deferral (``deferrals``: SQS visibility seconds, from ``deferral_seconds``);
+    one that has waited longer than ``MAX_DEFER_AGE_S`` is set aside as ``DEFERRED_TOO_LONG`` instead, before the
+    queue's retention could drop it.
+    """
     result = WritebackBatchResult()
+    deliveries = deliveries or {}
+    at = now.timestamp()
+
+    def defer(message_id: str, code: str, retry_after: float | None) -> None:
+        delivery = deliveries.get(message_id, Delivery())
+        if delivery.sent_at is not None and at - delivery.sent_at > MAX_DEFER_AGE_S:
+            lead_id = next((d.lead_id for m, d in items if m == message_id), "?")
+            result.permanent.append((message_id, lead_id, "DEFERRED_TOO_LONG"))
+            return
+        result.retry.append(message_id)
+        result.retry_codes[message_id] = code
+        result.deferrals[message_id] = deferral_seconds(code, retry_after, delivery.receive_count)
+
+    if budget is not None and budget.paused(at):
+        result.paused = True
+        for message_id, _detail in items:
+            defer(message_id, "WRITEBACK_PAUSED", None)
+        return result
     claimed: dict[str, list[tuple[str, LeadAssignedDetail, str]]] = {}
     for message_id, detail in items:
         key = assignment_key(detail)
@@ -76,29 +133,146 @@ def write_back_batch(
     latest = {lead_id: max(entries, key=lambda e: (e[1].assigned_at, e[1].reroute_count)) for lead_id, entries in claimed.items()}
     try:
         outcome = write([entry[1] for entry in latest.values()])
-    except Exception:
+    except Exception as exc:
+        code = getattr(exc, "code", None) or type(exc).__name__
+        retry_after = exc.retry_after if isinstance(exc, SalesforceRetryableError) else None
+        result.auth_failed = isinstance(exc, SalesforceAuthError)
         for entries in claimed.values():
             for message_id, detail, key in entries:
                 ledger.release(detail.lead_id, key)
-                result.retry.append(message_id)
-        log.exception("Salesforce writeback call failed; the batch will be retried")
+                defer(message_id, str(code), retry_after)
+        log.exception("Salesforce writeback call failed; the batch will be retried", extra={"code": code})
         return result
     result.limit_info = getattr(outcome, "limit_info", None)
+    if budget is not None:
+        budget.observe(result.limit_info, at)
+    retry_after = getattr(outcome, "retry_after", None)
     succeeded = set(getattr(outcome, "succeeded", []))
     transient = {getattr(f, "lead_id", f): f for f in getattr(outcome, "transient", [])}
     permanent = {getattr(f, "lead_id", f): f for f in getattr(outcome, "permanent", [])}
     for lead_id, entries in claimed.items():
-        for message_id, _detail, key in entries:
+        for message_id, detail, key in entries:
             if lead_id in succeeded:
                 ledger.done(lead_id, key)
                 result.written.append(message_id)
             elif lead_id in permanent:
-                code = str(getattr(permanent[lead_id], "error_code", "UNKNOWN"))
+                failure = permanent[lead_id]
+                code = str(getattr(failure, "error_code", "UNKNOWN"))
                 ledger.done(lead_id, key, error_code=code)
-                result.permanent.append((message_id, lead_id, code))
+                if hasattr(failure, "fields") and refused_owner(failure):
+                    result.refused_owners.append(RefusedOwner(message_id, detail, code, failure.message))
+                else:
+                    result.permanent.append((message_id, lead_id, code))
             else:  # transient, or not mentioned by Salesforce: retry
                 ledger.release(lead_id, key)
-                result.retry.append(message_id)
+                code = str(getattr(transient.get(lead_id), "code", "NO_RESULT"))
+                defer(message_id, code, retry_after)
                 if lead_id not in transient:
                     log.warning("Salesforce returned no result for a lead; retrying", extra={"lead_id": lead_id})
     return result
+
+
+# --------------------------------------------------------------------------------------------- the batch
+
+
+@dataclass
+class WritebackDeps:
+    """What one writeback invocation works with (built once per container by the handler)."""
+
+    ledger: WritebackLedger
+    write: Callable[[Sequence[LeadAssignedDetail]], Any]
+    dead_letters: Any  # services.dead_letters.DeadLetterSender
+    visibility: Any  # adapters.queues.QueueVisibility
+    queue_url: str
+    budget: ApiBudget | None = None
+    redecide: Callable[[list[RefusedOwner]], Any] | None = None  # settle_refused_owners bound to its deps
+
+
+@dataclass
+class BatchOutcome:
+    response: dict[str, Any]
+    result: WritebackBatchResult
+    reassigned: int = 0
+    refused_owner_dead: int = 0
+
+
+def process_writeback_batch(records: Sequence[Mapping[str, Any]], *, deps: WritebackDeps, now: datetime) -> BatchOutcome:
+    """One SQS batch of app-bus assignment events: parse, write, defer, dead-letter, re-decide refused owners."""
+    items: list[tuple[str, LeadAssignedDetail]] = []
+    deliveries: dict[str, Delivery] = {}
+    by_id = {r["messageId"]: r for r in records}
+    for record in records:
+        try:
+            items.append((record["messageId"], parse_event_body(record["body"])))
+        except PoisonWriteback as exc:
+            deps.dead_letters.send(record["body"], reason=str(exc), code="INVALID_MESSAGE", message_id=record["messageId"])
+            continue
+        attributes = record.get("attributes") or {}
+        sent = attributes.get("SentTimestamp")
+        deliveries[record["messageId"]] = Delivery(
+            receive_count=int(attributes.get("ApproximateReceiveCount") or 1),
+            sent_at=int(sent) / 1000 if sent else None,
+        )
+    result = write_back_batch(items, ledger=deps.ledger, write=deps.write, now=now, budget=deps.budget,
+                              deliveries=deliveries)
+    for message_id, lead_id, code in result.permanent:
+        reason = (f"waited {MAX_DEFER_AGE_S // 86400} days for Salesforce to take the update of {lead_id}"
+                  if code == "DEFERRED_TOO_LONG" else f"Salesforce refused the update of {lead_id}: {code}")
+        deps.dead_letters.send(by_id[message_id]["body"], reason=reason, code=code, message_id=message_id)
+    retry = list(result.retry)
+    outcome = BatchOutcome(response={}, result=result)
+    if result.refused_owners and deps.redecide is not None:
+        settled = deps.redecide(result.refused_owners)
+        outcome.reassigned = len(settled.reassigned)
+        outcome.refused_owner_dead = len(settled.dead)
+        for message_id, code, reason in settled.dead:
+            deps.dead_letters.send(by_id[message_id]["body"], reason=reason, code=code, message_id=message_id)
+        retry += settled.retry
+    deferrals = [(by_id[m]["receiptHandle"], seconds) for m, seconds in result.deferrals.items()
+                 if by_id[m].get("receiptHandle")]
+    if deferrals and deps.queue_url:
+        # Lambda leaves a failed message's visibility alone: it comes back when the timeout we set here ends.
+        failed = deps.visibility.defer(deps.queue_url, deferrals)
+        if failed:
+            log.warning("SQS refused to defer some messages; they come back after the queue's visibility timeout",
+                        extra={"count": len(failed)})
+    outcome.response = {"batchItemFailures": [{"itemIdentifier": m} for m in retry]}
+    return outcome
+
+
+@dataclass
+class SettleReport:
+    reassigned: list[LeadAssignedDetail] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (lead id, why)
+    dead: list[tuple[str, str, str]] = field(default_factory=list)  # (message id, code, reason)
+    retry: list[str] = field(default_factory=list)  # message ids whose new decision could not be announced
+
+
+def settle_refused_owners(refused: Sequence[RefusedOwner], *, store: Any, events: Any, now: datetime,
+                          default_sla_minutes: int) -> SettleReport:
+    """Mark each refused owner unusable (``OWNERS/UNUSABLE``), re-decide its lead, announce ``LeadReassigned``."""
+    from territory_router.assignment.engine import NoUsableOwner
+    from territory_router.assignment.reroute import redecide_refused_owner
+    from territory_router.domain.messages import DETAIL_LEAD_REASSIGNED
+
+    report = SettleReport()
+    entries: list[tuple[str, str, dict[str, Any]]] = []
+    for r in refused:
+        owner, lead_id = r.detail.owner_id, r.detail.lead_id
+        reason = f"{r.code}: {r.message}".strip(": ")
+        store.mark_unusable(owner, code=r.code, reason=reason, now=now, lead_id=lead_id)
+        log.warning("Salesforce refused the owner; marked unusable, deciding again",
+                    extra={"lead_id": lead_id, "owner_id": owner, "code": r.code})
+        try:
+            decided = redecide_refused_owner(lead_id, owner, reason, store=store, now=now,
+                                             default_sla_minutes=default_sla_minutes)
+        except NoUsableOwner as exc:
+            report.dead.append((r.message_id, "NO_USABLE_OWNER", f"lead {lead_id}: {exc}"))
+            continue
+        if decided.detail is None:
+            report.skipped.append((lead_id, decided.skipped_reason or ""))
+            continue
+        report.reassigned.append(decided.detail)
+        entries.append((r.message_id, DETAIL_LEAD_REASSIGNED, decided.detail.model_dump(mode="json")))
+    report.retry = list(events.publish(entries)) if entries else []
+    return report
