@@ -257,17 +257,6 @@ def test_scheduled_functions_run_on_their_schedule_parameter(cfn_template, rule_
     assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
 
 
-def test_reconcile_requests_rule_takes_reconcile_requested_app_events(cfn_template):
-    from territory_router.services.reconciliation import APP_RECONCILE_REQUESTED
-
-    rule = cfn_template["Resources"]["ReconcileRequestsRule"]["Properties"]
-    assert rule["EventBusName"] == {"Ref": "AppEventBus"}
-    assert rule["EventPattern"] == {"source": [messages.APP_EVENT_SOURCE], "detail-type": [APP_RECONCILE_REQUESTED]}
-    (target,) = rule["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": ["ReconcileQueue", "Arn"]}
-    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ReconcileDLQ", "Arn"]}}
-
-
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
 def test_every_function_has_a_log_group_with_retention(cfn_template, logical_id):
     groups = [g["Properties"] for g in resources_of_type(cfn_template, "AWS::Logs::LogGroup").values()
@@ -373,7 +362,6 @@ def test_aggregates_rule_takes_every_app_event(cfn_template):
         ("IntakeQueuePolicy", "SalesforceLeadEventsRule", ["IntakeQueue", "IntakeDLQ"]),
         ("WritebackQueuePolicy", "WritebackRule", ["WritebackQueue", "WritebackDLQ"]),
         ("AggregatesQueuePolicy", "AggregatesRule", ["AggregatesQueue", "AggregatesDLQ"]),
-        ("ReconcileQueuePolicy", "ReconcileRequestsRule", ["ReconcileQueue", "ReconcileDLQ"]),
     ],
 )
 def test_only_our_rule_may_send_to_its_queues(cfn_template, policy_id, rule_id, queues):

@@ -156,12 +156,10 @@ def test_one_run_end_to_end(transport, client):
 
 
 def test_requests_may_widen_the_window_never_narrow_it():
-    mine = ReconciliationRequest(reason="GAP_OVERFLOW", requested_at=NOW, since=NOW - timedelta(days=2))
-    theirs = {"version": "0", "detail-type": "ReconcileRequested", "source": "territory-router",
-              "detail": {"change_type": "UPDATE", "reason": "wildcard 00Q*", "since": (NOW - timedelta(days=3)).isoformat(),
-                         "until": NOW.isoformat(), "requested_at": NOW.isoformat()}}
+    gap = ReconciliationRequest(reason="GAP_OVERFLOW", requested_at=NOW, since=NOW - timedelta(days=2))
+    wildcard = ReconciliationRequest(reason="wildcard 00Q*", requested_at=NOW, since=NOW - timedelta(days=3))
     narrow = ReconciliationRequest(reason="x", requested_at=NOW, since=NOW - timedelta(minutes=1))
-    since, unreadable = requested_since([mine.model_dump_json(), json.dumps(theirs), narrow.model_dump_json(),
+    since, unreadable = requested_since([gap.model_dump_json(), wildcard.model_dump_json(), narrow.model_dump_json(),
                                          "not json", json.dumps({"type": "Other"})], SINCE)
     assert since == NOW - timedelta(days=3) and unreadable == 2
     assert requested_since([narrow.model_dump_json()], SINCE) == (SINCE, 0)

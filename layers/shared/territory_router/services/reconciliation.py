@@ -216,16 +216,9 @@ def _json(event: dict[str, Any]) -> str:
 # One run (LeadReconcileFunction)
 # ---------------------------------------------------------------------------------------------------------
 
-# sf-events' intake announces wildcard record ids (00Q*) as this app-bus event; a rule puts it on ReconcileQueue.
-APP_RECONCILE_REQUESTED = "ReconcileRequested"
-
-
 def requested_since(bodies: Iterable[str], default: datetime) -> tuple[datetime, int]:
-    """The window start a batch of ReconcileQueue messages asks for (the earliest), and how many were unreadable.
-
-    A message is a ``ReconciliationRequest`` (``ReconciliationTrigger``) or an EventBridge ``ReconcileRequested``
-    event (intake's announcement of a wildcard change); a request never narrows the configured look-back.
-    """
+    """The window start a batch of ``ReconciliationRequest`` messages asks for (the earliest), and how many were
+    unreadable. A request never narrows the configured look-back."""
     since, unreadable = default, 0
     for body in bodies:
         try:
@@ -233,9 +226,6 @@ def requested_since(bodies: Iterable[str], default: datetime) -> tuple[datetime,
         except ValueError:
             unreadable += 1
             continue
-        if isinstance(data, dict) and data.get("detail-type") == APP_RECONCILE_REQUESTED and isinstance(
-                data.get("detail"), dict):
-            data = data["detail"]
         try:
             request = ReconciliationRequest.model_validate({"reason": "request", "requested_at": default, **data}
                                                            if isinstance(data, dict) else data)
