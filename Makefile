@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test unit integration infra e2e demo lint bench clean
+.PHONY: venv test unit integration infra e2e demo lint bench bench-design clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,design]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -35,11 +35,15 @@ demo: $(STAMP)
 
 # Benchmarks: the bench extra (geopandas, pyarrow) only here. BENCH_LEADS=N for a shorter pipeline run.
 $(VENV)/.bench-installed: $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m pip install -q -e '.[dev,design,bench]'
 	touch $@
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/run_all.py
+
+# Only the territory design benchmark, merged into bench/results.json and docs/benchmarks.md.
+bench-design: $(STAMP)
+	$(BIN)/python bench/run_all.py --only design
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -297,6 +297,29 @@ What was done and what is left:
     ]))  # fmt: skip
     w(f"\n{prices['notes']}\n")
 
+    if r.get("design"):
+        d = r["design"]
+        k = d["keep"]
+        w("## Territory design\n")
+        w(f"`bench/bench_design.py` ({d['date']}, load average {d['load_average']}): {d['k']} territories from the "
+          f"{d['counties_in_data']:,} US counties ({d['blocks']:,} with an area) for {d['leads']:,} leads drawn from real "
+          "ZIP centroids, one in ten with only a PostalCode, the way `territories propose --blocks counties --k 12` "
+          f"runs. GerryChain recursive tree partition at ±{d['epsilon']:.0%}.\n")  # fmt: skip
+        w(_md_table(["measure", "result"], [
+            ["CV of leads per territory", f"{d['cv_leads_per_territory']:.3f} (leads per territory {d['min_max_leads'][0]:,} to {d['min_max_leads'][1]:,})"],
+            ["contiguous territories", f"{d['contiguous_territories']} of {d['k']} ({d['territories_on_several_land_masses']} span several of the {d['land_masses']} land masses, joined by bridges)"],
+            ["the proposal validates", f"{d['valid']} ({d['overlaps']} overlaps, {d['gaps']} gaps)"],
+            ["time, lead CSV to validated block CSV and balance report", f"{d['seconds']:.1f} s"],
+            *[[f"  {name.removesuffix('_s').replace('_', ' ')}", f"{v:.2f} s"] for name, v in d["stages_s"].items()],
+            ["`--keep` after the history changes", k["scenario"]],
+            ["  CV before / after", f"{k['cv_before']:.3f} / {k['cv_after']:.3f}"],
+            ["  blocks moved", f"{k['blocks_moved']:,} of {d['blocks']:,}"],
+            ["  leads that would change territory", f"{k['leads_changing_territory']:,} of {k['leads_checked']:,}"],
+            ["  contiguous territories after", f"{k['contiguous_territories']} of {d['k']}"],
+            ["  time", f"{k['seconds']:.1f} s"],
+        ]))  # fmt: skip
+        w("")
+
     # ------------------------------------------------------------------ raw
     w("## Figures (bench/results.json, without `raw`)\n")
     summary = {k: v for k, v in r.items() if k not in {"raw"}}

@@ -6,7 +6,12 @@
    ``sjoin`` and a naive loop, single-lead latency, ZIP accuracy;
 2. cold start (bench/cold_start.py): each function's handler import in fresh interpreters;
 3. pipeline (bench/pipeline.py, in a subprocess): the local stack end to end, AWS calls counted per lead;
-4. cost (bench/cost_model.py): counted calls and Lambda GB-seconds x bench/prices.json.
+4. cost (bench/cost_model.py): counted calls and Lambda GB-seconds x bench/prices.json;
+5. territory design (bench/bench_design.py, in a subprocess): 12 territories from the 3,231 counties for 20,000
+   leads from real ZIP centroids (GerryChain), then --keep after the history changes.
+
+``--only design`` runs part 5 alone and merges it into the existing results.json (the other parts keep their
+figures and their own date; the design part records its own).
 
 Each part's raw output is kept under ``raw`` in results.json; the top-level keys are the summary the project
 quotes (see docs/benchmarks.md).
@@ -47,6 +52,9 @@ TARGETS = {  # name: (path in results, comparison, threshold, unit)
     "DynamoDB round trips per assignment": ("pipeline.dynamodb_round_trips_per_assignment", "<=", 3.0, ""),
     "cost per million leads": ("cost.usd_per_million_leads", "<=", 2.50, "USD"),
     "ZIP accuracy": ("accuracy.zip_share_right_pct", ">=", 99.95, "%"),
+    "proposal: CV of leads per territory (12 from 3,231 counties)": ("design.cv_leads_per_territory", "<=", 0.05, ""),
+    "proposal: contiguous territories (of 12)": ("design.contiguous_territories", ">=", 12, ""),
+    "proposal: time from lead CSV to block CSV": ("design.seconds", "<=", 60.0, "s"),
 }
 
 
@@ -97,6 +105,17 @@ def run_tagging(points: int) -> dict[str, Any]:
             check=True, stdout=sys.stderr,
         )  # fmt: skip
         return json.loads(out.read_text())
+
+
+def run_design() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-design-") as tmp:
+        out = Path(tmp) / "design.json"
+        subprocess.run([sys.executable, str(BENCH / "bench_design.py"), "--json", str(out)], check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        raw = json.loads(out.read_text())
+    raw["date"] = datetime.now(UTC).strftime("%Y-%m-%d")
+    raw["command"] = "make bench (bench/bench_design.py)"
+    return raw
 
 
 def run_pipeline(leads: int) -> dict[str, Any]:
@@ -349,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument("--only", choices=("design",), help="run one part and merge it into the existing --json")
     parser.add_argument(
         "--reprice", action="store_true",
         help="measure nothing: recompute the summary, costs and doc from the raw figures already in --json "
@@ -357,6 +377,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.monotonic()
+    if args.only == "design":
+        results = json.loads(args.json.read_text())
+        log("territory design (bench/bench_design.py)")
+        results["design"] = run_design()
+        results["targets"] = targets(results)
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(report.table(results))
+        if not args.no_doc:
+            args.doc.write_text(report.markdown(results, cost_model.load_prices()))
+        log(f"done in {time.monotonic() - started:.0f} s")
+        return 0
+    design = None
     if args.reprice:
         previous = json.loads(args.json.read_text())
         tagging_raw, cold_raw, pipeline_raw = (previous["raw"][k] for k in ("tagging", "cold_start", "pipeline"))
@@ -364,12 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         info = machine()
         log(f"machine: {info['cpu_model']} x {info['nproc']}, Python {info['python']}, load {info['load_average_at_start']}")
-        log("1/4 tagging (bench/bench_tagging.py)")
+        log("1/5 tagging (bench/bench_tagging.py)")
         tagging_raw = run_tagging(args.points)
-        log("2/4 cold start (bench/cold_start.py)")
+        log("2/5 cold start (bench/cold_start.py)")
         cold_raw = cold_start.measure(args.runs, log=log)
-        log(f"3/4 pipeline on the local stack, {args.leads} leads (bench/pipeline.py)")
+        log(f"3/5 pipeline on the local stack, {args.leads} leads (bench/pipeline.py)")
         pipeline_raw = run_pipeline(args.leads)
+        log("5/5 territory design (bench/bench_design.py)")
+        design = run_design()
         info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         meta = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
@@ -378,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": info,
             "options": {"leads": args.leads, "points": args.points, "runs": args.runs},
         }
-    log("4/4 cost (bench/cost_model.py x bench/prices.json)")
+    log("4/5 cost (bench/cost_model.py x bench/prices.json)")
     prices = cost_model.load_prices()
     tagging, accuracy = summarise_tagging(tagging_raw)
     results: dict[str, Any] = {
@@ -389,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
         "accuracy": accuracy,
         "meta": meta,
     }
+    if design is None and args.reprice:
+        design = previous.get("design")
+    if design is not None:
+        results["design"] = design
     results["targets"] = targets(results)
     results["raw"] = {"tagging": tagging_raw, "cold_start": cold_raw, "pipeline": pipeline_raw}
     args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -216,3 +216,38 @@ def test_a_broken_map_never_blocks_a_valid_set(store, monkeypatch):
     report = json.loads(store.load_bytes(outcome.report_key))
     assert "map could not be drawn: no map today" in report["warnings"][0]["reason"]
     assert outcome.summary()["version"] == outcome.version
+
+
+def test_block_csv_upload_is_validated_compiled_versioned_and_drawn_with_its_blocks(store):
+    from territory_router.domain.leads import Lead
+    from territory_router.tagging.triage import Tagger, TaggingConfig
+
+    rows = ["territory_id,territory_name,block_type,block_id", "front-range,Front Range,county,08031",
+            "front-range,Front Range,county,08005", "rest-of-co,Rest of Colorado,state,CO",
+            "zips,Salt Lake ZIPs,zip3,841"]  # fmt: skip
+    outcome = upload(store, "territories/blocks.csv", ("\n".join(rows) + "\n").encode())
+    assert outcome.valid and outcome.activated, outcome.summary()
+    assert (outcome.territories, outcome.overlaps) == (3, 2)  # Denver and Arapahoe listed twice: one per block
+    report = json.loads(store.load_bytes(outcome.report_key))
+    assert sorted(o["block"] for o in report["overlaps"]) == [
+        "county 08005 (Arapahoe, CO)", "county 08031 (Denver, CO)"]  # fmt: skip
+    html = store.load_bytes(outcome.map_key).decode()
+    block_layer = re.search(r'<g id="blocks"[^>]*>(.*?)</g>', html).group(1)
+    assert block_layer.count('class="block"') == 64  # every Colorado county, faintly, under the territories
+    assert 'class="context context-land"' in html
+
+    index = TerritoryIndex.from_bytes(store.load_bytes(outcome.index_key))
+    tagger = Tagger(index, TaggingConfig())
+    denver = Lead(lead_id="00Q000000000001AAA", latitude=39.74, longitude=-104.99)
+    pueblo = Lead(lead_id="00Q000000000002AAA", latitude=38.25, longitude=-104.6)
+    salt_lake = Lead(lead_id="00Q000000000003AAA", postal_code="84101", country="US")
+    tags = tagger.tag_many([denver, pueblo, salt_lake])
+    assert [t.territory_id for t in tags] == ["front-range", "rest-of-co", "zips"]
+
+
+def test_block_csv_with_an_unknown_county_is_rejected_and_says_which_line(store):
+    body = b"territory_id,territory_name,block_type,block_id\na,A,county,08031\na,A,county,99999\n"
+    outcome = upload(store, "territories/bad-blocks.csv", body)
+    assert not outcome.valid and outcome.status == "REJECTED"
+    record = store.get_version(outcome.version)
+    assert record.errors[0]["reason"] == "line 3: county '99999' is not a US county FIPS code (5 digits, e.g. 08031)"

@@ -75,6 +75,10 @@ def register(subparsers) -> None:
     add_stack_arguments(p)
     p.set_defaults(func=cmd_upload)
 
+    from territory_router.cli import design
+
+    design.register(sub)  # balance, propose, edit
+
 
 # ------------------------------------------------------------------------------------------------ local
 

@@ -3,7 +3,8 @@
 Sections (element ids): ``summary``, ``map-volume`` and ``map-breaches`` (the territory map shaded by leads
 assigned and by SLA breaches), ``chart-volume`` (leads per territory per day, stacked bars), ``chart-ttft``
 (time to first touch per territory per day, lines), ``chart-rep-load`` (open leads against capacity per rep),
-``table-territories``, ``table-reps``. Every chart is an ``<svg class="chart">``.
+``table-territories``, ``table-reps``. Every chart is an ``<svg class="chart">``. The maps draw light geographic
+context (land, country and state outlines, names that fit: ``territories/context.py``) under the territories.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from territory_router.reporting import aggregates as agg
 from territory_router.reporting.model import ReportModel, TerritoryRow
+from territory_router.territories.context import context_svg
 from territory_router.territories.mapping import _Projection, territory_colour
 
 TOP_SERIES = 8  # territories drawn as their own series; the rest are summed into "other"
@@ -148,6 +150,7 @@ def render_map_svg(model: ReportModel, *, measure: str, element_id: str) -> str:
             out_paths.append(f'<g class="inset" transform="translate({dx:.1f},{dy:.1f}) scale({scale:.4f})">'
                              f'<rect width="{proj.width:.0f}" height="{proj.height:.0f}" fill="#f4f7fa" stroke="#d0d5dd" '
                              'vector-effect="non-scaling-stroke"/>')
+        out_paths.append(context_svg(proj, layers=("land",)))
         by_owner: dict[int, list[Any]] = {}
         for i in frame:
             by_owner.setdefault(owner[i], []).append(parts[i])
@@ -171,6 +174,7 @@ def render_map_svg(model: ReportModel, *, measure: str, element_id: str) -> str:
                     f'<text x="{dx + x * scale:.1f}" y="{dy + y * scale:.1f}" paint-order="stroke" stroke="#ffffff" '
                     f'stroke-width="2.5">{esc(r.name)}: {v}</text>'
                 )
+        out_paths.append(context_svg(proj, layers=("states",) if f else ("states", "labels"), font_scale=1.6))
         if f:
             out_paths.append("</g>")
     out = [

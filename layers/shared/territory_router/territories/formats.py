@@ -55,6 +55,7 @@ class RawFeature:
     countries: list[str] = field(default_factory=list)  # "CA", "MX" ...
     metadata: dict[str, Any] = field(default_factory=dict)
     vertices: int = 0
+    blocks: list[tuple[str, str, str]] = field(default_factory=list)  # (where, block_type, block_id): blocks.py
 
     @property
     def display(self) -> str:
@@ -437,7 +438,8 @@ def _lists(node: Any) -> Any:
 
 
 def parse_csv(name: str, data: bytes, *, default_country: str = "US") -> ParsedFile:
-    """``territory_id,postal_code[,country][,name][,priority]`` or ``territory_id,region|state|country[,name]``.
+    """``territory_id,postal_code[,country][,name][,priority]``, ``territory_id,region|state|country[,name]``
+    or building blocks ``territory_id,territory_name,block_type,block_id`` (see ``blocks.py``).
 
     One territory per id: its rows are merged.
     """
@@ -455,6 +457,8 @@ def parse_csv(name: str, data: bytes, *, default_country: str = "US") -> ParsedF
         raise FormatError(
             f"{name}: CSV needs a territory_id column (found: {', '.join(columns)})", "csv_header"
         )
+    if "block_type" in columns or "block_id" in columns:
+        return _parse_block_csv(name, reader, columns, id_col)
     postal_col = next(
         (columns[k] for k in ("postal_code", "zip", "zip_code", "postcode") if k in columns), None
     )
@@ -499,6 +503,42 @@ def parse_csv(name: str, data: bytes, *, default_country: str = "US") -> ParsedF
     if not by_id and not issues:
         raise FormatError(f"{name}: CSV has a header but no rows", "empty_file")
     return ParsedFile(list(by_id.values()), issues, "csv")
+
+
+def _parse_block_csv(name: str, reader: csv.DictReader, columns: dict[str, str], id_col: str) -> ParsedFile:
+    """Rows ``territory_id,territory_name,block_type,block_id[,priority]``; blocks are resolved in validation."""
+    missing = [c for c in ("block_type", "block_id") if c not in columns]
+    if missing:
+        raise FormatError(
+            f"{name}: a block CSV needs territory_id, territory_name, block_type and block_id columns "
+            f"(missing: {', '.join(missing)})",
+            "csv_header",
+        )
+    type_col, block_col = columns["block_type"], columns["block_id"]
+    name_col = next((columns[k] for k in ("territory_name", "name") if k in columns), None)
+    priority_col = columns.get("priority")
+    by_id: dict[str, RawFeature] = {}
+    issues: list[Issue] = []
+    for line, row in enumerate(reader, start=2):
+        tid = (row.get(id_col) or "").strip()
+        if not tid:
+            issues.append(Issue(f"{name} line {line}", "row has no territory_id", "missing_id"))
+            continue
+        raw = by_id.get(tid)
+        if raw is None:
+            raw = by_id[tid] = RawFeature(label=f"{name} line {line}", territory_id=tid)
+        if name_col and (row.get(name_col) or "").strip() and raw.name is None:
+            raw.name = row[name_col].strip()
+        if priority_col and (row.get(priority_col) or "").strip() and raw.priority is None:
+            raw.priority = row[priority_col].strip()
+        block_type, block_id = (row.get(type_col) or "").strip(), (row.get(block_col) or "").strip()
+        if not block_type or not block_id:
+            issues.append(Issue(tid, f"line {line}: empty block_type or block_id", "empty_block"))
+            continue
+        raw.blocks.append((f"line {line}", block_type, block_id))
+    if not by_id and not issues:
+        raise FormatError(f"{name}: CSV has a header but no rows", "empty_file")
+    return ParsedFile(list(by_id.values()), issues, "blocks")
 
 
 # --------------------------------------------------------------------------------------------------- postal codes / regions

@@ -1,6 +1,9 @@
 """One self-contained HTML map of a territory set: inline SVG, no scripts from anywhere, no network requests.
 
-Layers (SVG ``<g>`` ids): ``territories``, ``labels``, ``overlaps``, ``gaps``, ``leads``; plus an HTML legend.
+Layers (SVG ``<g>`` ids or classes, bottom to top): ``context-land`` (countries), ``blocks`` (the faint outlines of the building
+blocks of block territories), ``territories`` (slightly transparent), ``context-states`` (state outlines),
+``labels``, ``context-labels`` (country and state names that fit), ``overlaps``, ``gaps``, ``leads``; plus an HTML
+legend. The geographic context comes from ``context.py``.
 The projection is equirectangular scaled by cos(mid latitude), computed here; geometry is simplified to
 about one pixel so that even 3,000 counties stay a few MB.
 """
@@ -135,8 +138,11 @@ def render_map_html(
     gaps: Sequence[Gap] | None = _UNSET,  # type: ignore[assignment]
     leads: Sequence[tuple[float, float]] | None = None,
     title: str = "",
+    blocks: Sequence[BaseGeometry] | None = _UNSET,  # type: ignore[assignment]
+    context: bool = True,
 ) -> str:
-    """The HTML page. ``leads`` are ``(lon, lat)`` points. Overlaps/gaps default to the report's."""
+    """The HTML page. ``leads`` are ``(lon, lat)`` points. Overlaps/gaps default to the report's; ``blocks``
+    (outlines drawn faintly under the territories) default to the building blocks of block territories."""
     territories, report_overlaps, report_gaps, verdict = _unpack(territory_set_or_report)
     overlaps = report_overlaps if overlaps is _UNSET else list(overlaps or [])
     gaps = report_gaps if gaps is _UNSET else list(gaps or [])
@@ -149,6 +155,12 @@ def render_map_html(
     proj = _Projection(extent)
 
     colours = {t.territory_id: territory_colour(i) for i, t in enumerate(territories)}
+    if blocks is _UNSET:
+        blocks = []
+        if any("blocks" in t.metadata for t in territories):
+            from territory_router.territories.blocks import block_outlines
+
+            blocks = block_outlines(territories)
     esc = html.escape
     svg: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" id="map" viewBox="0 0 {proj.width:.0f} {proj.height:.0f}" '
@@ -157,8 +169,18 @@ def render_map_html(
         'patternTransform="rotate(45)"><rect width="6" height="6" fill="#ff0000" fill-opacity="0.35"/>'
         '<line x1="0" y1="0" x2="0" y2="6" stroke="#b00000" stroke-width="3"/></pattern></defs>',
         f'<rect x="0" y="0" width="{proj.width:.0f}" height="{proj.height:.0f}" fill="#eef3f7"/>',
-        '<g id="territories" stroke="#ffffff" stroke-width="0.6" fill-rule="evenodd">',
     ]
+    if context:
+        from territory_router.territories.context import context_svg
+
+        svg.append(context_svg(proj, layers=("land",)))
+    svg.append('<g id="blocks" fill="none" stroke="#1a1a1a" stroke-opacity="0.22" stroke-width="0.4">')
+    for shape in blocks or []:
+        d = proj.path(shape)
+        if d:
+            svg.append(f'<path class="block" d="{d}"/>')
+    svg.append("</g>")
+    svg.append('<g id="territories" stroke="#ffffff" stroke-width="0.6" fill-rule="evenodd" fill-opacity="0.8">')
     # Draw in reverse precedence so the winner of an overlap is painted on top.
     for t in reversed(territories):
         if t.geometry is None:
@@ -176,6 +198,8 @@ def render_map_html(
             f'd="{d}"><title>{esc(tip)}</title></path>'
         )
     svg.append("</g>")
+    if context:
+        svg.append(context_svg(proj, layers=("states",)))
 
     svg.append('<g id="labels" font-family="sans-serif" text-anchor="middle" fill="#1a1a1a">')
     labelled = 0
@@ -195,6 +219,9 @@ def render_map_html(
         )
         labelled += 1
     svg.append("</g>")
+
+    if context:
+        svg.append(context_svg(proj, layers=("labels",)))
 
     svg.append('<g id="overlaps" fill="url(#hatch)" stroke="#b00000" stroke-width="1.2" fill-rule="evenodd">')
     for ov in overlaps:

@@ -58,6 +58,7 @@ class Overlap:
     leads: int | None = None  # leads inside the overlap, when leads were given
     postal_codes: tuple[str, ...] = ()  # postal codes listed by both (for postal-code territories)
     regions: tuple[str, ...] = ()  # regions listed by both
+    block: str | None = None  # the building block (county, state) listed by both, for block territories
     geometry: BaseGeometry | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +79,8 @@ class Overlap:
             out["postal_codes"] = list(self.postal_codes)
         if self.regions:
             out["regions"] = list(self.regions)
+        if self.block:
+            out["block"] = self.block
         return out
 
 
@@ -89,6 +92,7 @@ class Gap:
     centroid: list[float]  # [lon, lat]
     bbox: list[float]  # [min lon, min lat, max lon, max lat]
     leads: int | None = None
+    block: str | None = None  # the building block no territory lists (block territories)
     geometry: BaseGeometry | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +103,8 @@ class Gap:
         }
         if self.leads is not None:
             out["leads"] = self.leads
+        if self.block:
+            out["block"] = self.block
         return out
 
 
@@ -176,7 +182,9 @@ class ValidationReport:
             lines.append(f"\nOverlaps ({len(self.overlaps)}):")
             for ov in self.overlaps[:max_items]:
                 extra = _leads_text(ov.leads)
-                if ov.postal_codes or ov.regions:
+                if ov.block:
+                    lines.append(f"  - {ov.a} / {ov.b}: both list {ov.block}{extra} -> {ov.resolution}")
+                elif ov.postal_codes or ov.regions:
                     what = ", ".join((*ov.postal_codes, *ov.regions)[:5])
                     lines.append(f"  - {ov.a} / {ov.b}: shared {what}{extra} -> {ov.resolution}")
                 else:
@@ -187,9 +195,12 @@ class ValidationReport:
             lines.append(f"\nLargest gaps ({len(self.gaps)}):")
             for gap in self.gaps[:max_items]:
                 extra = _leads_text(gap.leads)
+                where = f"{gap.block}: " if gap.block else ""
                 lines.append(
-                    f"  - {gap.area_km2:,.2f} km² around lon {gap.centroid[0]}, lat {gap.centroid[1]}{extra}"
+                    f"  - {where}{gap.area_km2:,.2f} km² around lon {gap.centroid[0]}, lat {gap.centroid[1]}{extra}"
                 )
+            if len(self.gaps) > max_items:
+                lines.append(f"  ... and {len(self.gaps) - max_items} more")
         return "\n".join(lines)
 
 

@@ -357,7 +357,22 @@ def build_territory(raw: RawFeature, options: ValidationOptions) -> tuple[Territ
         else:
             regions.add(country)
 
-    if raw.geometry is None and not raw.postal_codes and not raw.regions and not raw.countries:
+    metadata = dict(raw.metadata)
+    if raw.blocks:
+        from territory_router.territories.blocks import compile_blocks
+
+        compiled = compile_blocks(raw.blocks)
+        for reason, code in compiled.errors:
+            check.error(reason, code)
+        for reason, code in compiled.warnings:
+            check.warn(reason, code)
+        geometry = compiled.geometry
+        regions |= compiled.regions
+        postal |= compiled.postal_codes
+        metadata["blocks"] = compiled.keys
+        if not compiled.keys and not compiled.errors:
+            check.error("no building blocks", "empty_geometry")
+    elif raw.geometry is None and not raw.postal_codes and not raw.regions and not raw.countries:
         check.error("empty geometry: no polygon, postal codes or regions", "empty_geometry")
     if check.failed:
         return None, check.issues
@@ -369,7 +384,7 @@ def build_territory(raw: RawFeature, options: ValidationOptions) -> tuple[Territ
         postal_codes=frozenset(postal),
         regions=frozenset(regions),
         area_km2=round(geo.area_km2(geometry), 6) if geometry is not None else None,
-        metadata=dict(raw.metadata),
+        metadata=metadata,
     )
     return territory, check.issues
 
@@ -459,6 +474,27 @@ def validate_files(
 
     ordered = order_territories(territories)
     overlaps = find_overlaps(ordered, leads=opts.leads, min_area_km2=opts.min_overlap_km2)
+    block_based = {t.territory_id for t in ordered if "blocks" in t.metadata}
+    if block_based:
+        # Between two block territories the overlap is exactly the blocks both list: reported per block.
+        from territory_router.territories.blocks import block_overlaps
+        from territory_router.territories.overlaps import leads_array
+
+        # ZIPs a county or state block answers for are derived from its counties: a county listed twice is already
+        # one overlap; only ZIPs listed as zip/zip3 blocks are worth their own postal overlap.
+        explicit = {
+            f"US-{key.partition(':')[2]}"
+            for t in ordered
+            for key in t.metadata.get("blocks", ())
+            if key.startswith(("zip:", "zip3:"))
+        }
+        overlaps = [
+            o
+            for o in overlaps
+            if not (o.a in block_based and o.b in block_based)
+            or (o.postal_codes and explicit.intersection(o.postal_codes))
+        ]
+        overlaps = block_overlaps(ordered, leads_array(opts.leads)) + overlaps
     if opts.strict_overlap_km2 is not None:
         for ov in overlaps:
             if ov.area_km2 > opts.strict_overlap_km2:
@@ -478,9 +514,15 @@ def validate_files(
             limit=opts.max_gaps,
             min_area_km2=opts.min_gap_km2,
         )
-        if opts.find_gaps
+        if opts.find_gaps and (opts.coverage is not None or len(block_based) < len(ordered))
         else []
     )
+    if block_based and opts.find_gaps:
+        # Block territories: every county of a state the set touches that nobody lists, one gap per block.
+        from territory_router.territories.blocks import block_gaps
+        from territory_router.territories.overlaps import leads_array
+
+        gaps = block_gaps(ordered, leads_array(opts.leads)) + gaps
     return _finish(list(ordered), issues, sources, stats, opts, overlaps, gaps)
 
 

@@ -1,0 +1,155 @@
+"""Territory design benchmark: 12 territories from the 3,231 US counties for a lead history drawn from real ZIP
+centroids, the way ``territory-router territories propose --blocks counties --k 12`` does it, then ``--keep`` after
+the lead history changes.
+
+    .venv/bin/python bench/bench_design.py [--leads 20000] [--k 12] [--seed 7] [--json OUT]
+    .venv/bin/python bench/bench_design.py --write-leads leads.csv   # just the lead history (docs' worked example)
+
+Leads: ``--leads`` draws (with replacement) from the shipped ZIP centroids (every 10th US ZIP, data/us_zip_sample.csv),
+one in ten with only its PostalCode (located by the ZIP centroid), as a Data Loader export. Stages timed with
+``time.perf_counter`` in one process, from reading the CSV to the validated block CSV and its balance report.
+Checks: every territory contiguous (one piece per land mass over shared borders), CV of leads per territory.
+Keep: the same history with leads in Texas and Florida doubled (a market that grew), repaired from the proposal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+ZIPS = REPO / "layers/shared/territory_router/data/us_zip_sample.csv"
+
+
+def lead_history(n: int, seed: int, surge: tuple[str, ...] = ()) -> bytes:
+    rows = [r for r in csv.DictReader(io.StringIO(ZIPS.read_text())) if r["state"] not in ("AA", "AE", "AP") and r["lat"]]
+    rng = random.Random(seed)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Id", "Latitude", "Longitude", "PostalCode"])
+    for i in range(n):
+        z = rng.choice(rows)
+        for copy in range(2 if z["state"] in surge else 1):
+            lead_id = f"00Q{i:09d}{copy}AAAAA"
+            if rng.random() < 0.1:
+                writer.writerow([lead_id, "", "", z["zip_code"]])
+            else:
+                writer.writerow([lead_id, z["lat"], z["lon"], z["zip_code"]])
+    return out.getvalue().encode()
+
+
+def run(leads: int, k: int, seed: int) -> dict:
+    from territory_router.design import propose as design
+    from territory_router.design.balance import balance, cv, territory_blocks
+    from territory_router.design.graph import build_graph
+    from territory_router.design.leads import read_lead_history
+    from territory_router.territories.blocks import catalog
+    from territory_router.territories.diff import LeadPoint, diff_sets
+    from territory_router.territories.validate import validate_files
+
+    data = lead_history(leads, seed)
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    catalog()
+    times["load_blocks_s"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    history = read_lead_history(data)
+    times["read_leads_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    graph = build_graph("counties")
+    times["block_graph_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    graph.count_leads(history.lonlat)
+    times["leads_to_blocks_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    assignment, eps = design.propose(graph, k, seed=seed)
+    times["gerrychain_partition_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    ids, names = design.names_for(graph, assignment, k)
+    block_csv = design.to_block_csv(graph, assignment, ids, names)
+    report = validate_files([("proposal.csv", block_csv)])
+    times["compile_and_validate_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    result = balance(list(report.territories), history, graph)
+    times["balance_report_s"] = time.perf_counter() - t
+    total_s = time.perf_counter() - t0
+    loads = np.bincount(assignment, weights=graph.leads, minlength=k)
+    contiguity = [graph.pieces(np.flatnonzero(assignment == i).tolist()) for i in range(k)]
+
+    # keep: the market grows in Texas and Florida; move as few blocks as possible
+    grown = read_lead_history(lead_history(leads, seed, surge=("TX", "FL")))
+    graph.count_leads(grown.lonlat)
+    start = territory_blocks(graph, list(report.territories))
+    t = time.perf_counter()
+    repaired = design.repair(graph, start, k, target_cv=0.05)
+    keep_s = time.perf_counter() - t
+    keep_ids = [t.territory_id for t in report.territories]
+    keep_names = [t.name for t in report.territories]
+    kept = validate_files([("kept.csv", design.to_block_csv(graph, repaired, keep_ids, keep_names))])
+    points = [LeadPoint(grown.ids[i], *grown.lonlat[i]) for i in np.flatnonzero(grown.located)]
+    diff = diff_sets(list(report.territories), list(kept.territories), leads=points)
+    keep_contiguity = [graph.pieces(np.flatnonzero(repaired == i).tolist()) for i in range(k)]
+    return {
+        "blocks": len(graph.ids),
+        "counties_in_data": len(catalog().counties),
+        "k": k,
+        "leads": leads,
+        "located_by": dict(history.counts),
+        "leads_in_blocks": int(loads.sum()),
+        "epsilon": eps,
+        "cv_leads_per_territory": round(cv(loads), 4),
+        "cv_balance_report": round(result.cv, 4),
+        "min_max_leads": [int(loads.min()), int(loads.max())],
+        "contiguous_territories": sum(1 for p, m in contiguity if p == m),
+        "territories_on_several_land_masses": sum(1 for _, m in contiguity if m > 1),
+        "land_masses": int(graph.land_mass.max()) + 1,
+        "valid": report.valid,
+        "overlaps": len(report.overlaps),
+        "gaps": len(report.gaps),
+        "seconds": round(total_s, 2),
+        "stages_s": {key: round(v, 3) for key, v in times.items()},
+        "keep": {
+            "scenario": "the same history with every Texas and Florida lead doubled",
+            "cv_before": round(cv(np.bincount(start, weights=graph.leads, minlength=k)), 4),
+            "cv_after": round(cv(np.bincount(repaired, weights=graph.leads, minlength=k)), 4),
+            "blocks_moved": int((repaired != start).sum()),
+            "leads_changing_territory": len(diff.lead_moves or []),
+            "leads_checked": diff.leads_checked,
+            "contiguous_territories": sum(1 for p, m in keep_contiguity if p == m),
+            "seconds": round(keep_s, 2),
+        },
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--leads", type=int, default=20_000)
+    parser.add_argument("--k", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--write-leads", type=Path, metavar="LEADS.csv",
+                        help="only write the lead history (a Data Loader-shaped export) and stop")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.write_leads:
+        args.write_leads.write_bytes(lead_history(args.leads, args.seed))
+        return 0
+    result = run(args.leads, args.k, args.seed)
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

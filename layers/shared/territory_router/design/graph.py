@@ -1,0 +1,153 @@
+"""The building blocks as a graph: one node per county (or state), an edge where two share a border.
+
+Edges join blocks whose boundaries share a line (a "rook" adjacency: touching at a single point is not a shared
+border). Land masses that share no border with the rest (Alaska, Hawaii, Puerto Rico, islands) are joined to the
+nearest block of the largest land mass by a *bridge* edge, so every block can be placed in a territory; contiguity
+is then judged per land mass (see ``pieces``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from territory_router.territories.blocks import BlockCatalog, catalog, dissolve
+
+BLOCK_KINDS = {"counties": "county", "county": "county", "states": "state", "state": "state"}
+
+
+class DesignError(ValueError):
+    """Bad design input (one line, for the CLI)."""
+
+
+@dataclass(eq=False)
+class BlockGraph:
+    kind: str  # "county" | "state"
+    ids: list[str]  # block ids (FIPS or USPS), node n is ids[n]
+    names: list[str]
+    states: list[str]  # USPS code of each block
+    geometries: np.ndarray  # shapely geometries (lon/lat)
+    graph: nx.Graph  # nodes 0..n-1; edges with bridge=True join separate land masses
+    land_mass: np.ndarray  # land-mass number of each node (components over shared borders)
+    leads: np.ndarray = field(default_factory=lambda: np.zeros(0))  # leads per block (set by ``count_leads``)
+    unplaced_leads: int = 0
+
+    @property
+    def keys(self) -> list[str]:
+        return [f"{self.kind}:{i}" for i in self.ids]
+
+    def index(self) -> dict[str, int]:
+        return {block_id: n for n, block_id in enumerate(self.ids)}
+
+    def label(self, n: int) -> str:
+        return f"{self.names[n]}, {self.states[n]}" if self.kind == "county" else self.names[n]
+
+    def count_leads(self, lonlat: np.ndarray) -> None:
+        """Leads per block: each located lead goes to the block that contains it (first by id on a border)."""
+        self.leads = np.zeros(len(self.ids), dtype=np.int64)
+        ok = ~np.isnan(lonlat[:, 0])
+        pts = shapely.points(lonlat[ok])
+        tree = shapely.STRtree(self.geometries)
+        point_idx, block_idx = tree.query(pts, predicate="intersects")
+        first = np.full(len(pts), -1)
+        order = np.lexsort((block_idx, point_idx))
+        point_idx, block_idx = point_idx[order], block_idx[order]
+        keep = np.ones(len(point_idx), dtype=bool)
+        keep[1:] = point_idx[1:] != point_idx[:-1]
+        first[point_idx[keep]] = block_idx[keep]
+        placed = first[first >= 0]
+        np.add.at(self.leads, placed, 1)
+        self.unplaced_leads = int(np.count_nonzero(~ok) + np.count_nonzero(first < 0))
+
+    def block_of_points(self, lonlat: np.ndarray) -> np.ndarray:
+        """The block (node) containing each point, -1 where none does."""
+        out = np.full(len(lonlat), -1)
+        ok = np.flatnonzero(~np.isnan(lonlat[:, 0]))
+        if not len(ok):
+            return out
+        tree = shapely.STRtree(self.geometries)
+        point_idx, block_idx = tree.query(shapely.points(lonlat[ok]), predicate="intersects")
+        for p, b in sorted(zip(point_idx.tolist(), block_idx.tolist(), strict=True), reverse=True):
+            out[ok[p]] = b
+        return out
+
+    def pieces(self, nodes: Sequence[int]) -> tuple[int, int]:
+        """``(pieces, land_masses)`` of a set of blocks: its connected pieces over shared borders, and the land
+        masses those pieces lie on. A territory is contiguous when ``pieces == land_masses``: one piece per land
+        mass (a piece on an island or in Alaska, which no shared border could join, is excepted)."""
+        sub = self.graph.subgraph(nodes)
+        land = nx.Graph()
+        land.add_nodes_from(sub.nodes)
+        land.add_edges_from((a, b) for a, b, bridge in sub.edges(data="bridge") if not bridge)
+        components = list(nx.connected_components(land))
+        masses = {int(self.land_mass[next(iter(c))]) for c in components}
+        return len(components), len(masses)
+
+
+def build_graph(kind: str = "counties", within: Sequence[str] | None = None, cat: BlockCatalog | None = None) -> BlockGraph:
+    """The block graph of ``kind`` (counties or states), optionally only inside some states (USPS codes)."""
+    cat = cat or catalog()
+    block_kind = BLOCK_KINDS.get(kind.lower())
+    if block_kind is None:
+        raise DesignError(f"--blocks {kind!r}: use counties or states")
+    wanted = None
+    if within:
+        wanted = {s.strip().upper() for s in within if s.strip()}
+        unknown = sorted(wanted - set(cat.state_fips))
+        if unknown:
+            raise DesignError(f"--within: {', '.join(unknown)} not US state codes (USPS, e.g. CO,UT)")
+    ids, names, states, geoms = [], [], [], []
+    if block_kind == "county":
+        for fips, county in sorted(cat.counties.items()):
+            if county.geometry is None or (wanted and county.state not in wanted):
+                continue
+            ids.append(fips)
+            names.append(county.name)
+            states.append(county.state)
+            geoms.append(county.geometry)
+    else:
+        for usps in sorted(cat.state_fips):
+            if wanted and usps not in wanted:
+                continue
+            geometry = cat.state_geometry(usps)
+            if geometry is None:
+                continue
+            ids.append(usps)
+            names.append(cat.state_names.get(usps, usps))
+            states.append(usps)
+            geoms.append(geometry)
+    if not ids:
+        raise DesignError("no building blocks to work with")
+    geometries = np.array(geoms, dtype=object)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(ids)))
+    tree = shapely.STRtree(geometries)
+    a, b = tree.query(geometries, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    if len(a):
+        shared = shapely.length(shapely.intersection(geometries[a], geometries[b])) > 0
+        graph.add_edges_from(zip(a[shared].tolist(), b[shared].tolist(), strict=True), bridge=False)
+    components = sorted(nx.connected_components(graph), key=lambda c: (-len(c), min(c)))
+    land_mass = np.zeros(len(ids), dtype=np.int64)
+    for number, component in enumerate(components):
+        land_mass[list(component)] = number
+    if len(components) > 1:
+        main = np.array(sorted(components[0]))
+        main_tree = shapely.STRtree(geometries[main])
+        for component in components[1:]:
+            nodes = np.array(sorted(component))
+            near_a, near_b = main_tree.query_nearest(geometries[nodes], return_distance=False)
+            distance = shapely.distance(geometries[nodes][near_a], geometries[main][near_b])
+            j = int(np.argmin(distance))
+            graph.add_edge(int(nodes[near_a[j]]), int(main[near_b[j]]), bridge=True)
+    return BlockGraph(block_kind, ids, names, states, geometries, graph, land_mass)
+
+
+def dissolved(graph: BlockGraph, nodes: Sequence[int]) -> BaseGeometry | None:
+    return dissolve(graph.geometries[list(nodes)])

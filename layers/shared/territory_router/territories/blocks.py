@@ -1,0 +1,438 @@
+"""Building blocks: territories defined as lists of US states, counties, 3-digit ZIP areas and ZIP codes.
+
+A block CSV (``territory_id,territory_name,block_type,block_id``) compiles to the same ``Territory`` a drawn
+polygon does, so the index, the tagger and the map need nothing new:
+
+========== ========================== ============================================================================
+block_type block_id                   compiles to
+========== ========================== ============================================================================
+state      USPS code or 2-digit FIPS  the union of its counties (polygon) + the region ``US-XX`` (state fallback)
+county     5-digit FIPS               its polygon (dissolved with the territory's other blocks) + the ZIPs inside
+zip3       3-digit ZIP prefix         the postal key ``US 941`` (the tagger's ZIP3 postal fallback); no polygon
+zip        5-digit ZIP                the postal code ``US 94105`` (exact postal fallback); no polygon
+========== ========================== ============================================================================
+
+Block geometry comes from ``data/us_blocks.bin`` (built by ``scripts/build_blocks.py`` from US Census 2017
+county boundaries): per county its FIPS code, name, state and polygons, coordinates as int32 multiples of 1e-6°,
+delta-encoded and zlib-compressed, plus the ZIPs of the shipped ZIP sample by county (396 KB in all). Counties share exact borders, so a
+territory's counties dissolve with ``shapely.coverage_union_all`` without slivers.
+
+Overlaps and gaps of block territories are reported per block: a county (or a whole state) listed by two
+territories, and every county of a state the set touches that no territory lists.
+
+Runtime code: pure (numpy + shapely), no design libraries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+MAGIC = b"TRBK"
+FORMAT_VERSION = 1
+SCALE = 1_000_000  # coordinates are int32 multiples of 1/SCALE degrees
+_HEADER = struct.Struct("<4sHHI")
+
+BLOCK_TYPES = ("state", "county", "zip3", "zip")
+ARTIFACT = "us_blocks.bin"
+
+
+class BlockError(ValueError):
+    """A block id or type that is not a building block."""
+
+
+# --------------------------------------------------------------------------------------------------- artifact
+
+
+def write_artifact(
+    counties: Iterable[tuple[str, str, str, list]],
+    *,
+    state_fips: dict[str, str],
+    state_names: dict[str, str],
+    zips: dict[str, list[str]] | None = None,
+) -> bytes:
+    """The artifact bytes for ``(fips, name, usps, polygons)`` rows (polygons: GeoJSON polygon coordinates)."""
+    meta_counties: list[list[Any]] = []
+    coords: list[np.ndarray] = []
+    for fips, name, usps, polygons in counties:
+        parts = []
+        for polygon in polygons:
+            rings = []
+            for ring in polygon:
+                arr = np.round(np.asarray(ring, dtype=float)[:, :2] * SCALE).astype(np.int64)
+                rings.append(len(arr))
+                coords.append(arr)
+            parts.append(rings)
+        meta_counties.append([fips, name, usps, parts])
+    flat = np.concatenate(coords) if coords else np.zeros((0, 2), dtype=np.int64)
+    deltas = np.diff(flat, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).astype("<i4")
+    meta = {
+        "format": FORMAT_VERSION,
+        "scale": SCALE,
+        "counties": meta_counties,
+        "state_fips": state_fips,
+        "state_names": state_names,
+        "zips": zips or {},
+        "source": "US Census Bureau 2017 county boundaries via us-atlas (ISC); see data/ATTRIBUTION.md",
+    }
+    meta_bytes = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
+    # x and y deltas in separate runs compress better than interleaved
+    payload = zlib.compress(np.ascontiguousarray(deltas.T).tobytes(), 9)
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(meta_bytes)) + meta_bytes + payload
+
+
+@dataclass(frozen=True, slots=True)
+class County:
+    fips: str
+    name: str
+    state: str  # USPS code
+    geometry: BaseGeometry | None  # None when the county has no area at this scale (e.g. 51610 Falls Church)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}, {self.state}"
+
+
+@dataclass(eq=False)
+class BlockCatalog:
+    """Every building block: counties with geometry, states as unions of counties, ZIP areas as postal keys."""
+
+    counties: dict[str, County]
+    state_fips: dict[str, str]  # USPS -> FIPS
+    state_names: dict[str, str]  # USPS -> name
+    by_state: dict[str, tuple[str, ...]] = field(default_factory=dict)  # USPS -> county FIPS codes
+    zips: dict[str, tuple[str, ...]] = field(default_factory=dict)  # county FIPS -> ZIPs whose centroid is in it
+    _state_geoms: dict[str, BaseGeometry | None] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> BlockCatalog:
+        magic, version, _reserved, meta_len = _HEADER.unpack_from(data, 0)
+        if magic != MAGIC or version != FORMAT_VERSION:
+            raise ValueError("not a building-block artifact this code can read")
+        meta = json.loads(data[_HEADER.size : _HEADER.size + meta_len])
+        raw = zlib.decompress(data[_HEADER.size + meta_len :])
+        deltas = np.frombuffer(raw, dtype="<i4").reshape(2, -1).T.astype(np.int64)
+        coords = np.cumsum(deltas, axis=0) / float(meta["scale"])
+        counties: dict[str, County] = {}
+        pos = 0
+        for fips, name, usps, parts in meta["counties"]:
+            polygons = []
+            for rings in parts:
+                shells = []
+                for n in rings:
+                    shells.append(coords[pos : pos + n])
+                    pos += n
+                if len(shells[0]) >= 4:
+                    polygons.append(shapely.Polygon(shells[0], [r for r in shells[1:] if len(r) >= 4]))
+            geometry = _valid_area(polygons)
+            counties[fips] = County(fips, name, usps, geometry)
+        by_state: dict[str, list[str]] = {}
+        for fips, county in counties.items():
+            by_state.setdefault(county.state, []).append(fips)
+        return cls(
+            counties=counties,
+            state_fips=dict(meta["state_fips"]),
+            state_names=dict(meta["state_names"]),
+            by_state={s: tuple(sorted(c)) for s, c in by_state.items()},
+            zips={f: tuple(z) for f, z in meta.get("zips", {}).items()},
+        )
+
+    @cached_property
+    def zip3_counties(self) -> dict[str, frozenset[str]]:
+        """ZIP3 prefix -> the counties its (sampled) ZIPs fall in."""
+        out: dict[str, set[str]] = {}
+        for fips, codes in self.zips.items():
+            for code in codes:
+                out.setdefault(code[:3], set()).add(fips)
+        return {k: frozenset(v) for k, v in out.items()}
+
+    def postal_keys(self, county_ids: set[str]) -> set[str]:
+        """The postal keys a set of counties answers for: the ZIPs whose centroid lies in them and the ZIP3
+        prefixes all of whose ZIPs do (so a lead with only a postal code still finds the territory)."""
+        codes = {code for f in county_ids for code in self.zips.get(f, ())}
+        prefixes = {code[:3] for code in codes if self.zip3_counties.get(code[:3], frozenset()) <= county_ids}
+        return codes | prefixes
+
+    @cached_property
+    def fips_to_state(self) -> dict[str, str]:
+        return {fips: usps for usps, fips in self.state_fips.items()}
+
+    def state_geometry(self, usps: str) -> BaseGeometry | None:
+        if usps not in self._state_geoms:
+            self._state_geoms[usps] = dissolve(self.counties[f].geometry for f in self.by_state.get(usps, ()))
+        return self._state_geoms[usps]
+
+    # ------------------------------------------------------------------ ids
+
+    def normalise(self, block_type: str, block_id: str) -> str:
+        """The canonical id of a block (``county`` ``8031`` -> ``08031``), or ``BlockError`` with the reason."""
+        kind = block_type.strip().lower()
+        value = str(block_id).strip().upper()
+        if value.endswith(".0"):  # a spreadsheet read the id as a number
+            value = value[:-2]
+        if kind == "state":
+            if value in self.state_fips:
+                return value
+            if value.isdigit() and value.zfill(2) in self.fips_to_state:
+                return self.fips_to_state[value.zfill(2)]
+            raise BlockError(f"state {block_id!r} is not a US state (USPS code such as CO, or 2-digit FIPS)")
+        if kind == "county":
+            if value.isdigit() and len(value) <= 5 and value.zfill(5) in self.counties:
+                return value.zfill(5)
+            raise BlockError(f"county {block_id!r} is not a US county FIPS code (5 digits, e.g. 08031)")
+        if kind == "zip3":
+            if re.fullmatch(r"\d{1,3}", value):
+                return value.zfill(3)
+            raise BlockError(f"zip3 {block_id!r} is not a 3-digit ZIP prefix (e.g. 802)")
+        if kind == "zip":
+            from territory_router.territories.formats import normalise_postal_code
+
+            code = normalise_postal_code(value, "US") if re.fullmatch(r"\d{3,5}(-\d{4})?", value) else None
+            if code is None:
+                raise BlockError(f"zip {block_id!r} is not a 5-digit US ZIP code")
+            return code
+        raise BlockError(f"block_type {block_type!r} is not one of {', '.join(BLOCK_TYPES)}")
+
+    def counties_of(self, key: str) -> tuple[str, ...]:
+        """County FIPS codes a ``type:id`` key covers (a state: all its counties; ZIP keys: none)."""
+        kind, _, value = key.partition(":")
+        if kind == "county":
+            return (value,)
+        if kind == "state":
+            return self.by_state.get(value, ())
+        return ()
+
+    def label(self, key: str) -> str:
+        kind, _, value = key.partition(":")
+        if kind == "county":
+            return f"county {value} ({self.counties[value].label})"
+        if kind == "state":
+            return f"state {value} ({self.state_names.get(value, value)})"
+        return f"{kind} {value}"
+
+    def geometry(self, key: str) -> BaseGeometry | None:
+        kind, _, value = key.partition(":")
+        if kind == "county":
+            return self.counties[value].geometry
+        if kind == "state":
+            return self.state_geometry(value)
+        return None
+
+
+def _valid_area(polygons: list) -> BaseGeometry | None:
+    polygons = [p for p in polygons if p.area > 0]
+    if not polygons:
+        return None
+    geometry = polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons)
+    if not geometry.is_valid:
+        from territory_router.territories.geo import polygonal_part
+
+        geometry = polygonal_part(shapely.make_valid(geometry))
+    return geometry
+
+
+def dissolve(geometries: Iterable[BaseGeometry | None]) -> BaseGeometry | None:
+    """One (multi)polygon of adjacent blocks. Counties form a coverage (shared edges are identical), which
+    ``coverage_union_all`` dissolves in linear time; anything else falls back to ``union_all``."""
+    parts = [g for g in geometries if g is not None and not g.is_empty]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    try:
+        merged = shapely.coverage_union_all(parts)
+        if not merged.is_valid:
+            raise ValueError("not a clean coverage")
+    except (shapely.errors.GEOSException, ValueError):
+        merged = shapely.union_all(parts)
+    from territory_router.territories.geo import polygonal_part
+
+    return polygonal_part(merged)
+
+
+@cache
+def catalog() -> BlockCatalog:
+    """The shipped catalog (loaded once per process: about 0.1 s)."""
+    data = resources.files("territory_router.data").joinpath(ARTIFACT).read_bytes()
+    return BlockCatalog.from_bytes(data)
+
+
+# --------------------------------------------------------------------------------------------------- compile
+
+
+@dataclass
+class CompiledBlocks:
+    """What a territory's block list compiles to (before the territory's own validation)."""
+
+    keys: list[str]  # canonical "type:id", sorted, unique
+    geometry: BaseGeometry | None
+    regions: set[tuple[str, str | None]]
+    postal_codes: set[tuple[str, str]]
+    errors: list[tuple[str, str]]  # (reason, code)
+    warnings: list[tuple[str, str]]
+
+
+def compile_blocks(blocks: Sequence[tuple[str, str, str]], cat: BlockCatalog | None = None) -> CompiledBlocks:
+    """``blocks``: ``(where, block_type, block_id)`` rows of one territory (``where`` names the CSV line)."""
+    cat = cat or catalog()
+    keys: dict[str, str] = {}
+    errors: list[tuple[str, str]] = []
+    warnings: list[tuple[str, str]] = []
+    for where, block_type, block_id in blocks:
+        try:
+            value = cat.normalise(block_type, block_id)
+        except BlockError as exc:
+            code = "bad_block_type" if "block_type" in str(exc) else "unknown_block"
+            errors.append((f"{where}: {exc}", code))
+            continue
+        key = f"{block_type.strip().lower()}:{value}"
+        if key in keys:
+            warnings.append((f"{where}: {cat.label(key)} is listed twice (also {keys[key]})", "duplicate_block"))
+            continue
+        keys[key] = where
+    county_ids: set[str] = set()
+    regions: set[tuple[str, str | None]] = set()
+    postal: set[tuple[str, str]] = set()
+    for key in keys:
+        kind, _, value = key.partition(":")
+        if kind == "state":
+            regions.add(("US", value))
+        elif kind in ("zip", "zip3"):
+            postal.add(("US", value))
+        county_ids.update(cat.counties_of(key))
+    # county and state blocks answer for the ZIPs inside them too (the tagger's postal step, for leads without
+    # coordinates): the ZIP sample's codes by centroid, and the ZIP3 prefixes wholly inside
+    postal |= {("US", code) for code in cat.postal_keys(county_ids)}
+    empty = sorted(f for f in county_ids if cat.counties[f].geometry is None)
+    for fips in empty:
+        warnings.append(
+            (
+                f"county {fips} ({cat.counties[fips].label}) has no area in the boundary data; leads there are "
+                "tagged by the county around it or by postal code",
+                "block_without_area",
+            )
+        )
+    geometry = dissolve(cat.counties[f].geometry for f in sorted(county_ids)) if county_ids else None
+    return CompiledBlocks(sorted(keys), geometry, regions, postal, errors, warnings)
+
+
+# --------------------------------------------------------------------------------------------------- overlaps / gaps
+
+
+def block_keys(metadata: dict[str, Any]) -> list[str]:
+    value = metadata.get("blocks") if metadata else None
+    return list(value) if isinstance(value, list) else []
+
+
+def _collapse(cat: BlockCatalog, counties: set[str]) -> list[str]:
+    """County FIPS codes as block keys, a whole state as one ``state:XX`` key."""
+    out: list[str] = []
+    by_state: dict[str, list[str]] = {}
+    for fips in counties:
+        by_state.setdefault(cat.counties[fips].state, []).append(fips)
+    for usps, fips_list in sorted(by_state.items()):
+        if len(fips_list) == len(cat.by_state.get(usps, ())) and len(fips_list) > 1:
+            out.append(f"state:{usps}")
+        else:
+            out.extend(f"county:{f}" for f in sorted(fips_list))
+    return out
+
+
+def block_overlaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat: BlockCatalog | None = None):
+    """One ``Overlap`` per block (county, or a whole state) listed by two block territories. ``territories`` are
+    in precedence order: the first that lists a block wins it."""
+    from territory_router.territories import geo
+    from territory_router.territories.overlaps import count_points, resolution_text
+    from territory_router.territories.report import Overlap
+
+    cat = cat or catalog()
+    owners: dict[str, list[int]] = {}
+    for position, territory in enumerate(territories):
+        for key in block_keys(territory.metadata):
+            for fips in cat.counties_of(key):
+                owners.setdefault(fips, []).append(position)
+    pairs: dict[tuple[int, int], set[str]] = {}
+    for fips, positions in owners.items():
+        if len(positions) > 1:
+            first = min(positions)
+            for other in sorted(set(positions) - {first}):
+                pairs.setdefault((first, other), set()).add(fips)
+    out = []
+    for (a, b), counties in sorted(pairs.items()):
+        winner, loser = territories[a], territories[b]
+        for key in _collapse(cat, counties):
+            shape = cat.geometry(key)
+            out.append(
+                Overlap(
+                    a=winner.territory_id,
+                    b=loser.territory_id,
+                    area_km2=geo.area_km2(shape),
+                    winner=winner.territory_id,
+                    resolution=resolution_text(winner, loser),
+                    centroid=geo.representative_lonlat(shape) if shape is not None else None,
+                    bbox=geo.rounded_bbox(shape) if shape is not None else None,
+                    leads=count_points(shape, leads_xy) if shape is not None else None,
+                    block=cat.label(key),
+                    geometry=shape,
+                )
+            )
+    return out
+
+
+def block_gaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat: BlockCatalog | None = None):
+    """One ``Gap`` per county of a state the block territories touch that no territory covers (a drawn polygon
+    territory covering the county's inside point counts as covering it)."""
+    from territory_router.territories import geo
+    from territory_router.territories.overlaps import count_points
+    from territory_router.territories.report import Gap
+
+    cat = cat or catalog()
+    listed: set[str] = set()
+    for territory in territories:
+        for key in block_keys(territory.metadata):
+            listed.update(cat.counties_of(key))
+    if not listed:
+        return []
+    drawn = [t.geometry for t in territories if t.geometry is not None and not block_keys(t.metadata)]
+    touched = {cat.counties[f].state for f in listed}
+    missing = {f for s in touched for f in cat.by_state[s] if f not in listed and cat.counties[f].geometry is not None}
+    if drawn and missing:
+        union = shapely.union_all(drawn)
+        points = {f: cat.counties[f].geometry.representative_point() for f in missing}
+        missing = {f for f, p in points.items() if not union.covers(p)}
+    out = []
+    for key in _collapse(cat, missing):
+        shape = cat.geometry(key)
+        out.append(
+            Gap(
+                area_km2=geo.area_km2(shape),
+                centroid=geo.representative_lonlat(shape),
+                bbox=geo.rounded_bbox(shape),
+                leads=count_points(shape, leads_xy),
+                block=cat.label(key),
+                geometry=shape,
+            )
+        )
+    out.sort(key=lambda g: -g.area_km2)
+    return out
+
+
+def block_outlines(territories: Sequence[Any], cat: BlockCatalog | None = None) -> list[BaseGeometry]:
+    """The county outlines behind the block territories of a set (for the map's faint block layer)."""
+    cat = cat or catalog()
+    fips: set[str] = set()
+    for territory in territories:
+        for key in block_keys(territory.metadata):
+            fips.update(cat.counties_of(key))
+    return [cat.counties[f].geometry for f in sorted(fips) if cat.counties[f].geometry is not None]

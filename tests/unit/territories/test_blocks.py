@@ -1,0 +1,158 @@
+"""Block CSVs: US states, counties, ZIP3 prefixes and ZIPs compile to the same territories drawn polygons do."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import shapely
+
+from territory_router.tagging.index import TerritoryIndex, compile_index
+from territory_router.territories import blocks
+from territory_router.territories.report import ValidationOptions
+from territory_router.territories.validate import validate_files
+
+HEADER = "territory_id,territory_name,block_type,block_id\n"
+
+
+def _validate(rows: str, **options):
+    return validate_files([("set.csv", (HEADER + rows).encode())], ValidationOptions(**options))
+
+
+def test_catalog_holds_every_county_with_its_state():
+    cat = blocks.catalog()
+    assert len(cat.counties) == 3231
+    assert cat.counties["08031"].label == "Denver, CO"
+    assert len(cat.by_state["TX"]) == 254
+    assert cat.counties["51610"].geometry is None  # Falls Church has no area at 1:10m
+    assert all(c.geometry.is_valid for c in cat.counties.values() if c.geometry is not None)
+
+
+def test_artifact_round_trip_keeps_coordinates_to_a_micro_degree():
+    square = [[[-105.123456, 39.5], [-105.0, 39.5], [-105.0, 39.6], [-105.123456, 39.6], [-105.123456, 39.5]]]
+    data = blocks.write_artifact(
+        [("08031", "Denver", "CO", [square])], state_fips={"CO": "08"}, state_names={"CO": "Colorado"}
+    )
+    cat = blocks.BlockCatalog.from_bytes(data)
+    got = cat.counties["08031"].geometry
+    assert got.equals_exact(shapely.Polygon(square[0]), 1e-6)
+    with pytest.raises(ValueError, match="not a building-block artifact"):
+        blocks.BlockCatalog.from_bytes(b"XXXX" + data[4:])
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "expected"),
+    [("county", "8031", "08031"), ("county", "08031.0", "08031"), ("state", "co", "CO"), ("state", "8", "CO"),
+     ("zip3", "21", "021"), ("zip", "80202-1234", "80202"), ("ZIP", "501", "00501")],
+)  # fmt: skip
+def test_block_ids_are_normalised(kind, value, expected):
+    assert blocks.catalog().normalise(kind, value) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "reason"),
+    [("county", "99999", "not a US county FIPS"), ("state", "XX", "not a US state"), ("zip3", "8021", "3-digit"),
+     ("zip", "ABCDE", "5-digit US ZIP"), ("parish", "1", "block_type 'parish'")],
+)  # fmt: skip
+def test_bad_block_ids_say_why(kind, value, reason):
+    with pytest.raises(blocks.BlockError, match=reason):
+        blocks.catalog().normalise(kind, value)
+
+
+def test_counties_dissolve_into_one_polygon_without_slivers():
+    report = _validate("fr,Front Range,county,08031\nfr,Front Range,county,08005\nfr,Front Range,county,08059\n")
+    assert report.valid, report.format_text()
+    (territory,) = report.territories
+    assert territory.geometry.geom_type == "Polygon"  # three neighbours: one piece, no hole between them
+    assert not list(territory.geometry.interiors)
+    cat = blocks.catalog()
+    parts = [cat.counties[f].geometry for f in ("08031", "08005", "08059")]
+    assert territory.geometry.area == pytest.approx(sum(p.area for p in parts), rel=1e-9)
+    assert territory.metadata["blocks"] == ["county:08005", "county:08031", "county:08059"]
+
+
+def test_state_and_zip_blocks_compile_to_regions_and_postal_keys_and_tag():
+    report = _validate("co,Colorado,state,CO\nzips,ZIP areas,zip3,841\nzips,ZIP areas,zip,59001\n")
+    assert report.valid, report.format_text()
+    by_id = {t.territory_id: t for t in report.territories}
+    assert by_id["co"].regions == {("US", "CO")}
+    assert by_id["co"].geometry.covers(shapely.Point(-104.99, 39.74))  # Denver
+    assert by_id["zips"].geometry is None
+    assert by_id["zips"].postal_codes == {("US", "841"), ("US", "59001")}
+    index = TerritoryIndex.from_bytes(compile_index(report.territory_set))
+    assert index.ids[index.polygon_hits(-104.99, 39.74)[0]] == "co"
+    assert index.postal_lookup[("US", "841")] == index.positions["zips"]
+    assert index.territory("co").metadata["blocks"] == ["state:CO"]
+
+
+def test_overlaps_are_reported_per_block_and_a_whole_state_once():
+    rows = "a,A,state,UT\nb,B,state,UT\nc,C,county,08031\nd,D,state,CO\n"
+    report = _validate(rows, leads=((-104.99, 39.74),))
+    blocks_listed = sorted((o.a, o.b, o.block) for o in report.overlaps)
+    assert blocks_listed == [("a", "b", "state UT (Utah)"), ("c", "d", "county 08031 (Denver, CO)")]
+    denver = next(o for o in report.overlaps if o.a == "c")
+    assert denver.leads == 1 and "c wins (smaller area" in denver.resolution
+    assert "both list county 08031 (Denver, CO), 1 lead -> c wins" in report.format_text()
+    assert json.loads(json.dumps(report.to_dict()))["overlaps"][0]["block"]
+
+
+def test_gaps_are_the_unlisted_counties_of_touched_states():
+    cat = blocks.catalog()
+    delaware = cat.by_state["DE"]  # three counties
+    report = _validate("".join(f"de,Delaware,county,{f}\n" for f in delaware[:2]))
+    assert report.valid
+    assert [g.block for g in report.gaps] == [cat.label(f"county:{delaware[2]}")]
+    assert report.gaps[0].area_km2 > 100
+
+
+def test_a_drawn_polygon_covering_a_county_is_not_a_gap():
+    cat = blocks.catalog()
+    delaware = cat.by_state["DE"]
+    block_csv = (HEADER + "".join(f"de,Delaware,county,{f}\n" for f in delaware[:2])).encode()
+    rest = cat.counties[delaware[2]].geometry.buffer(0.01)
+    drawn = {"type": "Feature", "properties": {"territory_id": "drawn"}, "geometry": shapely.geometry.mapping(rest)}
+    report = validate_files([("set.csv", block_csv), ("drawn.geojson", json.dumps(drawn).encode())])
+    assert not [g for g in report.gaps if g.block]
+
+
+def test_bad_rows_are_errors_with_the_line():
+    report = _validate("a,A,county,99999\na,A,county,\nb,B,state,CO\n")
+    assert not report.valid
+    reasons = sorted(f"{i.territory}: {i.reason}" for i in report.errors)
+    assert reasons == [
+        "a: line 2: county '99999' is not a US county FIPS code (5 digits, e.g. 08031)",
+        "a: line 3: empty block_type or block_id",
+    ]
+
+
+def test_a_block_listed_twice_by_one_territory_is_a_warning():
+    report = _validate("a,A,county,08031\na,A,county,8031\n")
+    assert report.valid
+    assert [w.code for w in report.warnings] == ["duplicate_block"]
+
+
+def test_county_territories_answer_for_the_zips_inside_them_and_whole_zip3_areas():
+    cat = blocks.catalog()
+    report = _validate("".join(f"co,Colorado,county,{f}\n" for f in cat.by_state["CO"]))
+    (territory,) = report.territories
+    codes = {code for _, code in territory.postal_codes}
+    denver_zips = set(cat.zips["08031"])
+    assert denver_zips and denver_zips <= codes  # the sample's Denver ZIPs, by centroid
+    assert "802" in codes  # every sampled 802xx ZIP is in Colorado: the prefix is answered too
+    assert not any(len(c) == 3 and not c.startswith(("80", "81")) for c in codes)
+    index = TerritoryIndex.from_bytes(compile_index(report.territory_set))
+    from territory_router.domain.leads import Lead
+    from territory_router.tagging.triage import Tagger, TaggingConfig
+
+    (tag,) = Tagger(index, TaggingConfig()).tag_many([Lead(lead_id="00Q000000000001AAA", postal_code="80299")])
+    assert (tag.territory_id, tag.method.value) == ("co", "POSTAL_CODE")
+
+
+def test_zips_derived_from_a_shared_county_are_not_a_second_overlap():
+    denver_zip = blocks.catalog().zips["08031"][0]
+    report = _validate(f"a,A,county,08031\nb,B,county,08031\nc,C,zip,{denver_zip}\n")
+    assert [o.block for o in report.overlaps if o.block] == ["county 08031 (Denver, CO)"]
+    postal = [o for o in report.overlaps if o.postal_codes]
+    # a and b also share Denver's other derived ZIPs: not repeated; the ZIP listed by c is a real conflict
+    assert postal and all(f"US-{denver_zip}" in o.postal_codes for o in postal)
+    assert {(o.a, o.b) for o in postal} <= {("a", "c"), ("b", "c"), ("a", "b")}
