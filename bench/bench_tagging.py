@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "layers" / "shared"))
 
 from territory_router.domain import Lead, TagMethod, Territory, TerritorySet  # noqa: E402
+from territory_router.geography.regions import US_STATES, normalise_state  # noqa: E402
 from territory_router.tagging.index import TerritoryIndex, compile_index  # noqa: E402
-from territory_router.tagging.regions import US_STATES, normalise_state  # noqa: E402
 from territory_router.tagging.triage import Tagger, TaggingConfig  # noqa: E402
 
 COUNTIES = REPO / "tests" / "data" / "us_counties.geojson"

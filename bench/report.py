@@ -162,6 +162,50 @@ def markdown(r: dict[str, Any], prices: dict[str, Any]) -> str:
     w(f"- {zz['count']} military ZIPs (APO/FPO) at (0, 0): {zz['methods']}, {zz['wrong_or_unexplained']} wrong or "
       "without a reason.\n")
 
+    # ------------------------------------------------------------------ gazetteer
+    g = r.get("gazetteer")
+    if g:
+        w("## Leads without coordinates (the offline gazetteer)\n")
+        gm = m.get("gazetteer_measured")
+        if gm:
+            w(f"Measured on {gm['date']} with `{gm['command']}` (commit {gm['git_commit']}, load average "
+              f"{gm['load_average']}); the other sections come from the full run above.\n")  # fmt: skip
+        w("```sh\n.venv/bin/python bench/run_all.py --only gazetteer   # this section alone (needs the bench extra)\n"
+          ".venv/bin/python bench/bench_gazetteer.py             # the same, printed\n```\n")  # fmt: skip
+        w(f"Every US ZIP of the `zipcodes` package ({g['zips']:,}; {g['located_zips']:,} with a location and a state "
+          "polygon) becomes a lead, tagged against `us_states.geojson` as a user uploads it (polygons only, no "
+          "`regions`: before the gazetteer every such lead was UNTAGGED). Right = its ZIP's state.\n")  # fmt: skip
+        fl = g["leads_per_s"]
+        w(_md_table(["leads carry", "right", "target", "methods", "leads/s"], [
+            ["postal code only (forms: " + ", ".join(f"{k} {v:,}" for k, v in (g.get("postal_forms") or {}).items()) + ")",
+             f"**{g['postal_only_share_right_pct']:.3f} %**", "≥ 99.5 %", g["methods"]["postal_only"], f"{fl.get('postal_only', 0):,}"],
+            ["city + state only", f"**{g['city_state_share_right_pct']:.3f} %** ({g['city_state_distinct_pairs_right_pct']:.3f} % of distinct city/state pairs)",
+             "≥ 99 %", g["methods"]["city_state_only"], f"{fl.get('city_state_only', 0):,}"],
+            ["coordinates + postal code (gazetteer on, unused)", f"**{g['coordinates_share_right_pct']:.3f} %**", "≥ 99.95 %",
+             g["methods"]["coordinates_and_postal"], f"{fl.get('coordinates_and_postal', 0):,}"],
+        ]))  # fmt: skip
+        sw = g.get("stripped_without_country") or {}
+        w(f"\nUNTAGGED leads are the ZIPs without a location (APO/FPO/DPO) and are not counted as located. Misses by "
+          f"method: {g['miss_methods']}: border ZIPs and towns whose point falls on the wrong side of the simplified "
+          "1:10m state outlines (the same misses as with coordinates). Spreadsheet-stripped ZIPs (`2134`) are "
+          f"tested with a country; without one ({sw.get('leads', 0):,} leads: {sw.get('methods')}) they stay "
+          "unplaced on purpose: a 3-4 digit code could be another country's.\n")  # fmt: skip
+        w(f"The artifact `territory_router/data/gazetteer.bin`: **{g['artifact_bytes']:,} bytes** "
+          f"({g['artifact_zips']:,} ZIPs, {g['artifact_cities']:,} US and Canadian cities; sources "
+          + ", ".join(f"{k} {v['version']}" for k, v in g["sources"].items())
+          + f"). Load (`Gazetteer.packaged()`: read, sha256, zlib, numpy views): **{g['load_ms']:.1f} ms** in a fresh "
+          f"process (median of 7; target ≤ 20 ms), {g['load_ms_in_process_median']:.1f} ms median in process.\n")  # fmt: skip
+        gc = g["geocoder_usd_per_1000_leads"]
+        w("### Optional geocoder (Amazon Location): cost per 1,000 leads\n")
+        w(f"At {_fmt(gc['price_per_request_usd'] * 1000, 'USD')} per 1,000 geocoding requests "
+          f"({prices['prices']['location_geocode_request']['source']}, as of {prices['as_of']}): "
+          f"**{_fmt(gc['every_lead_geocoded'], 'USD')} per 1,000 leads** if every lead were geocoded. The tagger "
+          "calls it only for leads without usable coordinates that the gazetteer cannot place, once per distinct "
+          "address (cached), at most `GeocodeBudgetPerBatch` calls per batch: with the postal-only mix above "
+          f"({gc['share_of_postal_only_leads_the_gazetteer_cannot_place']:.2%} unplaced) that is "
+          f"**{_fmt(gc['only_leads_the_gazetteer_cannot_place_postal_only_mix'], 'USD')} per 1,000 leads**. "
+          "Off by default (`EnableGeocoder=false`).\n")  # fmt: skip
+
     # ------------------------------------------------------------------ cold start
     w("## Cold start\n")
     w("Each function's handler module imported in a fresh interpreter with its environment from template.yaml "
@@ -323,7 +367,7 @@ What was done and what is left:
     # ------------------------------------------------------------------ raw
     w("## Figures (bench/results.json, without `raw`)\n")
     summary = {k: v for k, v in r.items() if k not in {"raw"}}
-    for key in ("tagging", "cold_start", "pipeline", "cost"):
+    for key in ("tagging", "cold_start", "pipeline", "cost", "gazetteer"):
         summary[key] = {k: v for k, v in summary[key].items()
                         if k not in {"variants", "latency_us", "self_ms_by_package", "calls_per_lead_by_caller",
                                      "table_sizes", "units_per_lead_by_function", "phases", "what_if"}}  # fmt: skip
@@ -386,4 +430,9 @@ def _reasons(r: dict[str, Any], prices: dict[str, Any]) -> dict[str, str]:
         "LeadAssigned custom event out, and four SQS requests: EventBridge's delivery to the intake and writeback "
         "queues and the batched receive/delete), so $2.50 all in is out of reach with EventBridge at both ends.",
         "ZIP accuracy": "see the misses listed under ZIP accuracy.",
+        "postal code only (every US ZIP)": "see Leads without coordinates.",
+        "city + state only (every US ZIP)": "see Leads without coordinates.",
+        "coordinates with the gazetteer on (every US ZIP)": "see Leads without coordinates.",
+        "gazetteer load": "the fresh-process figure includes page faults of the file and numpy's first use; "
+        "timings on a shared machine also catch other jobs' time slices.",
     }

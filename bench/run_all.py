@@ -3,7 +3,8 @@
     .venv/bin/python bench/run_all.py [--leads 2000] [--points 100000] [--runs 5] [--no-doc]
 
 1. tagging (bench/bench_tagging.py, in a subprocess): index cold load, batch throughput against geopandas
-   ``sjoin`` and a naive loop, single-lead latency, ZIP accuracy;
+   ``sjoin`` and a naive loop, single-lead latency, ZIP accuracy; then the gazetteer (bench/bench_gazetteer.py):
+   leads without coordinates (postal code only, city + state only) on every US ZIP, the artifact's size and load;
 2. cold start (bench/cold_start.py): each function's handler import in fresh interpreters;
 3. pipeline (bench/pipeline.py, in a subprocess): the local stack end to end, AWS calls counted per lead;
 4. cost (bench/cost_model.py): counted calls and Lambda GB-seconds x bench/prices.json;
@@ -52,6 +53,10 @@ TARGETS = {  # name: (path in results, comparison, threshold, unit)
     "DynamoDB round trips per assignment": ("pipeline.dynamodb_round_trips_per_assignment", "<=", 3.0, ""),
     "cost per million leads": ("cost.usd_per_million_leads", "<=", 2.50, "USD"),
     "ZIP accuracy": ("accuracy.zip_share_right_pct", ">=", 99.95, "%"),
+    "postal code only (every US ZIP)": ("gazetteer.postal_only_share_right_pct", ">=", 99.5, "%"),
+    "city + state only (every US ZIP)": ("gazetteer.city_state_share_right_pct", ">=", 99.0, "%"),
+    "coordinates with the gazetteer on (every US ZIP)": ("gazetteer.coordinates_share_right_pct", ">=", 99.95, "%"),
+    "gazetteer load": ("gazetteer.load_ms", "<=", 20.0, "ms"),
     "proposal: CV of leads per territory (12 from 3,231 counties)": ("design.cv_leads_per_territory", "<=", 0.05, ""),
     "proposal: contiguous territories (of 12)": ("design.contiguous_territories", ">=", 12, ""),
     "proposal: time from lead CSV to block CSV": ("design.seconds", "<=", 60.0, "s"),
@@ -104,6 +109,13 @@ def run_tagging(points: int) -> dict[str, Any]:
             [sys.executable, str(BENCH / "bench_tagging.py"), "--json", str(out), "--points", str(points)],
             check=True, stdout=sys.stderr,
         )  # fmt: skip
+        return json.loads(out.read_text())
+
+
+def run_gazetteer() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-gazetteer-") as tmp:
+        out = Path(tmp) / "gazetteer.json"
+        subprocess.run([sys.executable, str(BENCH / "bench_gazetteer.py"), "--json", str(out)], check=True, stdout=sys.stderr)
         return json.loads(out.read_text())
 
 
@@ -174,6 +186,40 @@ def summarise_tagging(t: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
         "with_declared_state_share_right_pct": t["accuracy"]["with_declared_state"]["share_right_pct"],
     }
     return tagging, accuracy
+
+
+def summarise_gazetteer(g: dict[str, Any], prices: dict[str, Any]) -> dict[str, Any]:
+    acc, load = g["accuracy"], g["load"]
+    price = prices["prices"]["location_geocode_request"]
+    per_request = price["usd"] / price["per"]
+    postal = acc["postal_only"]
+    unplaced_share = postal["methods"].get("UNTAGGED", 0) / postal["leads"]
+    return {
+        "postal_only_share_right_pct": postal["share_right_pct"],
+        "city_state_share_right_pct": acc["city_state_only"]["share_right_pct"],
+        "city_state_distinct_pairs_right_pct": acc["city_state_only"]["distinct_pairs_right_pct"],
+        "coordinates_share_right_pct": acc["coordinates_and_postal"]["share_right_pct"],
+        "located_zips": postal["located"],
+        "zips": postal["leads"],
+        "postal_forms": postal.get("forms"),
+        "stripped_without_country": acc.get("stripped_without_country"),
+        "leads_per_s": {k: round(v["leads_per_s"]) for k, v in acc.items() if "leads_per_s" in v},
+        "methods": {k: v["methods"] for k, v in acc.items()},
+        "precisions": {k: v.get("precisions") for k, v in acc.items() if "precisions" in v},
+        "miss_methods": {k: v.get("miss_methods") for k, v in acc.items() if "miss_methods" in v},
+        "load_ms": load["fresh_process_first_load_ms"]["median"],
+        "load_ms_in_process_median": load["in_process_ms"]["median"],
+        "artifact_bytes": load["artifact_bytes"],
+        "artifact_zips": load["zips"],
+        "artifact_cities": load["cities"],
+        "sources": load["sources"],
+        "geocoder_usd_per_1000_leads": {
+            "every_lead_geocoded": round(1000 * per_request, 4),
+            "only_leads_the_gazetteer_cannot_place_postal_only_mix": round(1000 * per_request * unplaced_share, 4),
+            "share_of_postal_only_leads_the_gazetteer_cannot_place": round(unplaced_share, 4),
+            "price_per_request_usd": per_request,
+        },
+    }
 
 
 def summarise_cold(c: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
@@ -368,7 +414,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
-    parser.add_argument("--only", choices=("design",), help="run one part and merge it into the existing --json")
+    parser.add_argument(
+        "--only", choices=("design", "gazetteer"),
+        help="measure only this part; every other figure is taken from the results already in --json",
+    )  # fmt: skip
     parser.add_argument(
         "--reprice", action="store_true",
         help="measure nothing: recompute the summary, costs and doc from the raw figures already in --json "
@@ -389,15 +438,28 @@ def main(argv: list[str] | None = None) -> int:
         log(f"done in {time.monotonic() - started:.0f} s")
         return 0
     design = None
-    if args.reprice:
+    if args.reprice or args.only == "gazetteer":
         previous = json.loads(args.json.read_text())
         tagging_raw, cold_raw, pipeline_raw = (previous["raw"][k] for k in ("tagging", "cold_start", "pipeline"))
+        gazetteer_raw = previous["raw"].get("gazetteer")
         meta = previous["meta"]
+        if args.only == "gazetteer":
+            log("gazetteer only (bench/bench_gazetteer.py); every other figure from the previous run")
+            gazetteer_raw = run_gazetteer()
+            meta["gazetteer_measured"] = {
+                "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+                "command": "python bench/run_all.py --only gazetteer",
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+                "git_commit": machine()["git_commit"],
+            }
+        if gazetteer_raw is None:
+            raise SystemExit("no gazetteer figures in the previous results: run `--only gazetteer` or `make bench`")
     else:
         info = machine()
         log(f"machine: {info['cpu_model']} x {info['nproc']}, Python {info['python']}, load {info['load_average_at_start']}")
         log("1/5 tagging (bench/bench_tagging.py)")
         tagging_raw = run_tagging(args.points)
+        gazetteer_raw = run_gazetteer()
         log("2/5 cold start (bench/cold_start.py)")
         cold_raw = cold_start.measure(args.runs, log=log)
         log(f"3/5 pipeline on the local stack, {args.leads} leads (bench/pipeline.py)")
@@ -421,14 +483,15 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline": summarise_pipeline(pipeline_raw),
         "cost": summarise_cost(pipeline_raw, prices),
         "accuracy": accuracy,
+        "gazetteer": summarise_gazetteer(gazetteer_raw, prices),
         "meta": meta,
     }
-    if design is None and args.reprice:
+    if design is None and (args.reprice or args.only):
         design = previous.get("design")
     if design is not None:
         results["design"] = design
     results["targets"] = targets(results)
-    results["raw"] = {"tagging": tagging_raw, "cold_start": cold_raw, "pipeline": pipeline_raw}
+    results["raw"] = {"tagging": tagging_raw, "cold_start": cold_raw, "pipeline": pipeline_raw, "gazetteer": gazetteer_raw}
     args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(report.table(results))
     if not args.no_doc:

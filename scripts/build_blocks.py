@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "layers" / "shared"))
 
-from territory_router.tagging.regions import US_STATES  # noqa: E402
+from territory_router.geography.regions import US_STATES  # noqa: E402
 from territory_router.territories.blocks import write_artifact  # noqa: E402
 
 DATA = REPO / "layers" / "shared" / "territory_router" / "data"

@@ -21,7 +21,7 @@ from shapely.geometry import shape
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "layers" / "shared"))
 
-from territory_router.tagging.regions import US_STATES  # noqa: E402
+from territory_router.geography.regions import US_STATES  # noqa: E402
 from territory_router.territories.context import write_artifact  # noqa: E402
 from territory_router.territories.geo import polygonal_part  # noqa: E402
 

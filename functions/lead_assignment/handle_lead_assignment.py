@@ -56,8 +56,10 @@ def record_handler(record: SQSRecord) -> None:
         request, store=_store(), now=datetime.now(UTC), default_sla_minutes=config.default_sla_minutes
     )
     if outcome.detail is not None:
-        _outbox.append((record.message_id, outcome.detail))
-    if outcome.announced and not outcome.duplicate:
+        _outbox.append((record.message_id, outcome.detail, outcome.detail_type))
+    if request.retag_reason is not None and not outcome.duplicate:
+        metrics.add_metric(name=f"LateGeocode_{outcome.detail_type}", unit=MetricUnit.Count, value=1)
+    if outcome.announced and not outcome.duplicate and outcome.detail_type == "LeadAssigned":
         metrics.add_metric(name="LeadsAssigned", unit=MetricUnit.Count, value=1)
         territory = outcome.detail.territory_id
         territory_metrics.add_metric(name="LeadsAssigned", territory_id=territory, value=1)
@@ -69,7 +71,7 @@ def record_handler(record: SQSRecord) -> None:
             metrics.add_metric(name="LeadsToFallbackOwner", unit=MetricUnit.Count, value=1)
 
 
-_outbox: list[tuple[str, Any]] = []  # (message id, LeadAssignedDetail) of the batch being processed
+_outbox: list[tuple[str, Any, str]] = []  # (message id, LeadAssignedDetail, detail-type) of the batch being processed
 
 
 @logger.inject_lambda_context
@@ -82,7 +84,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # Announce the whole batch in PutEvents calls of ten; a message whose event was refused is retried and
     # re-announces the stored decision (the assignment itself is not repeated).
     events = EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE)
-    refused = announce_assignments(events, [(str(i), d) for i, (_, d) in enumerate(_outbox)])
+    refused = announce_assignments(events, [(str(i), d, t) for i, (_, d, t) in enumerate(_outbox)])
     failed = {_outbox[int(i)][0] for i in refused}
     failures = response.setdefault("batchItemFailures", [])
     known = {f["itemIdentifier"] for f in failures}

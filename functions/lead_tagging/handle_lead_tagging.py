@@ -20,7 +20,7 @@ from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
 from territory_router.adapters.territory_store import TerritoryStore
 from territory_router.config import settings
-from territory_router.domain.messages import TagRequest
+from territory_router.domain.messages import RetagRequest, TagRequest
 from territory_router.metrics import TerritoryMetrics
 from territory_router.observability import make_logger
 from territory_router.services.dead_letters import DeadLetterSender
@@ -28,6 +28,9 @@ from territory_router.services.tagging import (
     ActiveTaggerCache,
     TaggedLead,
     build_tagger,
+    forward_retag,
+    parse_tagging_message,
+    requests_for_retags,
     stamp_and_forward,
     tag_requests,
 )
@@ -59,17 +62,28 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     records = event.get("Records", [])
     dead_letters = DeadLetterSender(aws.client("sqs"), config.tagging_dlq_url, "tagging")
     parsed: dict[str, TagRequest] = {}
+    retags: dict[str, RetagRequest] = {}
     for raw in records:
         try:
-            parsed[raw["messageId"]] = TagRequest.model_validate_json(raw["body"])
+            message = parse_tagging_message(raw["body"])
         except ValidationError as exc:
             reason = f"not a TagRequest: {exc.error_count()} error(s), first at {'.'.join(map(str, exc.errors()[0]['loc']))}"
             logger.error("tagging message set aside", extra={"reason": reason, "message_id": raw["messageId"]})
             dead_letters.send(raw["body"], reason=reason, code="INVALID_MESSAGE", message_id=raw["messageId"])
+            continue
+        if isinstance(message, RetagRequest):
+            retags[raw["messageId"]] = message
+        else:
+            parsed[raw["messageId"]] = message
+    leads = LeadRepository(aws.client("dynamodb"), config.leads_table)
+    if retags:  # late geocodes: tag the stored lead (with its new location) again, in the same vectorised call
+        found, dropped = requests_for_retags(retags, leads=leads)
+        parsed.update(found)
+        for message_id, why in dropped.items():
+            logger.info("re-tag not needed", extra={"message_id": message_id, "reason": why})
     version, tagger = tagger_cache.current()
     ids = list(parsed)
     tagged = dict(zip(ids, tag_requests([parsed[i] for i in ids], tagger), strict=True))
-    leads = LeadRepository(aws.client("dynamodb"), config.leads_table)
     outbox: list[tuple[str, str, str]] = []  # (message id, lead id, body)
     now = datetime.now(UTC)
 
@@ -77,12 +91,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         item: TaggedLead | None = tagged.get(record.message_id)
         if item is None:  # set aside above
             return
-        outcome = stamp_and_forward(
+        forward = forward_retag if record.message_id in retags else stamp_and_forward
+        outcome = forward(
             item, leads=leads, send=lambda lead_id, body: outbox.append((record.message_id, lead_id, body)), now=now
         )
         metrics.add_metric(name=f"LeadsTagged_{item.tag.method.value}", unit=MetricUnit.Count, value=1)
         territory_metrics.add_metric(name="LeadsTagged", territory_id=item.tag.territory_id, value=1)
-        if outcome != "forwarded":
+        if outcome not in ("forwarded", "forwarded_retag"):
             logger.info("lead not forwarded", extra={"lead_id": item.request.lead.lead_id, "outcome": outcome})
 
     response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

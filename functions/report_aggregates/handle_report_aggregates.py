@@ -25,7 +25,7 @@ from territory_router.config import settings
 from territory_router.domain.messages import DETAIL_LEAD_ATTENDED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_REROUTED
 from territory_router.metrics import TerritoryMetrics
 from territory_router.observability import make_logger
-from territory_router.reporting.aggregates import ATTENDED_LATE, NotAnAppEvent, delta_for_event
+from territory_router.reporting.aggregates import ATTENDED_LATE, GEOCODE_MOVES, NotAnAppEvent, delta_for_event
 
 logger = make_logger()
 metrics = Metrics()
@@ -84,7 +84,9 @@ def record_handler(record: SQSRecord) -> None:
         return
     metrics.add_metric(name="AggregateEventsCounted", unit=MetricUnit.Count, value=1)
     territory = delta.territory_id
-    if delta.detail_type == DETAIL_LEAD_REROUTED:
+    if delta.detail_type == DETAIL_LEAD_REROUTED and delta.territory.get(GEOCODE_MOVES):
+        territory_metrics.add_metric(name="LeadsMovedByGeocode", territory_id=territory, value=1)
+    elif delta.detail_type == DETAIL_LEAD_REROUTED:
         territory_metrics.add_metric(name="LeadsRerouted", territory_id=territory, value=1)
         territory_metrics.add_metric(name="SlaBreaches", territory_id=territory, value=1)
     elif delta.detail_type == DETAIL_LEAD_ESCALATED:

@@ -85,7 +85,7 @@ def converted(tmp_path_factory) -> dict:
 def test_the_package_converts_to_exactly_the_components_of_its_files(converted) -> None:
     found = {(c["type"], c["fullName"]) for c in converted["components"]}
     assert found == _expected_components()
-    assert len(found) == 17  # 14 before the notification flow, its notification type and its custom permission
+    assert len(found) == 18  # 14, the notification flow, its notification type, its custom permission, the precision field
     assert {("Flow", "Territory_Router_Notify_Lead_Owner"),
             ("CustomNotificationType", "Territory_Router_Lead_Assigned"),
             ("CustomPermission", "Territory_Router_Integration")} <= found

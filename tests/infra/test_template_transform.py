@@ -336,7 +336,8 @@ def test_writeback_rule_matches_the_app_events(cfn_template):
     assert rule["EventPattern"]["source"] == [messages.APP_EVENT_SOURCE]
     assert sorted(rule["EventPattern"]["detail-type"]) == sorted(
         [messages.DETAIL_LEAD_ASSIGNED, messages.DETAIL_LEAD_REROUTED, messages.DETAIL_LEAD_ESCALATED,
-         messages.DETAIL_LEAD_REASSIGNED]
+         messages.DETAIL_LEAD_REASSIGNED,
+         messages.DETAIL_LEAD_RETAGGED]  # a late geocode refining the stamp: written back without OwnerId
     )
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["WritebackQueue", "Arn"]}

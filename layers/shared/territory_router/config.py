@@ -49,6 +49,8 @@ class Settings(BaseModel):
     default_sla_minutes: int = Field(default=60, ge=1)
     max_reroutes: int = Field(default=2, ge=0)
     auto_activate_territories: bool = True
+    place_index_name: str | None = None  # Amazon Location place index (EnableGeocoder); None = no geocoder
+    geocode_budget_per_batch: int = Field(default=25, ge=0)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -84,6 +86,8 @@ class Settings(BaseModel):
             default_sla_minutes=int(e.get("DEFAULT_SLA_MINUTES") or 60),
             max_reroutes=int(e.get("MAX_REROUTES") or 2),
             auto_activate_territories=_flag(e.get("AUTO_ACTIVATE_TERRITORIES"), True),
+            place_index_name=e.get("PLACE_INDEX_NAME") or None,
+            geocode_budget_per_batch=int(e.get("GEOCODE_BUDGET_PER_BATCH") or 25),
         )
 
 

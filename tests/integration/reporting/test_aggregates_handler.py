@@ -124,11 +124,12 @@ def test_events_become_report_numbers_and_duplicates_count_once(handler):
     assert store.queries == 4  # one Query per day, no Scan
     model = build_report(items, start=start, end=end, generated_at=T0)
     by_id = {r.territory_id: r.counters for r in model.territories}
-    assert by_id["WEST"] == {"assigned": 2, "tag_POLYGON": 1, "tag_NEAREST": 1, "attended": 1, "ttft_sum_s": 1200,
-                             "ttft_count": 1, "rerouted": 1, "sla_breaches": 1, "closed": 1}
-    assert by_id["EAST"] == {"assigned": 1, "tag_POLYGON": 1, "fallback": 1, "attended": 1, "attended_late": 1,
-                             "sla_breaches": 2, "ttft_sum_s": 5400, "ttft_count": 1, "escalated": 1}
-    assert by_id["(none)"] == {"assigned": 1, "tag_UNTAGGED": 1, "fallback": 1}
+    # precision_*: how precisely the assigned leads were located (from the tag method when the event has none)
+    assert by_id["WEST"] == {"assigned": 2, "tag_POLYGON": 1, "tag_NEAREST": 1, "precision_ROOFTOP": 2, "attended": 1,
+                             "ttft_sum_s": 1200, "ttft_count": 1, "rerouted": 1, "sla_breaches": 1, "closed": 1}
+    assert by_id["EAST"] == {"assigned": 1, "tag_POLYGON": 1, "precision_ROOFTOP": 1, "fallback": 1, "attended": 1,
+                             "attended_late": 1, "sla_breaches": 2, "ttft_sum_s": 5400, "ttft_count": 1, "escalated": 1}
+    assert by_id["(none)"] == {"assigned": 1, "tag_UNTAGGED": 1, "precision_NONE": 1, "fallback": 1}
     reps = {r.rep.rep_id: r.counters for r in model.reps}
     assert reps[REP_A] == {"assigned": 2, "attended": 2, "attended_late": 1, "sla_breaches": 1, "ttft_sum_s": 6600,
                            "ttft_count": 2, "rerouted_in": 1, "closed": 1}

@@ -52,6 +52,15 @@ def test_rerouted_lead() -> None:
     assert "✗ 005000000000001AAA Ava [3/5] excluded: current owner (missed the SLA)" in text
     assert "✓ 005000000000002AAA Diego [1/5] eligible" in text
     assert "Re-route: re-route 1 of 2" in text
+    assert "Located by: the lead's own coordinates (precision ROOFTOP)" in text  # a record from before precision
+
+
+def test_precision_of_a_postal_centroid_tag() -> None:
+    item = {"lead_id": "00Q000000000001EAA", "status": "TAGGED", "territory_id": "WEST", "tag_method": "POSTAL_CENTROID",
+            "tag_precision": "POSTAL_CODE", "tag_note": "no coordinates; placed at the ZIP 94105 centroid"}  # fmt: skip
+    text = explain_text(item, now=NOW)
+    assert "Territory: WEST by POSTAL_CENTROID: no coordinates; placed at the ZIP 94105 centroid" in text
+    assert "Located by: its postal code (centroid or a territory's postal list) (precision POSTAL_CODE)" in text
 
 
 def test_escalated_lead_to_a_queue() -> None:

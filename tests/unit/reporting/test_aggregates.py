@@ -22,7 +22,7 @@ def assigned(**kw):
 def test_assignment_counts_the_territory_the_tag_method_and_the_rep():
     d = delta_for_event("LeadAssigned", assigned())
     assert (d.pk, d.territory_id) == ("AGG#2026-11-28", "WEST")
-    assert d.territory == {"assigned": 1, "tag_POLYGON": 1}
+    assert d.territory == {"assigned": 1, "tag_POLYGON": 1, "precision_ROOFTOP": 1}  # precision from the method
     assert d.reps == {REP: {"assigned": 1}}
     assert [sk for sk, _, _ in d.items()] == ["TERRITORY#WEST", f"REP#{REP}"]
 
@@ -31,12 +31,21 @@ def test_untagged_lead_to_a_queue_counts_under_none_and_no_rep():
     d = delta_for_event("LeadAssigned", assigned(territory_id=None, tag_method="UNTAGGED", owner_id=QUEUE,
                                                  owner_kind="QUEUE", fallback=True))
     assert d.territory_id == "(none)"
-    assert d.territory == {"assigned": 1, "tag_UNTAGGED": 1, "fallback": 1}
+    assert d.territory == {"assigned": 1, "tag_UNTAGGED": 1, "precision_NONE": 1, "fallback": 1}
     assert d.reps == {}
 
 
 def test_unknown_tag_method_is_counted_as_untagged_not_as_a_new_attribute():
-    assert delta_for_event("LeadAssigned", assigned(tag_method="GUESS")).territory == {"assigned": 1, "tag_UNTAGGED": 1}
+    assert delta_for_event("LeadAssigned", assigned(tag_method="GUESS", tag_precision="EXACT")).territory == {
+        "assigned": 1, "tag_UNTAGGED": 1, "precision_NONE": 1,
+    }  # fmt: skip
+
+
+def test_the_precision_of_the_tag_is_counted_per_territory():
+    d = delta_for_event("LeadAssigned", assigned(tag_method="POSTAL_CENTROID", tag_precision="POSTAL_CODE"))
+    assert d.territory == {"assigned": 1, "tag_POSTAL_CENTROID": 1, "precision_POSTAL_CODE": 1}
+    coarse = delta_for_event("LeadAssigned", assigned(tag_method="POLYGON", tag_precision="CITY"))  # GeocodeAccuracy
+    assert coarse.territory["precision_CITY"] == 1
 
 
 def test_time_to_assign_only_when_the_event_carries_received_at():
@@ -109,3 +118,9 @@ def test_the_same_fact_has_the_same_key_whatever_the_precision_and_a_new_fact_a_
 def test_refuses_what_it_does_not_understand(detail_type, detail):
     with pytest.raises(NotAnAppEvent):
         delta_for_event(detail_type, detail)
+
+
+def test_a_move_after_a_late_geocode_is_no_sla_breach():
+    d = delta_for_event("LeadRerouted", assigned(owner_id=OTHER, previous_owner_id=REP, reroute_reason="GEOCODED"))
+    assert d.territory == {"geocode_moved_in": 1}
+    assert d.reps == {}

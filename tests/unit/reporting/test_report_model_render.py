@@ -32,7 +32,8 @@ def items():
          "tag_POLYGON": 5, "day": "2026-11-27", "territory_id": "WEST", "updated_at": "x"},
         {"pk": "AGG#2026-11-28", "sk": "TERRITORY#WEST", "assigned": 3, "rerouted": 1, "sla_breaches": 1, "ttft_sum_s": 300,
          "ttft_count": 1},
-        {"pk": "AGG#2026-11-28", "sk": "TERRITORY#EAST", "assigned": 2, "attended": 2},
+        {"pk": "AGG#2026-11-28", "sk": "TERRITORY#EAST", "assigned": 2, "attended": 2, "tag_POLYGON": 1,
+         "tag_POSTAL_CENTROID": 1, "precision_ROOFTOP": 1, "precision_POSTAL_CODE": 1},
         {"pk": "AGG#2026-11-28", "sk": "TERRITORY#OLD", "assigned": 1},  # retired territory
         {"pk": "AGG#2026-11-28", "sk": "TERRITORY#(none)", "assigned": 1, "tag_UNTAGGED": 1},
         {"pk": "AGG#2026-11-20", "sk": "TERRITORY#WEST", "assigned": 100},  # outside the range
@@ -86,6 +87,17 @@ def test_csv_and_json_carry_the_same_numbers(model):
     data = json.loads(json.dumps(to_json(model)))
     assert data["totals"]["assigned"] == 12 and data["from"] == "2026-11-26" and data["territory_version"] == "v1"
     assert {t["territory_id"]: t["assigned"] for t in data["territories"]} == {k: int(v["assigned"]) for k, v in territories.items()}
+
+
+def test_share_of_leads_by_precision_per_territory(model):
+    rows = {r.territory_id: r for r in model.territories}
+    assert rows["EAST"].precision_shares == {"ROOFTOP": 0.5, "POSTAL_CODE": 0.5}
+    assert rows["WEST"].precision_shares == {}  # aggregates from before precision existed
+    territories = {r["territory_id"]: r for r in csv.DictReader(io.StringIO(csv_files(model)["territories.csv"]))}
+    assert territories["EAST"]["share_postal_code"] == "0.5" and territories["EAST"]["precision_ROOFTOP"] == "1"
+    page = render_report_html(model)
+    table = page[page.index('id="table-territories"'):]
+    assert "<th>located by</th>" in table and "rooftop 50% · postal code 50%" in table
 
 
 def test_html_is_self_contained_and_has_every_part(model):

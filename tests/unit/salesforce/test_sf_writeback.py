@@ -80,8 +80,19 @@ def test_reason_is_truncated_to_255() -> None:
 
 
 def test_disabled_fields_are_not_sent() -> None:
-    record = build_record(_detail(), WritebackFieldMap(territory=None, routing_reason=None, routing_status=None))
+    record = build_record(_detail(), WritebackFieldMap(territory=None, routing_reason=None, routing_status=None,
+                                                       tag_precision=None))  # fmt: skip
     assert set(record) == {"attributes", "id", "OwnerId", "Territory_Tag_Method__c"}
+
+
+def test_precision_is_written_and_coarse_ones_are_explained() -> None:
+    rooftop = build_record(_detail(tag_precision="ROOFTOP"), WritebackFieldMap())
+    assert rooftop["Territory_Tag_Precision__c"] == "ROOFTOP"
+    assert rooftop["Routing_Reason__c"].startswith("Territory West (POLYGON);")
+    postal = build_record(_detail(tag_method="POSTAL_CENTROID", tag_precision="POSTAL_CODE"), WritebackFieldMap())
+    assert postal["Territory_Tag_Precision__c"] == "POSTAL_CODE"
+    assert postal["Routing_Reason__c"].startswith("Territory West (POSTAL_CENTROID, located by postal code);")
+    assert "Territory_Tag_Precision__c" in WritebackFieldMap().router_fields()  # our own echo, not a person
 
 
 def test_status_from_detail_type_or_detail() -> None:

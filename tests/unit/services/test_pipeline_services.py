@@ -282,3 +282,21 @@ def test_a_stale_assignment_never_overwrites_a_newer_owner() -> None:
                               now=NOW)
     assert [d.owner_id for d in written] == ["005B"]
     assert result.skipped_duplicates == ["old"] and result.written == ["new"]
+
+
+def test_a_later_stamp_refinement_never_hides_an_owner_change_in_the_same_batch() -> None:
+    from datetime import timedelta
+
+    ledger = FakeLedger()
+    written = []
+    assigned = detail("L1", owner="005A").model_copy(update={"territory_id": "WEST", "tag_method": "POSTAL_CENTROID"})
+    stamp = detail("L1", owner="005A").model_copy(update={
+        "territory_id": "MOUNTAIN", "tag_method": "POLYGON", "tag_precision": "ROOFTOP", "stamp_only": True,
+        "assigned_at": NOW + timedelta(seconds=5),
+    })  # fmt: skip
+    result = write_back_batch([("assigned", assigned), ("stamp", stamp)], ledger=ledger,
+                              write=lambda d: written.extend(d) or Outcome([x.lead_id for x in d], [], []), now=NOW)  # fmt: skip
+    (sent,) = written
+    assert not sent.stamp_only and sent.owner_id == "005A"  # the owner still reaches Salesforce...
+    assert (sent.territory_id, sent.tag_method, sent.tag_precision) == ("MOUNTAIN", "POLYGON", "ROOFTOP")  # ...refined
+    assert sorted(result.written) == ["assigned", "stamp"]

@@ -43,6 +43,7 @@ LEADS = """Id,Company,LATITUDE,Longitude,State,PostalCode,Country
 00Q000000000000003,Gamma,0,0,CA,94105-0001,United States
 00Q000000000000004,Delta,,,,,
 bad-id,Epsilon,abc,-97,,,
+00Q000000000000006,Zeta,,,,78701,US
 """
 
 
@@ -69,22 +70,23 @@ def test_tags_a_csv_to_a_file(files, capsys):
     rows = _rows(out.read_text())
     assert list(rows[0]) == [
         "Id", "Company", "LATITUDE", "Longitude", "State", "PostalCode", "Country",
-        "TerritoryId", "TerritoryName", "TagMethod", "TagNote",
+        "TerritoryId", "TerritoryName", "TagMethod", "TagPrecision", "TagNote",
     ]  # fmt: skip
-    got = [(r["Id"], r["TerritoryId"], r["TagMethod"]) for r in rows]
+    got = [(r["Id"], r["TerritoryId"], r["TagMethod"], r["TagPrecision"]) for r in rows]
     assert got == [
-        ("00Q000000000000001", "WEST", "POLYGON"),
-        ("00Q000000000000002", "WEST", "POLYGON"),  # in both: WEST has precedence (priority 1)
-        ("00Q000000000000003", "SF", "POSTAL_CODE"),
-        ("00Q000000000000004", "QUEUE", "CATCH_ALL"),
-        ("bad-id", "QUEUE", "CATCH_ALL"),
+        ("00Q000000000000001", "WEST", "POLYGON", "ROOFTOP"),
+        ("00Q000000000000002", "WEST", "POLYGON", "ROOFTOP"),  # in both: WEST has precedence (priority 1)
+        ("00Q000000000000003", "SF", "POSTAL_CODE", "POSTAL_CODE"),
+        ("00Q000000000000004", "QUEUE", "CATCH_ALL", "NONE"),
+        ("bad-id", "QUEUE", "CATCH_ALL", "NONE"),
+        ("00Q000000000000006", "EAST", "POSTAL_CENTROID", "POSTAL_CODE"),  # Austin's ZIP centroid, no coordinates
     ]
     assert rows[0]["TerritoryName"] == "West" and rows[0]["Company"] == "Acme"
     assert "also inside EAST" in rows[1]["TagNote"]
     assert "coordinates (0, 0) are treated as no coordinates" in rows[2]["TagNote"]
     assert "no catch-all" not in rows[3]["TagNote"] and "catch-all territory QUEUE" in rows[3]["TagNote"]
     err = capsys.readouterr().err
-    assert "5 leads tagged" in err and "POLYGON 2" in err
+    assert "6 leads tagged" in err and "POLYGON 2" in err and "precision: " in err and "ROOFTOP 2" in err
 
 
 def test_writes_to_stdout_without_catch_all(files, capsys):
@@ -92,14 +94,16 @@ def test_writes_to_stdout_without_catch_all(files, capsys):
     assert main(["tag", "--quiet", "--territories", str(territories), str(leads), "--tolerance-km", "5"]) == 0
     captured = capsys.readouterr()
     rows = _rows(captured.out)
-    assert [r["TagMethod"] for r in rows] == ["POLYGON", "POLYGON", "POSTAL_CODE", "UNTAGGED", "UNTAGGED"]
+    assert [r["TagMethod"] for r in rows] == [
+        "POLYGON", "POLYGON", "POSTAL_CODE", "UNTAGGED", "UNTAGGED", "POSTAL_CENTROID",
+    ]  # fmt: skip
     assert rows[3]["TerritoryId"] == "" and captured.err == ""
 
 
 def test_leads_positional_before_territories(files, capsys):
     territories, leads, _ = files
     assert main(["tag", str(leads), "--quiet", "--territories", str(territories)]) == 0
-    assert len(_rows(capsys.readouterr().out)) == 5
+    assert len(_rows(capsys.readouterr().out)) == 6
 
 
 def test_rejected_territory_files_and_missing_files(files, capsys):

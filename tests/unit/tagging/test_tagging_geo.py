@@ -8,7 +8,8 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from territory_router.tagging.geo import BoundarySegments, haversine_km, haversine_km_many, search_radius_deg
+from territory_router.geography.distance import haversine_km, haversine_km_many
+from territory_router.tagging.geo import BoundarySegments, search_radius_deg
 
 
 def _oracle_km(geometry, lon: float, lat: float) -> float:

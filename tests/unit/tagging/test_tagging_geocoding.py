@@ -5,9 +5,10 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.stub import Stubber
+from shapely.geometry import box
 
 from territory_router.adapters.geocoder_location import LocationServiceGeocoder
-from territory_router.domain import TagMethod
+from territory_router.domain import TagMethod, TagPrecision, Territory, TerritorySet
 from territory_router.tagging.geocoding import BudgetedGeocoder, Geocoder
 
 
@@ -58,26 +59,39 @@ def test_unusable_answers_are_treated_as_not_found():
 
 
 def test_tagger_geocodes_only_leads_without_usable_coordinates(tagger_for, lead):
-    fake = FakeGeocoder({"1 Main St, Austin, TX, 78701": (30.27, -97.74)})
+    fake = FakeGeocoder({"1 Main St, Austin": (30.27, -97.74)})
     tagger = tagger_for(geocoder=fake, geocode_budget_per_batch=5)
-    address = {"street": "1 Main St", "city": "Austin", "state": "TX", "postal_code": "78701"}
+    address = {"street": "1 Main St", "city": "Austin"}  # no state, no ZIP: the gazetteer cannot place it
     geocoded = tagger.tag(lead(**address))
-    assert (geocoded.territory_id, geocoded.method) == ("TX", TagMethod.POLYGON)
-    assert "geocoded from address (30.27000, -97.74000)" in geocoded.note
+    assert (geocoded.territory_id, geocoded.method) == ("TX", TagMethod.GEOCODED)
+    assert geocoded.precision is TagPrecision.ROOFTOP
+    assert "address geocoded (precision ROOFTOP)" in geocoded.note and "30.27" not in geocoded.note
     assert "no coordinates" in geocoded.note
     zero = tagger.tag(lead(latitude=0.0, longitude=0.0, **address))  # (0, 0) is no coordinates: geocode
-    assert zero.method is TagMethod.POLYGON and "geocoded from address" in zero.note
-    # A lead with coordinates is never geocoded, nor one without any address.
-    tagger.tag_many([lead(latitude=31.0, longitude=-100.0, **address), lead()])
-    assert fake.calls == ["1 Main St, Austin, TX, 78701"]  # once: the second was a cache hit
+    assert zero.method is TagMethod.GEOCODED and "address geocoded (cached)" in zero.note
+    # A lead with coordinates is never geocoded, nor one without any address, nor one the gazetteer places.
+    placed = lead(street="1 Main St", city="Austin", state="TX", postal_code="78701")
+    tagger.tag_many([lead(latitude=31.0, longitude=-100.0, **address), lead(), placed])
+    assert fake.calls == ["1 Main St, Austin"]  # once: the second was a cache hit
+    polygons_only = TerritorySet(territories=(Territory("TX", "Texas", geometry=box(-106, 26, -94, 36)),))
+    result = tagger_for(polygons_only, geocoder=fake).tag(placed)
+    assert (result.territory_id, result.method) == ("TX", TagMethod.POSTAL_CENTROID)
+    assert fake.calls == ["1 Main St, Austin"]
+
+
+def test_geocoder_precision_comes_through(tagger_for, lead):
+    fake = FakeGeocoder({"Austin": (30.27, -97.74, "CITY")})
+    tagger = tagger_for(geocoder=fake)
+    result = tagger.tag(lead(city="Austin"))
+    assert (result.method, result.precision) == (TagMethod.GEOCODED, TagPrecision.CITY)
 
 
 def test_geocoding_budget_per_batch_falls_back_with_a_reason(tagger_for, lead):
     fake = FakeGeocoder({})
     tagger = tagger_for(geocoder=fake, geocode_budget_per_batch=1)
-    results = tagger.tag_many([lead(n, street=f"{n} Elm St", state="CA") for n in range(3)])
+    results = tagger.tag_many([lead(n, street=f"{n} Elm St", state="NV") for n in range(3)])
     assert len(fake.calls) == 1
-    assert [r.method for r in results] == [TagMethod.STATE] * 3
+    assert [r.method for r in results] == [TagMethod.CATCH_ALL] * 3
     assert "address not geocoded (not found)" in results[0].note
     assert "geocoding budget of 1 per batch spent" in results[2].note
     tagger.tag_many([lead(9, street="9 Elm St")])  # a new batch gets its budget back
@@ -135,3 +149,37 @@ def test_location_service_adapter_skips_weak_matches_and_errors_reach_the_budget
         assert geocoder.geocode("x") is None
         outcome = BudgetedGeocoder(geocoder, budget_per_batch=3).lookup("y")
     assert outcome.coordinates is None and outcome.reason == "geocoder error: ThrottlingException"
+
+
+def test_location_service_adapter_reads_the_precision_and_builds_its_client_lazily():
+    client = _location_client()
+    stubber = Stubber(client)
+    place = {"Geometry": {"Point": [-97.74, 30.27]}, "Municipality": "Austin", "Region": "Texas", "Country": "USA"}
+    stubber.add_response(
+        "search_place_index_for_text",
+        {"Summary": {"Text": "Austin TX", "DataSource": "Esri"}, "Results": [{"Place": place, "Relevance": 0.9}]},
+    )
+    street = {**place, "Street": "Congress Ave", "AddressNumber": "1100", "PostalCode": "78701"}
+    stubber.add_response(
+        "search_place_index_for_text",
+        {"Summary": {"Text": "1100 Congress", "DataSource": "Esri"}, "Results": [{"Place": street, "Relevance": 1.0}]},
+    )
+    made = []
+    with stubber:
+        geocoder = LocationServiceGeocoder(lambda: made.append(1) or client, "idx")
+        assert made == []  # no client until the first look-up
+        assert geocoder.geocode("Austin TX") == (30.27, -97.74, TagPrecision.CITY)
+        assert geocoder.geocode("1100 Congress Ave Austin") == (30.27, -97.74, TagPrecision.ROOFTOP)
+        assert made == [1]
+    stubber.assert_no_pending_responses()
+
+
+def test_settings_wire_the_geocoder_only_with_a_place_index():
+    from territory_router.config import Settings
+    from territory_router.services.tagging import geocoder_for
+
+    assert geocoder_for(Settings.from_env({})) is None
+    settings = Settings.from_env({"PLACE_INDEX_NAME": "stack-leads", "GEOCODE_BUDGET_PER_BATCH": "7"})
+    geocoder = geocoder_for(settings)
+    assert isinstance(geocoder, LocationServiceGeocoder) and geocoder.place_index_name == "stack-leads"
+    assert settings.geocode_budget_per_batch == 7 and geocoder.countries == ["USA", "CAN"]

@@ -27,6 +27,9 @@ def _mixed_batch(lead):
         {"state": "Québec"},
         {"country": "Germany"},
         {},
+        {"postal_code": "74103"},  # no coordinates: Tulsa's ZIP centroid lies in OVERLAP
+        {"city": "Tulsa", "state": "OK"},  # no coordinates: the city's centroid
+        {"postal_code": "74103", "latitude": 36.15, "longitude": -95.99},  # coordinates win
     ]
     return [lead(i, **fields) for i, fields in enumerate(cases)]
 
@@ -35,7 +38,8 @@ def test_tag_many_equals_tag_one_by_one(tagger, lead):
     batch = _mixed_batch(lead)
     many = tagger.tag_many(batch)
     assert many == [tagger.tag(one) for one in batch]
-    assert {r.method for r in many} == set(TagMethod) - {TagMethod.UNTAGGED}
+    # Every method but UNTAGGED (there is a catch-all) and GEOCODED (no geocoder configured).
+    assert {r.method for r in many} == set(TagMethod) - {TagMethod.UNTAGGED, TagMethod.GEOCODED}
     assert tagger.tag_many([]) == []
 
 

@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import box
 
 from territory_router.domain import TagMethod, Territory, TerritorySet
-from territory_router.tagging.geo import haversine_km
+from territory_router.geography.distance import haversine_km
 
 
 def test_polygon_hit(tagger, lead):

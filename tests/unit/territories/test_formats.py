@@ -9,7 +9,6 @@ import zipfile
 import pytest
 import shapefile
 
-from territory_router.territories.formats import normalise_postal_code, parse_region
 from territory_router.territories.report import ValidationOptions
 from territory_router.territories.validate import validate_files
 
@@ -141,27 +140,6 @@ def test_regions_csv_and_shared_postal_codes_are_reported_as_overlaps():
     assert shared[0].resolution == "west wins (priority 1; nv-only has none)"
 
 
-@pytest.mark.parametrize(
-    ("code", "country", "expected"),
-    [
-        ("501", "US", "00501"),
-        ("02134-1234", "US", "02134"),
-        ("2134.0", "US", "02134"),
-        ("ABCDE", "US", None),
-        ("123456", "US", None),
-        ("sw1a 1aa", "GB", "SW1A1AA"),
-        ("m5v-3l9", "CA", "M5V3L9"),
-        ("!", "DE", None),
-    ],
-)
-def test_normalise_postal_code(code, country, expected):
-    assert normalise_postal_code(code, country) == expected
-
-
-def test_parse_region():
-    assert parse_region("us-ca") == ("US", "CA")
-    assert parse_region("ON", default_country="CA") == ("CA", "ON")
-    assert parse_region("California") is None
 
 
 def test_limits_name_the_constant():

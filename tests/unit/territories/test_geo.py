@@ -36,6 +36,3 @@ def test_area_of_nothing_is_zero():
     assert geo.area_km2(None) == 0.0
     assert geo.area_km2(box(0, 0, 1, 1).boundary) == 0.0
 
-
-def test_haversine_one_degree_of_latitude():
-    assert geo.haversine_km(0, 0, 0, 1) == pytest.approx(111.195, rel=1e-4)

@@ -63,11 +63,13 @@ class LeadRepository:
             ":received": to_attr(LeadStatus.RECEIVED.value),
             ":tagged": to_attr(LeadStatus.TAGGED.value),
             ":method": to_attr(tag.method.value),
+            ":precision": to_attr(tag.precision.value),
             ":note": to_attr(tag.note or ""),
             ":now": to_attr(now.isoformat()),
             ":one": to_attr(1),
         }
-        sets = ["#s = :tagged", "tag_method = :method", "tag_note = :note", "updated_at = :now", "version = version + :one"]
+        sets = ["#s = :tagged", "tag_method = :method", "tag_precision = :precision", "tag_note = :note",
+                "updated_at = :now", "version = version + :one"]  # fmt: skip
         removes = []
         if tag.territory_id is not None:
             sets.append("territory_id = :tid")
@@ -86,6 +88,30 @@ class LeadRepository:
                 ConditionExpression="attribute_exists(lead_id) AND #s = :received",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def update_location(self, lead: Lead, *, at: datetime, now: datetime) -> bool:
+        """Store the lead with its new location (a late geocode). ``at`` (the change's commit time) guards against
+        an older change delivered after a newer one: False when a later location is already recorded. The same
+        change applied twice writes the same values (a retry is harmless)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"lead_id": {"S": lead.lead_id}},
+                UpdateExpression="SET #l = :lead, location_at = :at, updated_at = :now, version = version + :one",
+                ConditionExpression="attribute_exists(lead_id) AND (attribute_not_exists(location_at) OR location_at <= :at)",
+                ExpressionAttributeNames={"#l": "lead"},
+                ExpressionAttributeValues={
+                    ":lead": to_attr(lead.model_dump(mode="json", exclude_none=True)),
+                    ":at": to_attr(at.isoformat()),
+                    ":now": to_attr(now.isoformat()),
+                    ":one": to_attr(1),
+                },
             )
         except ClientError as exc:
             if _is_condition_failure(exc):

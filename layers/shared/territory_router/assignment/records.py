@@ -65,6 +65,42 @@ def parse_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def detail_for_decision(
+    decision: Any,
+    *,
+    lead_id: str,
+    org_id: str | None,
+    tag: Any,
+    assigned_at: datetime,
+    sla_due_at: datetime | None,
+    reroute_count: int,
+    trail: dict[str, Any],
+    previous_owner_id: str | None = None,
+    reroute_reason: str | None = None,
+) -> LeadAssignedDetail:
+    """The event detail of a fresh ``engine.Decision`` for a lead stamped ``tag`` (a ``TagResult``)."""
+    return LeadAssignedDetail(
+        lead_id=lead_id,
+        org_id=org_id,
+        owner_id=decision.owner_id,
+        owner_kind=decision.owner_kind,
+        owner_name=decision.owner_name,
+        territory_id=tag.territory_id,
+        territory_name=tag.territory_name,
+        tag_method=tag.method.value,
+        tag_precision=tag.precision.value,
+        group_id=decision.group_id,
+        strategy=decision.strategy,
+        assigned_at=assigned_at,
+        sla_due_at=sla_due_at,
+        reroute_count=reroute_count,
+        previous_owner_id=previous_owner_id,
+        fallback=decision.fallback,
+        decision=trail,
+        reroute_reason=reroute_reason,
+    )
+
+
 def detail_from_item(item: Mapping[str, Any]) -> LeadAssignedDetail:
     """The event detail of the lead's current assignment, rebuilt from its stored item."""
     previous = item.get("previous_owners") or []
@@ -78,6 +114,7 @@ def detail_from_item(item: Mapping[str, Any]) -> LeadAssignedDetail:
         territory_id=item.get("territory_id"),
         territory_name=item.get("territory_name"),
         tag_method=item.get("tag_method"),
+        tag_precision=item.get("tag_precision"),
         group_id=item.get("group_id"),
         strategy=item.get("strategy"),
         assigned_at=parse_iso(item.get("assigned_at")) or datetime.now(UTC),
@@ -86,4 +123,5 @@ def detail_from_item(item: Mapping[str, Any]) -> LeadAssignedDetail:
         previous_owner_id=previous[-1] if previous else None,
         fallback=bool(item.get("fallback")),
         decision=item.get("decision") or {},
+        reroute_reason=item.get("reroute_reason"),
     )

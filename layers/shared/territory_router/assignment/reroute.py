@@ -22,6 +22,8 @@ from territory_router.assignment.records import (
     REROUTE_SHARD,
     CounterChange,
     TransactionCancelled,
+    detail_for_decision,
+    detail_from_item,
     epoch,
     iso,
 )
@@ -29,11 +31,18 @@ from territory_router.assignment.roster import Group, Roster, owner_kind
 from territory_router.assignment.service import MAX_ATTEMPTS, _backoff, _release, groups_to_read
 from territory_router.assignment.sla import due_at, sla_for
 from territory_router.assignment.strategies import PointerState
-from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagResult
-from territory_router.domain.messages import LeadAssignedDetail, LeadLifecycleDetail, lifecycle_detail
+from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagPrecision, TagResult
+from territory_router.domain.messages import (
+    REASON_GEOCODED,
+    LeadAssignedDetail,
+    LeadLifecycleDetail,
+    lifecycle_detail,
+)
 
 if TYPE_CHECKING:
     from territory_router.adapters.routing_store import RoutingStore
+
+REASON_SLA = "SLA_MISSED"  # LeadRerouted.reroute_reason: nobody attended the lead within its SLA (or GEOCODED)
 
 
 # What a screen (services.reroute.SalesforceScreen) says of a due lead, read back from Salesforce.
@@ -72,11 +81,16 @@ def _tag_of(item: dict[str, Any]) -> TagResult:
         method = TagMethod(item.get("tag_method") or TagMethod.UNTAGGED.value)
     except ValueError:
         method = TagMethod.UNTAGGED
+    try:
+        precision = TagPrecision(item["tag_precision"]) if item.get("tag_precision") else None
+    except ValueError:
+        precision = None
     return TagResult(
         territory_id=item.get("territory_id"),
         territory_name=item.get("territory_name"),
         method=method,
         note=item.get("tag_note") or "",
+        precision=precision,
     )
 
 
@@ -262,6 +276,7 @@ class _Run:
                     territory_id=item.get("territory_id"),
                     territory_name=item.get("territory_name"),
                     tag_method=item.get("tag_method"),
+                    tag_precision=item.get("tag_precision"),
                     group_id=item.get("group_id"),
                     strategy=item.get("strategy"),
                     assigned_at=now,
@@ -278,20 +293,53 @@ class _Run:
         if current:
             exclude[current] = "current owner (missed the SLA)"
         exclude.update(excluded_full)
-        lead, tag = _lead_of(item), _tag_of(item)
-        decision = decide(
-            lead, tag, roster, self.loads, self.pointers, now, exclude_reps=exclude,
-            group_id=group.group_id if group else None, unusable_owners=self.unusable,
+        reason = (
+            f"re-route {count + 1} of {limit}: {current} missed the SLA due "
+            f"{iso(datetime.fromtimestamp(due_was, now.tzinfo))}"
         )
+        detail = self.reassign(
+            item, _lead_of(item), _tag_of(item), excluded_full=excluded_full, exclude=exclude,
+            group_id=group.group_id if group else None, reroute_count=count + 1, why=reason,
+            reroute_reason=REASON_SLA,
+        )  # fmt: skip
+        self.report.rerouted.append(detail)
+        return True
+
+    def reassign(
+        self,
+        item: dict[str, Any],
+        lead: Lead,
+        tag: TagResult,
+        *,
+        excluded_full: dict[str, str],
+        exclude: dict[str, str],
+        group_id: str | None,
+        reroute_count: int,
+        why: str,
+        reroute_reason: str,
+        tag_values: dict[str, Any] | None = None,
+    ) -> LeadAssignedDetail:
+        """Give an assigned lead to the owner ``decide`` picks now: one transaction (lead version check, the old
+        rep -1 and the new rep +1 within capacity - none when the rep stays the same -, the group pointer), a new
+        SLA clock, the previous owner appended. Raises ``TransactionCancelled`` when a race lost (the caller
+        re-reads and retries). ``tag_values``: stamp attributes to write too (a move to another territory)."""
+        roster, now = self.roster, self.now
+        lead_id = item["lead_id"]
+        current = item.get("owner_id")
+        counted = item.get("counted_rep_id")
+        condition = "#version = :v_seen AND #status = :s_assigned"
+        cvalues: dict[str, Any] = {":v_seen": int(item.get("version") or 0), ":s_assigned": LeadStatus.ASSIGNED.value}
+        if reroute_reason == REASON_SLA:
+            condition += " AND #shard = :due"
+            cvalues[":due"] = REROUTE_SHARD
+        decision = decide(lead, tag, roster, self.loads, self.pointers, now, exclude_reps=exclude, group_id=group_id,
+                          unusable_owners=self.unusable)  # fmt: skip
         dgroup = roster.groups.get(decision.group_id) if decision.group_id else None
         sla = sla_for(roster, dgroup, tag.territory_id, int(item.get("sla_minutes") or 60))
         due = due_at(now, sla)
         trail = dict(decision.trail)
         trail["sla"] = f"{sla.describe()}: due {iso(due)}"
-        trail["reroute"] = (
-            f"re-route {count + 1} of {limit}: {current} missed the SLA due "
-            f"{iso(datetime.fromtimestamp(due_was, now.tzinfo))}"
-        )
+        trail["reroute"] = why
         values = {
             "version": int(item.get("version") or 0) + 1,
             "updated_at": iso(now),
@@ -301,9 +349,10 @@ class _Run:
             "owner_kind": decision.owner_kind,
             "fallback": decision.fallback,
             "decision": trail,
-            "reroute_count": count + 1,
+            "reroute_count": reroute_count,
             "sla_due_at": epoch(due),
             "sla_minutes": sla.minutes,
+            **(tag_values or {}),
         }
         remove: list[str] = []
         for attr, value in (("owner_name", decision.owner_name), ("group_id", decision.group_id), ("strategy", decision.strategy)):
@@ -311,13 +360,15 @@ class _Run:
                 values[attr] = value
             else:
                 remove.append(attr)
+        same_rep = bool(counted) and decision.counted and decision.rep_id == counted
         counters: list[CounterChange] = []
-        if counted:
+        if counted and not same_rep:
             counters.append(CounterChange(counted, -1))
         if decision.counted:
             values["counted_rep_id"] = decision.rep_id
             values["reroute_shard"] = REROUTE_SHARD
-            counters.append(CounterChange(decision.rep_id, +1, decision.rep_capacity))  # type: ignore[arg-type]
+            if not same_rep:
+                counters.append(CounterChange(decision.rep_id, +1, decision.rep_capacity))  # type: ignore[arg-type]
         else:
             remove += ["counted_rep_id", "reroute_shard"]
         try:
@@ -330,38 +381,22 @@ class _Run:
                 counters=counters,
                 pointer=decision.pointer,
                 now=now,
-                append_previous_owner=current,
+                append_previous_owner=current if current != decision.owner_id else None,
             )
         except TransactionCancelled as exc:
-            new_index = 2 if counted else 1
-            if decision.counted and exc.failed(new_index) == "ConditionalCheckFailed":
+            new_index = len(counters)  # the new rep's counter is the last counter item
+            if decision.counted and not same_rep and exc.failed(new_index) == "ConditionalCheckFailed":
                 excluded_full[decision.rep_id] = "filled up meanwhile (raced)"  # type: ignore[index]
             raise
-        self._bump(counted, -1)
-        self._bump(decision.rep_id, +1)
+        if not same_rep:
+            self._bump(counted, -1)
+            self._bump(decision.rep_id, +1)
         if decision.pointer is not None:
             self.pointers[decision.pointer.group_id] = decision.pointer
-        self.report.rerouted.append(
-            LeadAssignedDetail(
-                lead_id=lead_id,
-                org_id=item.get("org_id"),
-                owner_id=decision.owner_id,
-                owner_kind=decision.owner_kind,
-                owner_name=decision.owner_name,
-                territory_id=item.get("territory_id"),
-                territory_name=item.get("territory_name"),
-                tag_method=item.get("tag_method"),
-                group_id=decision.group_id,
-                strategy=decision.strategy,
-                assigned_at=now,
-                sla_due_at=due,
-                reroute_count=count + 1,
-                previous_owner_id=current,
-                fallback=decision.fallback,
-                decision=trail,
-            )
-        )
-        return True
+        return detail_for_decision(
+            decision, lead_id=lead_id, org_id=item.get("org_id"), tag=tag, assigned_at=now, sla_due_at=due,
+            reroute_count=reroute_count, trail=trail, previous_owner_id=current, reroute_reason=reroute_reason,
+        )  # fmt: skip
 
 
 def reroute_due_leads(
@@ -394,6 +429,127 @@ def reroute_due_leads(
         else:
             run.handle(item)
     return run.report
+
+
+# --------------------------------------------------------------------------------------------- late geocodes
+
+STAMP_ATTRIBUTES = ("territory_id", "territory_name", "tag_method", "tag_precision", "tag_note")
+
+
+@dataclass
+class GeocodeOutcome:
+    """What a late geocode did to a lead: ``action`` is ``assigned`` (it was not assigned yet), ``moved`` (another
+    territory, nobody had worked it: ``LeadRerouted`` with reason GEOCODED), ``refined`` (stamp only:
+    ``LeadRetagged``), ``unchanged`` (a redelivery: the stored decision is announced again) or ``skipped``."""
+
+    action: str
+    reason: str
+    detail: LeadAssignedDetail | None = None
+    detail_type: str | None = None
+    duplicate: bool = False
+
+
+def _stamp_values(tag: TagResult) -> tuple[dict[str, Any], list[str]]:
+    values: dict[str, Any] = {"tag_method": tag.method.value, "tag_precision": tag.precision.value, "tag_note": tag.note}
+    remove: list[str] = []
+    for attr, value in (("territory_id", tag.territory_id), ("territory_name", tag.territory_name)):
+        if value is not None:
+            values[attr] = value
+        else:
+            remove.append(attr)
+    return values, remove
+
+
+def _same_stamp(item: dict[str, Any], tag: TagResult) -> bool:
+    return (
+        item.get("territory_id") == tag.territory_id
+        and item.get("tag_method") == tag.method.value
+        and (item.get("tag_precision") or None) == tag.precision.value
+    )
+
+
+def apply_late_geocode(
+    lead: Lead, tag: TagResult, *, store: RoutingStore, now: datetime, default_sla_minutes: int
+) -> GeocodeOutcome:
+    """A lead re-tagged after Salesforce geocoded it (or its address changed) after it was taken in.
+
+    - not assigned yet: assigned with the new stamp (``assign_lead``);
+    - assigned and nobody has worked it, another territory: moved with the re-route mechanism (:meth:`_Run.reassign`:
+      counters exactly once in one transaction, new SLA clock), announced as ``LeadRerouted`` (reason GEOCODED);
+      the re-route count is not increased (the rep did not miss anything);
+    - otherwise (same territory, or worked: attended/escalated): the stamp is refined, the owner kept
+      (``LeadRetagged``, written back without ``OwnerId``);
+    - closed/deleted/unknown: nothing.
+    """
+    from territory_router.assignment.service import ASSIGNABLE, assign_lead
+    from territory_router.domain.messages import (
+        DETAIL_LEAD_ASSIGNED,
+        DETAIL_LEAD_REROUTED,
+        DETAIL_LEAD_RETAGGED,
+        AssignRequest,
+    )
+
+    lead_id = lead.lead_id
+    excluded_full: dict[str, str] = {}
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        item = store.get_lead(lead_id)
+        status = (item or {}).get("status")
+        if item is None:
+            return GeocodeOutcome("skipped", "lead not known")
+        if status in ASSIGNABLE:
+            out = assign_lead(AssignRequest(lead=lead, tag=tag), store=store, now=now, default_sla_minutes=default_sla_minutes)
+            return GeocodeOutcome("assigned", "not assigned yet: assigned with the refined stamp", out.detail,
+                                  DETAIL_LEAD_ASSIGNED if out.detail else None, duplicate=out.duplicate)  # fmt: skip
+        if status in (LeadStatus.CLOSED.value, LeadStatus.DELETED.value) or not item.get("owner_id"):
+            return GeocodeOutcome("skipped", f"lead is {status}")
+        if _same_stamp(item, tag):  # a redelivery (or nothing new): announce what is stored again
+            moved = item.get("reroute_reason") == REASON_GEOCODED and status == LeadStatus.ASSIGNED.value
+            detail = detail_from_item(item)
+            if not moved:
+                detail = detail.model_copy(update={"stamp_only": True, "assigned_at": now})
+            return GeocodeOutcome("unchanged", "the lead already has this stamp", detail,
+                                  DETAIL_LEAD_REROUTED if moved else DETAIL_LEAD_RETAGGED, duplicate=True)  # fmt: skip
+        old = item.get("territory_id")
+        stamp, remove = _stamp_values(tag)
+        try:
+            if status == LeadStatus.ASSIGNED.value and old != tag.territory_id:
+                roster = store.active_roster(refresh=True)
+                run = _Run(store, roster, now, max_reroutes=0)
+                run.refresh({tag.territory_id, old}, set())
+                why = (f"moved from {old or 'no territory'} to {tag.territory_id or 'no territory'}: Salesforce "
+                       f"geocoded the lead after it was assigned, nobody had worked it ({tag.method.value}, "
+                       f"precision {tag.precision.value})")  # fmt: skip
+                detail = run.reassign(
+                    item, lead, tag, excluded_full=excluded_full, exclude=dict(excluded_full), group_id=None,
+                    reroute_count=int(item.get("reroute_count") or 0), why=why, reroute_reason=REASON_GEOCODED,
+                    tag_values={**stamp, "reroute_reason": REASON_GEOCODED},
+                )  # fmt: skip
+                return GeocodeOutcome("moved", why, detail, DETAIL_LEAD_REROUTED)
+            worked = status != LeadStatus.ASSIGNED.value
+            trail = dict(item.get("decision") or {})
+            trail["refined"] = (
+                f"{iso(now)}: territory stamp refined after a late geocode ({tag.method.value}, precision "
+                f"{tag.precision.value})" + (f"; owner kept: the lead is {status.lower()}" if worked else "")
+            )
+            store.transact_lead_change(
+                lead_id=lead_id,
+                set_values={**stamp, "version": int(item.get("version") or 0) + 1, "updated_at": iso(now),
+                            "decision": trail},  # fmt: skip
+                remove=remove,
+                condition="#version = :v_seen AND #status = :s_seen",
+                condition_values={":v_seen": int(item.get("version") or 0), ":s_seen": status},
+                now=now,
+            )
+        except TransactionCancelled as exc:
+            if not (exc.failed(0) and exc.failed(0) != "TransactionConflict"):
+                _backoff(attempt)
+            continue  # the lead changed meanwhile (or a race was lost): look again
+        refined = {**item, **stamp, "decision": trail}
+        for attr in remove:
+            refined.pop(attr, None)
+        detail = detail_from_item(refined).model_copy(update={"stamp_only": True, "assigned_at": now})
+        return GeocodeOutcome("refined", trail["refined"], detail, DETAIL_LEAD_RETAGGED)
+    return GeocodeOutcome("skipped", f"gave up after {MAX_ATTEMPTS} attempts (contention)")
 
 
 # ------------------------------------------------------------------------------------- refused owners
@@ -517,7 +673,8 @@ def _replace_owner(self: _Run, item: dict[str, Any], refused: str, reason: str, 
     return LeadAssignedDetail(
         lead_id=lead_id, org_id=item.get("org_id"), owner_id=owner, owner_kind=owner_kind(owner),
         owner_name=values.get("owner_name"), territory_id=item.get("territory_id"),
-        territory_name=item.get("territory_name"), tag_method=item.get("tag_method"), group_id=group_id,
+        territory_name=item.get("territory_name"), tag_method=item.get("tag_method"),
+        tag_precision=item.get("tag_precision"), group_id=group_id,
         strategy=strategy, assigned_at=now, sla_due_at=due, reroute_count=int(item.get("reroute_count") or 0),
         previous_owner_id=refused, fallback=fallback, decision=trail,
     )

@@ -23,6 +23,7 @@ from territory_router.assignment.records import (
     IfNotExists,
     NoActiveRoster,
     TransactionCancelled,
+    detail_for_decision,
     detail_from_item,
     epoch,
     iso,
@@ -129,6 +130,7 @@ def assign_lead(
             "fallback": decision.fallback,
             "decision": trail,
             "tag_method": tag.method.value,
+            "tag_precision": tag.precision.value,
             "tag_note": tag.note,
             "sla_due_at": epoch(due),
             "sla_minutes": sla.minutes,
@@ -180,23 +182,10 @@ def assign_lead(
                 raced_full[decision.rep_id] = "filled up meanwhile (raced)"  # type: ignore[index]
             _backoff(attempt)
             continue
-        detail = LeadAssignedDetail(
-            lead_id=lead_id,
-            org_id=lead.org_id,
-            owner_id=decision.owner_id,
-            owner_kind=decision.owner_kind,
-            owner_name=decision.owner_name,
-            territory_id=tag.territory_id,
-            territory_name=tag.territory_name,
-            tag_method=tag.method.value,
-            group_id=decision.group_id,
-            strategy=decision.strategy,
-            assigned_at=now,
-            sla_due_at=due,
-            reroute_count=int((item or {}).get("reroute_count") or 0),
-            fallback=decision.fallback,
-            decision=trail,
-        )
+        detail = detail_for_decision(
+            decision, lead_id=lead_id, org_id=lead.org_id, tag=tag, assigned_at=now, sla_due_at=due,
+            reroute_count=int((item or {}).get("reroute_count") or 0), trail=trail,
+        )  # fmt: skip
         return AssignmentOutcome(detail, fallback=decision.fallback, attempts=attempt, decision=decision)
     raise AssignmentContention(f"lead {lead_id}: gave up after {MAX_ATTEMPTS} attempts")
 

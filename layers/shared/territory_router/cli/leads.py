@@ -24,6 +24,14 @@ def register(subparsers) -> None:
 
 
 _PII = {"first_name", "last_name", "email", "phone", "street"}
+_PRECISION_TEXT = {
+    "ROOFTOP": "the lead's own coordinates",
+    "POSTAL_CODE": "its postal code (centroid or a territory's postal list)",
+    "CITY": "its city (centroid)",
+    "STATE": "its state/province only",
+    "COUNTRY": "its country only",
+    "NONE": "nothing (catch-all or untagged)",
+}
 
 
 def _when(epoch: Any) -> str:
@@ -51,6 +59,11 @@ def explain_text(item: dict[str, Any], now: datetime | None = None) -> str:
     method = f" by {item['tag_method']}" if item.get("tag_method") else ""
     note = f": {item['tag_note']}" if item.get("tag_note") else ""
     lines.append(f"Territory: {territory}{tname}{method}{note}")
+    if item.get("tag_method"):
+        from territory_router.domain.leads import default_precision
+
+        precision = item.get("tag_precision") or default_precision(item["tag_method"]).value
+        lines.append(f"Located by: {_PRECISION_TEXT.get(precision, precision)} (precision {precision})")
     due = item.get("sla_due_at")
     if due is not None:
         state = "waiting for a first touch" if item.get("reroute_shard") else "not re-routed (attended, closed or queue-owned)"

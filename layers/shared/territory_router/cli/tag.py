@@ -5,8 +5,10 @@
 
 The CSV uses Lead API names as column headers (``Id, Latitude, Longitude, Street, City, State, PostalCode,
 Country``; any may be missing, headers are matched case-insensitively, other columns are passed through).
-The output is the same rows with ``TerritoryId, TerritoryName, TagMethod, TagNote`` added (replaced when
-already there). Everything runs locally: no AWS account is needed.
+The output is the same rows with ``TerritoryId, TerritoryName, TagMethod, TagPrecision, TagNote`` added
+(replaced when already there). ``TagPrecision`` says how precisely the lead was located (``ROOFTOP``,
+``POSTAL_CODE``, ``CITY``, ``STATE``, ``COUNTRY``, ``NONE``): leads without coordinates are placed by the offline
+gazetteer (ZIP or city centroid). A ``GeocodeAccuracy`` column (Salesforce's) is read when present. Everything runs locally: no AWS account is needed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, TextIO
 
 from territory_router.domain.leads import Lead
 
-OUTPUT_COLUMNS = ("TerritoryId", "TerritoryName", "TagMethod", "TagNote")
+OUTPUT_COLUMNS = ("TerritoryId", "TerritoryName", "TagMethod", "TagPrecision", "TagNote")
 CHUNK = 5_000
 _FIELDS = {  # Lead API name (lower case) -> Lead attribute
     "street": "street",
@@ -88,6 +90,9 @@ def _lead(row: dict[str, str], columns: dict[str, str]) -> Lead:
     values["longitude"] = _float(get("longitude"))
     # The id plays no part in tagging; rows without a Salesforce-shaped id still get tagged.
     values["lead_id"] = lead_id if 15 <= len(lead_id) <= 18 else _PLACEHOLDER_ID
+    accuracy = get("geocodeaccuracy")
+    if accuracy:
+        values["sf_fields"] = {"GeocodeAccuracy": accuracy.strip()}
     return Lead(**values)
 
 
@@ -147,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     methods: Counter[str] = Counter()
+    precisions: Counter[str] = Counter()
     total = len(rows)
     for start, chunk in _chunks(rows, CHUNK):
         results = tagger.tag_many([_lead(row, columns) for row in chunk])
@@ -154,8 +160,10 @@ def run(args: argparse.Namespace) -> int:
             row["TerritoryId"] = result.territory_id or ""
             row["TerritoryName"] = result.territory_name or ""
             row["TagMethod"] = result.method.value
+            row["TagPrecision"] = result.precision.value
             row["TagNote"] = result.note
             methods[result.method.value] += 1
+            precisions[result.precision.value] += 1
         if not quiet and total > CHUNK:
             print(f"tagged {min(start + CHUNK, total):,}/{total:,} leads", file=err)
 
@@ -169,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
     if not quiet:
         elapsed = time.perf_counter() - started
         summary = ", ".join(f"{m} {n:,}" for m, n in sorted(methods.items()))
-        print(f"{total:,} leads tagged in {elapsed:.2f} s: {summary or 'none'}", file=err)
+        located = ", ".join(f"{p} {n:,}" for p, n in sorted(precisions.items()))
+        print(f"{total:,} leads tagged in {elapsed:.2f} s: {summary or 'none'}; precision: {located or 'none'}", file=err)
     return 0
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from territory_router.tagging.postal import normalise_postal_code
+from territory_router.geography.postal import normalise_postal_code
 
 
 class LeadFileError(ValueError):

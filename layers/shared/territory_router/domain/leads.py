@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from territory_router.geography.precision import TagPrecision
 
 
 class LeadStatus(StrEnum):
@@ -33,6 +35,33 @@ class TagMethod(StrEnum):
     COUNTRY = "COUNTRY"  # country listed by a territory
     CATCH_ALL = "CATCH_ALL"  # nothing matched: the configured catch-all territory
     UNTAGGED = "UNTAGGED"  # nothing matched and no catch-all configured
+    # No usable coordinates: the lead placed by the offline gazetteer / the optional geocoder, then polygon/nearest.
+    POSTAL_CENTROID = "POSTAL_CENTROID"  # at the centroid of its postal code
+    CITY_CENTROID = "CITY_CENTROID"  # at the centroid of its city (city + state/province)
+    GEOCODED = "GEOCODED"  # at the point the geocoder (Amazon Location) found for its address
+
+
+# The precision a tag has when nothing more precise is known about how the lead was located.
+_DEFAULT_PRECISION = {
+    TagMethod.POLYGON: TagPrecision.ROOFTOP,
+    TagMethod.NEAREST: TagPrecision.ROOFTOP,
+    TagMethod.GEOCODED: TagPrecision.ROOFTOP,
+    TagMethod.POSTAL_CODE: TagPrecision.POSTAL_CODE,
+    TagMethod.POSTAL_CENTROID: TagPrecision.POSTAL_CODE,
+    TagMethod.CITY_CENTROID: TagPrecision.CITY,
+    TagMethod.STATE: TagPrecision.STATE,
+    TagMethod.COUNTRY: TagPrecision.COUNTRY,
+    TagMethod.CATCH_ALL: TagPrecision.NONE,
+    TagMethod.UNTAGGED: TagPrecision.NONE,
+}
+
+
+def default_precision(method: TagMethod | str | None) -> TagPrecision:
+    """The precision of a tag made by ``method`` when nothing says otherwise (stored tags from before precision)."""
+    try:
+        return _DEFAULT_PRECISION[TagMethod(method)]  # type: ignore[arg-type]
+    except (ValueError, KeyError):
+        return TagPrecision.NONE
 
 
 class Lead(BaseModel):
@@ -74,3 +103,13 @@ class TagResult(BaseModel):
     territory_name: str | None = None
     method: TagMethod
     note: str = ""
+    # How precisely the lead was located (docs/territories.md, "precision ladder"); derived from the method
+    # when not given (messages and records written before precision existed).
+    precision: TagPrecision = TagPrecision.NONE
+
+    @model_validator(mode="before")
+    @classmethod
+    def _precision_from_method(cls, data):
+        if isinstance(data, dict) and data.get("precision") is None:
+            data = {**data, "precision": default_precision(data.get("method"))}
+        return data

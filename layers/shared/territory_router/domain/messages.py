@@ -16,6 +16,8 @@ DETAIL_LEAD_ESCALATED = "LeadEscalated"
 DETAIL_LEAD_ATTENDED = "LeadAttended"  # a person acted on the lead: SLA clock stopped (first touch)
 DETAIL_LEAD_CLOSED = "LeadClosed"  # converted, disqualified or deleted while we routed it
 DETAIL_LEAD_REASSIGNED = "LeadReassigned"  # Salesforce refused the owner (inactive, unknown, queue without Leads)
+DETAIL_LEAD_RETAGGED = "LeadRetagged"  # territory stamp refined (late geocode), owner unchanged
+REASON_GEOCODED = "GEOCODED"  # reason of a re-tag: Salesforce geocoded the lead (or its address changed) later
 
 
 class TagRequest(BaseModel):
@@ -29,12 +31,27 @@ class TagRequest(BaseModel):
 
 
 class AssignRequest(BaseModel):
-    """Body of an AssignmentQueue message: a tagged lead waiting for an owner."""
+    """Body of an AssignmentQueue message: a tagged lead waiting for an owner. ``retag_reason`` (``GEOCODED``):
+    the lead was tagged again after a late geocode: assign it, move it or refine its stamp
+    (``assignment.reroute.apply_late_geocode``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     lead: Lead
     tag: TagResult
+    retag_reason: Literal["GEOCODED"] | None = None
+
+
+class RetagRequest(BaseModel):
+    """Body of a TaggingQueue message: tag a lead we already know again, from its stored record (whose location
+    intake has just updated). Small on purpose: the idempotency record of the event can rebuild it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lead_id: str
+    retag_reason: Literal["GEOCODED"] = "GEOCODED"
+    requested_at: datetime
+    source_event_id: str | None = None
 
 
 class LeadAssignedDetail(BaseModel):
@@ -50,6 +67,7 @@ class LeadAssignedDetail(BaseModel):
     territory_id: str | None = None
     territory_name: str | None = None
     tag_method: str | None = None
+    tag_precision: str | None = None  # TagPrecision value; None in events from before precision existed
     group_id: str | None = None
     strategy: str | None = None
     assigned_at: datetime
@@ -58,6 +76,11 @@ class LeadAssignedDetail(BaseModel):
     previous_owner_id: str | None = None
     fallback: bool = False
     decision: dict[str, Any] = Field(default_factory=dict)
+    # LeadRerouted: why ("SLA_MISSED", "GEOCODED"); None for other events and events from before it existed.
+    reroute_reason: str | None = None
+    # The owner is not ours to (re)write: only the territory stamp changed (a late geocode of a lead already
+    # worked, or of a lead that stays in its territory). The writeback leaves OwnerId alone.
+    stamp_only: bool = False
 
 
 class LeadLifecycleDetail(BaseModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from territory_router.domain.leads import TagMethod, TagPrecision
 from territory_router.domain.territory import Territory
 from territory_router.reporting import aggregates as agg
 
@@ -21,7 +22,7 @@ MAX_DAYS = 400  # one Query per day: keep a report's cost bounded
 TERRITORY_COLUMNS = (
     agg.ASSIGNED, agg.REROUTED, agg.ESCALATED, agg.ATTENDED, agg.ATTENDED_LATE, agg.CLOSED, agg.FALLBACK,
     agg.SLA_BREACHES, agg.TTFT_SUM, agg.TTFT_COUNT, agg.TTA_SUM, agg.TTA_COUNT,
-) + tuple(f"{agg.TAG_PREFIX}{m}" for m in ("POLYGON", "NEAREST", "POSTAL_CODE", "STATE", "COUNTRY", "CATCH_ALL", "UNTAGGED"))
+) + tuple(f"{agg.TAG_PREFIX}{m.value}" for m in TagMethod) + tuple(f"{agg.PRECISION_PREFIX}{p.value}" for p in TagPrecision)
 REP_COLUMNS = (
     agg.ASSIGNED, agg.REROUTED_IN, agg.ESCALATED_IN, agg.MISSED, agg.ATTENDED, agg.ATTENDED_LATE, agg.CLOSED,
     agg.SLA_BREACHES, agg.TTFT_SUM, agg.TTFT_COUNT,
@@ -67,6 +68,13 @@ class TerritoryRow:
     @property
     def sla_breaches(self) -> int:
         return self.counters.get(agg.SLA_BREACHES, 0)
+
+    @property
+    def precision_shares(self) -> dict[str, float]:
+        """Share of the leads assigned in the period by how precisely they were located (ladder order)."""
+        counts = {p.value: self.counters.get(agg.PRECISION_PREFIX + p.value, 0) for p in TagPrecision}
+        total = sum(counts.values())
+        return {p: n / total for p, n in counts.items() if n} if total else {}
 
     @property
     def ttft_avg_s(self) -> float | None:
@@ -198,6 +206,7 @@ def territory_record(row: TerritoryRow) -> dict[str, Any]:
         "ttft_avg_s": _round(row.ttft_avg_s),
         "tta_avg_s": _round(row.tta_avg_s),
         "breach_rate": _round(row.breach_rate, 4),
+        **{f"share_{p.lower()}": _round(row.precision_shares.get(p, 0.0), 4) for p in (t.value for t in TagPrecision)},
     }
 
 

@@ -348,7 +348,8 @@ def render_rep_load_chart(model: ReportModel) -> str:
 
 def _territory_table(model: ReportModel) -> str:
     head = ["territory", "name", "assigned", "re-routed", "escalated", "attended", "closed", "SLA breaches", "breach rate",
-            "avg first touch", "fallback", "polygon", "nearest", "postal", "state/country", "untagged"]
+            "avg first touch", "fallback", "polygon", "nearest", "postal", "centroid", "state/country", "untagged",
+            "located by"]
     rows = []
     for r in model.territories:
         c = r.counters
@@ -356,10 +357,21 @@ def _territory_table(model: ReportModel) -> str:
             r.territory_id + ("" if r.in_active_set else " *"), r.name, c.get(agg.ASSIGNED, 0), c.get(agg.REROUTED, 0),
             c.get(agg.ESCALATED, 0), c.get(agg.ATTENDED, 0), c.get(agg.CLOSED, 0), c.get(agg.SLA_BREACHES, 0),
             _pct(r.breach_rate), _fmt_duration(r.ttft_avg_s), c.get(agg.FALLBACK, 0), c.get("tag_POLYGON", 0),
-            c.get("tag_NEAREST", 0), c.get("tag_POSTAL_CODE", 0), c.get("tag_STATE", 0) + c.get("tag_COUNTRY", 0),
-            c.get("tag_UNTAGGED", 0) + c.get("tag_CATCH_ALL", 0),
+            c.get("tag_NEAREST", 0), c.get("tag_POSTAL_CODE", 0),
+            c.get("tag_POSTAL_CENTROID", 0) + c.get("tag_CITY_CENTROID", 0) + c.get("tag_GEOCODED", 0),
+            c.get("tag_STATE", 0) + c.get("tag_COUNTRY", 0), c.get("tag_UNTAGGED", 0) + c.get("tag_CATCH_ALL", 0),
+            _precision_text(r.precision_shares),
         ])
     return _table("table-territories", head, rows)
+
+
+_PRECISION_WORDS = {"ROOFTOP": "rooftop", "POSTAL_CODE": "postal code", "CITY": "city", "STATE": "state",
+                    "COUNTRY": "country", "NONE": "none"}  # fmt: skip
+
+
+def _precision_text(shares: dict[str, float]) -> str:
+    """``rooftop 80% · postal code 15% · city 5%``: the share of the territory's leads by precision."""
+    return " · ".join(f"{_PRECISION_WORDS.get(p, p)} {_pct(v)}" for p, v in shares.items()) or "–"
 
 
 def _rep_table(model: ReportModel) -> str:

@@ -58,8 +58,8 @@ LEAD_FIELDS = (
     "State", "PostalCode", "Country", "StateCode", "CountryCode", "Latitude", "Longitude", "GeocodeAccuracy",
     "Industry", "LeadSource", "Status", "Description", "OwnerId", "IsConverted", "ConvertedDate",
     "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp", "LastActivityDate",
-    "Language__c", "Product_Interest__c", "Territory__c", "Territory_Tag_Method__c", "Routing_Status__c",
-    "Routing_Reason__c",
+    "Language__c", "Product_Interest__c", "Territory__c", "Territory_Tag_Method__c", "Territory_Tag_Precision__c",
+    "Routing_Status__c", "Routing_Reason__c",
 )
 TASK_FIELDS = (
     "Id", "IsDeleted", "WhoId", "WhatId", "OwnerId", "Subject", "Status", "Priority", "TaskSubtype", "CallType",

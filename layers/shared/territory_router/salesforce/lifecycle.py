@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from territory_router.salesforce.events import ChangeKind, LeadChange
+from territory_router.salesforce.geocodes import location_changed
 from territory_router.salesforce.ids import is_salesforce_id, same_id
 from territory_router.salesforce.writeback import WritebackFieldMap
 
@@ -41,6 +42,7 @@ class Action(StrEnum):
     CLOSED = "CLOSED"  # converted / closed / unqualified: release the counter
     DELETED = "DELETED"  # deleted in Salesforce: release the counter
     GAP = "GAP"  # Salesforce lost the details: refetch the lead or report it
+    GEOCODED = "GEOCODED"  # the lead's location changed (late Salesforce geocode, address edit): tag it again
     NONE = "NONE"  # nothing to do (our own echo, unrelated field changes, creates handled by intake)
 
 
@@ -82,7 +84,7 @@ def classify_update(
     UPDATE: converted or closed status → CLOSED; a change made by our integration (user or client tag) or
     limited to our own fields with the owner we set → NONE (echo); status moved on from an initial status →
     ATTENDED; owner changed by a person to someone else → ATTENDED; an activity logged → ATTENDED;
-    anything else → NONE.
+    the location changed (Latitude/Longitude, Address) → GEOCODED; anything else → NONE.
     """
     field_map = field_map or WritebackFieldMap()
     initial = {s.lower() for s in (initial_statuses if initial_statuses is not None else DEFAULT_INITIAL_STATUSES)}
@@ -149,6 +151,11 @@ def classify_update(
                                reason="owner changed by a person")
     if any(changed.get(f) for f in ACTIVITY_FIELDS):
         return LifecycleAction(action=Action.ATTENDED, lead_id=lead_id, reason="activity logged on the lead")
+
+    # 4. Where the lead is changed (salesforce.geocodes): tag it again.
+    if location_changed(changed):
+        return LifecycleAction(action=Action.GEOCODED, lead_id=lead_id,
+                               reason="the lead's location changed (Latitude/Longitude or Address)")
 
     return LifecycleAction(action=Action.NONE, lead_id=lead_id, reason="no routing-relevant field changed")
 

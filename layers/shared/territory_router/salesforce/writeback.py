@@ -19,6 +19,7 @@ from territory_router.domain.messages import (
     DETAIL_LEAD_ASSIGNED,
     DETAIL_LEAD_ESCALATED,
     DETAIL_LEAD_REROUTED,
+    DETAIL_LEAD_RETAGGED,
     LeadAssignedDetail,
 )
 
@@ -139,12 +140,14 @@ class WritebackFieldMap(BaseModel):
     owner: str = "OwnerId"
     territory: str | None = "Territory__c"
     tag_method: str | None = "Territory_Tag_Method__c"
+    tag_precision: str | None = "Territory_Tag_Precision__c"
     routing_status: str | None = "Routing_Status__c"
     routing_reason: str | None = "Routing_Reason__c"
 
     def router_fields(self) -> frozenset[str]:
         """Fields only the router writes: a change limited to these is our own echo."""
-        names = (self.owner, self.territory, self.tag_method, self.routing_status, self.routing_reason)
+        names = (self.owner, self.territory, self.tag_method, self.tag_precision, self.routing_status,
+                 self.routing_reason)  # fmt: skip
         return frozenset(n for n in names if n)
 
 
@@ -192,6 +195,7 @@ class WritebackResult:
 
 _STATUS_BY_DETAIL_TYPE = {
     DETAIL_LEAD_ASSIGNED: "ASSIGNED",
+    DETAIL_LEAD_RETAGGED: "RETAGGED",
     DETAIL_LEAD_REROUTED: "REROUTED",
     DETAIL_LEAD_ESCALATED: "ESCALATED",
 }
@@ -201,6 +205,10 @@ def routing_status(detail: LeadAssignedDetail, detail_type: str | None = None) -
     """``ASSIGNED`` / ``REROUTED`` / ``ESCALATED``, from the app-bus detail-type or else the detail itself."""
     if detail_type in _STATUS_BY_DETAIL_TYPE:
         return _STATUS_BY_DETAIL_TYPE[detail_type]
+    if detail.stamp_only:
+        return "RETAGGED"
+    if detail.reroute_reason:
+        return "REROUTED"
     if detail.decision.get("escalated"):
         return "ESCALATED"
     return "REROUTED" if detail.reroute_count > 0 else "ASSIGNED"
@@ -211,13 +219,19 @@ def routing_reason(detail: LeadAssignedDetail, status: str) -> str:
     parts: list[str] = []
     territory = detail.territory_name or detail.territory_id
     if territory:
-        parts.append(f"Territory {territory}" + (f" ({detail.tag_method})" if detail.tag_method else ""))
+        how = ", ".join(x for x in (detail.tag_method, _precision_words(detail.tag_precision)) if x)
+        parts.append(f"Territory {territory}" + (f" ({how})" if how else ""))
     elif detail.tag_method:
         parts.append(f"No territory ({detail.tag_method})")
     owner = detail.owner_name or detail.owner_id
     via = f" by {detail.strategy}" if detail.strategy else ""
     group = f" in group {detail.group_id}" if detail.group_id else ""
+    if detail.stamp_only:
+        parts.append("territory refined after Salesforce geocoded the lead; owner unchanged")
+        return truncate("; ".join(parts), MAX_TEXT)
     parts.append(f"{status.lower()} to {detail.owner_kind.lower()} {owner}{group}{via}")
+    if detail.reroute_reason == "GEOCODED":
+        parts.append("moved after Salesforce geocoded the lead")
     if detail.fallback:
         parts.append("fallback owner")
     if detail.reroute_count:
@@ -228,21 +242,34 @@ def routing_reason(detail: LeadAssignedDetail, status: str) -> str:
     return truncate("; ".join(parts), MAX_TEXT)
 
 
+def _precision_words(precision: str | None) -> str | None:
+    """Only the coarse precisions are worth words in the reason: a rooftop tag is the normal case."""
+    words = {"POSTAL_CODE": "located by postal code", "CITY": "located by city", "STATE": "located by state",
+             "COUNTRY": "located by country"}  # fmt: skip
+    return words.get(precision or "")
+
+
 def truncate(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def build_record(detail: LeadAssignedDetail, field_map: WritebackFieldMap, detail_type: str | None = None
                  ) -> dict[str, Any]:
-    """The Lead update for one decision, in sObject Collections form."""
+    """The Lead update for one decision, in sObject Collections form. A ``stamp_only`` detail (late geocode of a
+    worked lead, or one that stays in its territory) writes the territory fields and the reason only: never
+    ``OwnerId``, nor the routing status."""
     status = routing_status(detail, detail_type)
-    record: dict[str, Any] = {"attributes": {"type": "Lead"}, "id": detail.lead_id, field_map.owner: detail.owner_id}
+    record: dict[str, Any] = {"attributes": {"type": "Lead"}, "id": detail.lead_id}
+    if not detail.stamp_only:
+        record[field_map.owner] = detail.owner_id
     if field_map.territory:
         territory = detail.territory_name or detail.territory_id
         record[field_map.territory] = truncate(territory) if territory else None
     if field_map.tag_method:
         record[field_map.tag_method] = detail.tag_method
-    if field_map.routing_status:
+    if field_map.tag_precision:
+        record[field_map.tag_precision] = detail.tag_precision
+    if field_map.routing_status and not detail.stamp_only:
         record[field_map.routing_status] = status
     if field_map.routing_reason:
         record[field_map.routing_reason] = routing_reason(detail, status)

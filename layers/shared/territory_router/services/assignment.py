@@ -23,6 +23,7 @@ class AnnouncedAssignment:
     duplicate: bool
     fallback: bool
     detail: Any
+    detail_type: str = DETAIL_LEAD_ASSIGNED  # LeadRerouted / LeadRetagged after a late geocode
 
 
 def assign_only(request: AssignRequest, *, store: Any, now: datetime, default_sla_minutes: int) -> AnnouncedAssignment:
@@ -33,14 +34,29 @@ def assign_only(request: AssignRequest, *, store: Any, now: datetime, default_sl
     """
     from territory_router.assignment.service import assign_lead
 
+    if request.retag_reason is not None:
+        return _after_late_geocode(request, store=store, now=now, default_sla_minutes=default_sla_minutes)
     outcome = assign_lead(request, store=store, now=now, default_sla_minutes=default_sla_minutes)
     duplicate = bool(getattr(outcome, "duplicate", False))
     return AnnouncedAssignment(outcome.detail is not None, duplicate, bool(outcome.fallback), outcome.detail)
 
 
-def announce_assignments(events: EventPublisher, details: list[tuple[str, Any]]) -> set[str]:
-    """Publish ``(key, detail)`` as ``LeadAssigned`` events, ten per PutEvents; returns the keys that failed."""
-    entries = [(key, DETAIL_LEAD_ASSIGNED, d.model_dump(mode="json")) for key, d in details]
+def _after_late_geocode(request: AssignRequest, *, store: Any, now: datetime, default_sla_minutes: int) -> AnnouncedAssignment:
+    """A lead tagged again after Salesforce geocoded it: assign, move or refine (``apply_late_geocode``)."""
+    from territory_router.assignment.reroute import apply_late_geocode
+
+    outcome = apply_late_geocode(request.lead, request.tag, store=store, now=now, default_sla_minutes=default_sla_minutes)
+    detail = outcome.detail
+    return AnnouncedAssignment(
+        detail is not None, outcome.duplicate, bool(detail and detail.fallback), detail,
+        outcome.detail_type or DETAIL_LEAD_ASSIGNED,
+    )  # fmt: skip
+
+
+def announce_assignments(events: EventPublisher, details: list[tuple[str, Any]] | list[tuple[str, Any, str]]) -> set[str]:
+    """Publish ``(key, detail[, detail_type])`` (``LeadAssigned`` by default), ten per PutEvents; returns the keys
+    that failed."""
+    entries = [(key, rest[0] if rest else DETAIL_LEAD_ASSIGNED, d.model_dump(mode="json")) for key, d, *rest in details]
     return set(events.publish(entries)) if entries else set()
 
 

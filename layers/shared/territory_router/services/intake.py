@@ -14,6 +14,7 @@ from territory_router.domain.leads import LeadStatus
 from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
+    RetagRequest,
     TagRequest,
     lifecycle_detail,
 )
@@ -97,7 +98,10 @@ def _take_in(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str
 
 
 def tag_request_for(change: LeadChange, *, now: datetime) -> str:
-    """The TagRequest body for a change whose result asked to ``queue`` it."""
+    """The TagRequest body for a change whose result asked to ``queue`` it (a RetagRequest for an UPDATE: the
+    tagging function reads the lead, with its new location, from the record)."""
+    if change.kind == ChangeKind.UPDATE and change.lead_id is not None:
+        return RetagRequest(lead_id=change.lead_id, requested_at=now, source_event_id=change.event_id).model_dump_json()
     if change.lead is None:
         raise ValueError("only changes that carry the lead are queued for tagging")
     return TagRequest(lead=change.lead, received_at=now, source_event_id=change.event_id).model_dump_json()
@@ -120,6 +124,8 @@ def _follow_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> di
     action = getattr(decision, "action", decision)
     action_name = str(getattr(action, "value", action))
     reason = getattr(decision, "reason", action_name)
+    if action_name == "GEOCODED":
+        return _follow_location(change, stored, deps=deps, now=now)
     return _settle(change.lead_id, stored, action_name, reason, deps=deps, now=now)
 
 
@@ -156,6 +162,25 @@ def _settle(
         _announce(deps, DETAIL_LEAD_CLOSED, stored, status, now, reason, released)
         return {"action": action_name.lower(), "released": released}
     return {"action": "no_change", "reason": reason}
+
+
+def _follow_location(change: LeadChange, stored: dict[str, Any], *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+    """The lead's location changed after it was taken in (a late Salesforce geocode, an address edit): record the
+    new location and queue the lead to be tagged again (``queue``: the caller sends a RetagRequest). Tagging and
+    assignment decide what it means: assign, move to another territory (nobody worked it yet) or refine the stamp.
+    An older change arriving after a newer one (at-least-once delivery, any order) changes nothing."""
+    from territory_router.domain.leads import Lead
+    from territory_router.salesforce.geocodes import relocated
+
+    status = stored.get("status")
+    if status in (LeadStatus.CLOSED.value, LeadStatus.DELETED.value):
+        return {"action": "no_change", "reason": f"location changed but the lead is {str(status).lower()}"}
+    data = {**(stored.get("lead") or {}), "lead_id": stored["lead_id"]}
+    lead = relocated(Lead.model_validate(data), change.changed_fields)
+    at = change.commit_timestamp or now
+    if not deps.leads.update_location(lead, at=at, now=now):
+        return {"action": "no_change", "reason": "a newer location is already recorded"}
+    return {"action": "geocoded", "lead_id": stored["lead_id"], "queue": True}
 
 
 def _announce(

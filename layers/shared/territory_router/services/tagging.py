@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from territory_router.adapters.lead_repository import LeadRepository
-from territory_router.domain.leads import LeadStatus, TagMethod, TagResult
-from territory_router.domain.messages import AssignRequest, TagRequest
+from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagResult
+from territory_router.domain.messages import AssignRequest, RetagRequest, TagRequest
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,55 @@ def stamp_and_forward(
             territory_name=existing.get("territory_name"),
             method=TagMethod(existing.get("tag_method", TagMethod.UNTAGGED.value)),
             note=existing.get("tag_note", ""),
+            precision=existing.get("tag_precision"),
         )
         tagged = TaggedLead(tagged.request, stored)
     send(lead_id, AssignRequest(lead=tagged.request.lead, tag=tagged.tag).model_dump_json())
     return "forwarded"
+
+
+def parse_tagging_message(body: str) -> TagRequest | RetagRequest:
+    """A TaggingQueue message: a lead taken in (TagRequest) or a known lead to tag again (RetagRequest, after a late
+    geocode). Raises pydantic's ``ValidationError`` for anything else."""
+    if '"retag_reason"' in body and '"lead"' not in body:
+        return RetagRequest.model_validate_json(body)
+    return TagRequest.model_validate_json(body)
+
+
+def requests_for_retags(
+    retags: dict[str, RetagRequest], *, leads: LeadRepository
+) -> tuple[dict[str, TagRequest], dict[str, str]]:
+    """The stored lead of each RetagRequest (with the location intake just recorded), as a TagRequest to tag with
+    the rest of the batch; and the message ids to drop, with why (a lead unknown or closed)."""
+    found: dict[str, TagRequest] = {}
+    dropped: dict[str, str] = {}
+    for message_id, retag in retags.items():
+        item = leads.get(retag.lead_id)
+        if item is None or not item.get("lead"):
+            dropped[message_id] = "lead not known"
+            continue
+        if item.get("status") in (LeadStatus.CLOSED.value, LeadStatus.DELETED.value):
+            dropped[message_id] = f"lead is {str(item.get('status')).lower()}"
+            continue
+        lead = Lead.model_validate({**item["lead"], "lead_id": retag.lead_id})
+        found[message_id] = TagRequest(lead=lead, received_at=retag.requested_at, source_event_id=retag.source_event_id)
+    return found, dropped
+
+
+def forward_retag(tagged: TaggedLead, *, leads: LeadRepository, send: Callable[[str, str], None], now: datetime) -> str:
+    """A lead tagged again after a late geocode: not yet tagged -> the normal path; otherwise the assignment
+    function decides (assign, move, or refine the stamp) from an AssignRequest marked ``retag_reason``."""
+    lead_id = tagged.request.lead.lead_id
+    item = leads.get(lead_id)
+    if item is None:
+        return "missing"
+    if item.get("status") == LeadStatus.RECEIVED.value:
+        return stamp_and_forward(tagged, leads=leads, send=send, now=now)
+    if item.get("status") in (LeadStatus.CLOSED.value, LeadStatus.DELETED.value):
+        return "already_" + str(item.get("status")).lower()
+    request = AssignRequest(lead=tagged.request.lead, tag=tagged.tag, retag_reason="GEOCODED")
+    send(lead_id, request.model_dump_json())
+    return "forwarded_retag"
 
 
 def build_tagger(index_bytes: bytes, settings: Any) -> Any:
@@ -106,5 +151,19 @@ def build_tagger(index_bytes: bytes, settings: Any) -> Any:
         TaggingConfig(
             nearest_tolerance_km=settings.nearest_tolerance_km,
             catch_all_territory_id=settings.catch_all_territory_id,
+            geocoder=geocoder_for(settings),
+            geocode_budget_per_batch=getattr(settings, "geocode_budget_per_batch", 25),
         ),
     )
+
+
+def geocoder_for(settings: Any) -> Any:
+    """The Amazon Location geocoder when the stack has one (``PLACE_INDEX_NAME``), else None. Its boto3 client is
+    created on the first look-up, so a stack without one never imports or builds it."""
+    index = getattr(settings, "place_index_name", None)
+    if not index:
+        return None
+    from territory_router.adapters import aws
+    from territory_router.adapters.geocoder_location import LocationServiceGeocoder
+
+    return LocationServiceGeocoder(lambda: aws.client("location"), index, countries=["USA", "CAN"])

@@ -85,6 +85,23 @@ class Delivery:
     sent_at: float | None = None
 
 
+def _latest(entries: Sequence[tuple[str, LeadAssignedDetail, str]]) -> LeadAssignedDetail:
+    """The latest decision of one lead in a batch. A later stamp-only refinement never hides an owner change that
+    Salesforce has not received yet: its stamp is carried onto that decision instead."""
+    def order(e):
+        return (e[1].assigned_at, e[1].reroute_count)
+
+    owners = [e for e in entries if not e[1].stamp_only]
+    if not owners:
+        return max(entries, key=order)[1]
+    best = max(owners, key=order)[1]
+    stamps = [e[1] for e in entries if e[1].stamp_only and e[1].assigned_at >= best.assigned_at]
+    if not stamps:
+        return best
+    stamp = max(stamps, key=lambda d: d.assigned_at)
+    return best.model_copy(update={k: getattr(stamp, k) for k in ("territory_id", "territory_name", "tag_method", "tag_precision")})
+
+
 def write_back_batch(
     items: Sequence[tuple[str, LeadAssignedDetail]],
     *,
@@ -130,9 +147,9 @@ def write_back_batch(
     if not claimed:
         return result
     # The latest decision per lead is what Salesforce should show.
-    latest = {lead_id: max(entries, key=lambda e: (e[1].assigned_at, e[1].reroute_count)) for lead_id, entries in claimed.items()}
+    latest = {lead_id: _latest(entries) for lead_id, entries in claimed.items()}
     try:
-        outcome = write([entry[1] for entry in latest.values()])
+        outcome = write(list(latest.values()))
     except Exception as exc:
         code = getattr(exc, "code", None) or type(exc).__name__
         retry_after = exc.retry_after if isinstance(exc, SalesforceRetryableError) else None

@@ -5,38 +5,16 @@ and 39 km at 70° N. So the nearest-territory step asks the tree for candidates 
 radius in degrees (:func:`search_radius_deg`), then measures each candidate properly, many at once: every
 boundary segment is projected onto a local equirectangular plane centred on the lead (exact enough over tens
 of km), the nearest boundary point is found there, and the distance to it is taken with the haversine
-formula (:class:`BoundarySegments`, pure numpy). Territories that cross the antimeridian are measured on the side of
-the lead only.
+formula of ``geography.distance`` (:class:`BoundarySegments`, pure numpy). Territories that cross the
+antimeridian are measured on the side of the lead only.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import shapely
 
-EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
-KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180.0  # ~111.195 km along a meridian
-
-
-def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Great-circle distance in km between two lon/lat points in degrees."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi = phi2 - phi1
-    dlam = math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlam / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
-def haversine_km_many(lon1, lat1, lon2, lat2) -> np.ndarray:
-    """:func:`haversine_km` over numpy arrays."""
-    phi1, phi2 = np.radians(lat1), np.radians(lat2)
-    a = (
-        np.sin((phi2 - phi1) / 2) ** 2
-        + np.cos(phi1) * np.cos(phi2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+from territory_router.geography.distance import KM_PER_DEGREE, haversine_km_many
 
 
 def search_radius_deg(lat: np.ndarray, km: float) -> np.ndarray:

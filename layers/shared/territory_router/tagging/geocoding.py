@@ -15,20 +15,25 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from territory_router.geography.precision import TagPrecision
+
 
 @runtime_checkable
 class Geocoder(Protocol):
-    """Turns a one-line address into ``(latitude, longitude)`` in degrees, or None when it finds nothing."""
+    """Turns a one-line address into ``(latitude, longitude)`` in degrees, or None when it finds nothing.
 
-    def geocode(self, address: str) -> tuple[float, float] | None: ...
+    It may add a third element, the :class:`TagPrecision` of the match (``ROOFTOP`` when absent)."""
+
+    def geocode(self, address: str) -> tuple[float, float] | tuple[float, float, TagPrecision] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class GeocodeOutcome:
-    """What one look-up gave: coordinates or None, and a short reason for the tag note."""
+    """What one look-up gave: coordinates or None, how precise, and a short reason for the tag note."""
 
     coordinates: tuple[float, float] | None
     reason: str  # "geocoded", "geocoded (cached)", "not found", "not found (cached)", "budget spent", "error: ..."
+    precision: TagPrecision = TagPrecision.ROOFTOP
 
 
 _SPACES = re.compile(r"\s+")
@@ -38,18 +43,19 @@ def _cache_key(address: str) -> str:
     return _SPACES.sub(" ", address.strip().casefold())
 
 
-def _usable(coordinates: tuple[float, float] | None) -> tuple[float, float] | None:
-    if coordinates is None:
+def _usable(answer) -> tuple[float, float, TagPrecision] | None:
+    if answer is None:
         return None
     try:
-        lat, lon = float(coordinates[0]), float(coordinates[1])
+        lat, lon = float(answer[0]), float(answer[1])
+        precision = TagPrecision(answer[2]) if len(answer) > 2 and answer[2] else TagPrecision.ROOFTOP
     except (TypeError, ValueError, IndexError):
         return None
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         return None
     if lat == 0 and lon == 0:
         return None
-    return (lat, lon)
+    return (lat, lon, precision)
 
 
 class BudgetedGeocoder:
@@ -61,7 +67,7 @@ class BudgetedGeocoder:
         self.geocoder = geocoder
         self.budget_per_batch = budget_per_batch
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, tuple[float, float] | None] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, float, TagPrecision] | None] = OrderedDict()
         self.spent = 0  # calls made in the current batch
         self.calls = 0  # calls made since creation
         self.cache_hits = 0
@@ -82,7 +88,9 @@ class BudgetedGeocoder:
             self._cache.move_to_end(key)
             self.cache_hits += 1
             cached = self._cache[key]
-            return GeocodeOutcome(cached, "geocoded (cached)" if cached else "not found (cached)")
+            if cached is None:
+                return GeocodeOutcome(None, "not found (cached)")
+            return GeocodeOutcome(cached[:2], "geocoded (cached)", cached[2])
         if self.spent >= self.budget_per_batch:
             return GeocodeOutcome(None, f"geocoding budget of {self.budget_per_batch} per batch spent")
         self.spent += 1
@@ -95,7 +103,9 @@ class BudgetedGeocoder:
             self._cache[key] = found
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
-        return GeocodeOutcome(found, "geocoded" if found else "not found")
+        if found is None:
+            return GeocodeOutcome(None, "not found")
+        return GeocodeOutcome(found[:2], "geocoded", found[2])
 
     def geocode(self, address: str) -> tuple[float, float] | None:
         return self.lookup(address).coordinates

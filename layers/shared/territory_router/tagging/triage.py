@@ -1,7 +1,10 @@
 """Lead triage: which territory a lead belongs to, how that was decided, and why.
 
 Each lead goes down this ladder and stops at the first step that gives a territory; the step is recorded as
-``TagResult.method`` and the reasons (including the steps that were skipped and why) as ``TagResult.note``:
+``TagResult.method``, how precisely the lead was located as ``TagResult.precision`` (the precision ladder of
+``geography.precision``) and the reasons (including the steps that were skipped and why) as ``TagResult.note``.
+
+A lead **with usable coordinates** (precision ``ROOFTOP``, or what Salesforce's ``GeocodeAccuracy`` says):
 
 1. ``POLYGON``   the point lies in (or on the border of) a territory polygon. Overlaps: the first territory
                  in precedence order (``TerritorySet.territories``) wins; the note names the others.
@@ -13,12 +16,24 @@ Each lead goes down this ladder and stops at the first step that gives a territo
 5. ``COUNTRY``   a territory lists the lead's country.
 6. ``CATCH_ALL`` the configured catch-all territory; else ``UNTAGGED``. The note carries every reason.
 
+A lead **without usable coordinates** (most web-form and imported leads): the territories that list its postal
+code or state keep their precedence, then the lead is placed by the offline gazetteer and goes through the same
+polygon -> nearest steps:
+
+3. ``POSTAL_CODE``, 4. ``STATE`` as above (a US ZIP also tells the state when the lead does not);
+a. ``POSTAL_CENTROID`` its US ZIP's centroid lies in (or within the tolerance of) a polygon;
+b. ``CITY_CENTROID`` its city (with its US state or Canadian province) lies in (or near) a polygon;
+c. ``GEOCODED``  only for leads the gazetteer cannot place, and only if a geocoder is configured (off by
+                 default): the address is geocoded (within a per-batch budget) and the point goes through the
+                 polygon -> nearest steps;
+5. ``COUNTRY``, 6. ``CATCH_ALL`` as above.
+
 Rules for doubtful input (all written into the note):
 
 - **No coordinates**: missing, non-numeric, out of range (|lat| > 90, |lon| > 180) and exactly (0, 0) (what
-  many systems store for "unknown") are treated as *no coordinates*, never as a place. If a geocoder is
-  configured (off by default) and the lead has an address, the address is geocoded (within a per-batch
-  budget) and steps 1-2 run on that point; the note says "geocoded from address".
+  many systems store for "unknown") are treated as *no coordinates*, never as a place: the ladder for leads
+  without coordinates applies; the note says which point was used ("ZIP 94105 centroid", "geocoded from
+  address").
 - **Swapped latitude/longitude**: when the point hits no polygon, or is out of range, and (lon, lat) read the
   other way round falls in a polygon, the swapped reading is *accepted* when that territory's ``regions``
   agree with the lead's declared state/country; when the original pair was out of range it is also accepted
@@ -52,11 +67,13 @@ import shapely
 import shapely.lib
 
 from territory_router.domain.leads import Lead, TagMethod, TagResult
+from territory_router.geography.gazetteer import Gazetteer, Place, default_gazetteer
+from territory_router.geography.postal import guess_country, normalise_postal_code, postal_prefixes
+from territory_router.geography.precision import TagPrecision, from_salesforce_accuracy
+from territory_router.geography.regions import normalise_country, normalise_state, territory_state
 from territory_router.tagging.geo import BoundarySegments, search_radius_deg
 from territory_router.tagging.geocoding import BudgetedGeocoder, Geocoder
 from territory_router.tagging.index import TerritoryIndex
-from territory_router.tagging.postal import guess_country, normalise_postal_code, postal_prefixes
-from territory_router.tagging.regions import normalise_country, normalise_state, territory_state
 
 _AGREE, _CONTRADICT, _UNKNOWN = 1, -1, 0
 
@@ -68,6 +85,9 @@ class TaggingConfig:
     nearest_tolerance_km: float = 25.0
     catch_all_territory_id: str | None = None
     geocoder: Geocoder | None = None  # off by default
+    # The offline gazetteer for leads without coordinates: None = the packaged one; use_gazetteer=False: none.
+    gazetteer: Gazetteer | None = None
+    use_gazetteer: bool = True
     geocode_budget_per_batch: int = 25
     geocode_cache_size: int = 10_000
     try_swapped_coordinates: bool = True
@@ -103,6 +123,16 @@ class _Facts:
     notes: tuple[str, ...]  # what could not be understood
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A nearest polygon kept as a last resort (its regions contradict the declared address)."""
+
+    position: int
+    km: float
+    method: TagMethod = TagMethod.NEAREST
+    precision: TagPrecision = TagPrecision.ROOFTOP
+
+
 def _coordinates(lead: Lead) -> tuple[float, float] | str:
     """``(lon, lat)`` when usable, else the reason why not."""
     lat, lon = lead.latitude, lead.longitude
@@ -135,6 +165,7 @@ class Tagger:
         self.catch_all_id = self.config.catch_all_territory_id or index.catch_all_territory_id
         self._tolerance = float(self.config.nearest_tolerance_km)
         self._owner = index.geometry_owner.tolist()
+        self._with_polygon = frozenset(self._owner)  # positions of the territories that have a polygon
         self._geoms = list(index.geometries)
         self._segments: BoundarySegments | None = (
             None  # polygon boundaries, built on the first nearest look-up
@@ -145,6 +176,7 @@ class Tagger:
         self._polygon_results: list[TagResult | None] = [None] * len(index)
         self._polygon_results_arr = np.empty(len(index), dtype=object)  # the same, for vectorised gathers
         self._memo: dict[tuple[str | None, str | None, str | None], TagResult] = {}
+        self._memo_placed: dict[tuple[str | None, ...], TagResult] = {}  # leads without coordinates
         self._cells: dict[tuple[int, int], tuple[tuple, ...]] = {}  # cell -> (owner, geom, bounds)
         self._inv_cell = 1.0 / self.config.grid_cell_degrees
         geocoder = self.config.geocoder
@@ -153,6 +185,9 @@ class Tagger:
                 geocoder, self.config.geocode_budget_per_batch, self.config.geocode_cache_size
             )
         self.geocoder: BudgetedGeocoder | None = geocoder
+        self.gazetteer: Gazetteer | None = (
+            (self.config.gazetteer or default_gazetteer()) if self.config.use_gazetteer else None
+        )
 
     # ------------------------------------------------------------------ public API
 
@@ -170,13 +205,13 @@ class Tagger:
         ):
             hits = self._hits_fast(lon, lat)
             if len(hits) == 1 and not self._has_regions[hits[0]]:
-                return self._polygon_result(hits[0])
+                return self._with_accuracy(lead, self._polygon_result(hits[0]))
             if hits:
-                return self._triage(lead, _Spatial(hits, None, None))
-            return self._triage(lead, self._spatial_one(lon, lat))
+                return self._with_accuracy(lead, self._triage(lead, _Spatial(hits, None, None)))
+            return self._with_accuracy(lead, self._triage(lead, self._spatial_one(lon, lat)))
         if self._swappable(lat, lon):
             return self._triage(lead, _Spatial([], self._hits_fast(lat, lon), None))
-        return self._triage(lead, None)
+        return self._memo_unplaced(lead)
 
     def tag_many(self, leads: Sequence[Lead]) -> list[TagResult]:
         """Tag a batch: vectorised polygon, swapped-reading and nearest passes, then the ladder per lead.
@@ -244,8 +279,13 @@ class Tagger:
             elif swap_hits is not None:
                 out[i] = self._triage(lead, _Spatial([], swap_hits, None))
             else:
-                out[i] = self._triage(lead, None)
-        return out.tolist()
+                out[i] = self._memo_unplaced(lead)
+        results = out.tolist()
+        # Salesforce may say its coordinates are only ZIP/city accurate (GeocodeAccuracy): say so in the precision.
+        for i in np.flatnonzero(usable).tolist():
+            if leads[i].sf_fields:
+                results[i] = self._with_accuracy(leads[i], results[i])
+        return results
 
     # ------------------------------------------------------------------ spatial passes
 
@@ -374,21 +414,57 @@ class Tagger:
             self._memo[key] = result
         return result
 
+    def _memo_unplaced(self, lead: Lead) -> TagResult:
+        """A lead with no coordinates at all: the result depends only on what it declares (and the geocoder, whose
+        budget makes it stateful: no memo then), so leads declaring the same address share it."""
+        if self.geocoder is not None or lead.latitude is not None or lead.longitude is not None:
+            return self._triage(lead, None)
+        key = (lead.country, lead.state, lead.postal_code, lead.city)
+        result = self._memo_placed.get(key)
+        if result is None:
+            result = self._triage(lead, None)
+            if len(self._memo_placed) >= 50_000:
+                self._memo_placed.clear()
+            self._memo_placed[key] = result
+        return result
+
+    @staticmethod
+    def _with_accuracy(lead: Lead, result: TagResult) -> TagResult:
+        """Lower the precision of a tag made from the lead's own coordinates when Salesforce recorded that its
+        geocode is only ZIP/city/county/state accurate (``GeocodeAccuracy``)."""
+        if result.method not in (TagMethod.POLYGON, TagMethod.NEAREST) or not lead.sf_fields:
+            return result
+        accuracy = from_salesforce_accuracy(lead.sf_fields.get("GeocodeAccuracy"))
+        if accuracy is None or accuracy == result.precision:
+            return result
+        return result.model_copy(
+            update={
+                "precision": accuracy,
+                "note": f"{result.note}; Salesforce geocoded these coordinates to "
+                f"{lead.sf_fields['GeocodeAccuracy']} accuracy",
+            }
+        )
+
     # ------------------------------------------------------------------ the ladder
 
     def _label(self, position: int) -> str:
         tid, name = self.index.ids[position], self.index.names[position]
         return tid if not name or name == tid else f"{tid} ({name})"
 
-    def _result(self, position: int, method: TagMethod, notes: list[str]) -> TagResult:
+    def _result(
+        self, position: int, method: TagMethod, notes: list[str], precision: TagPrecision | None = None
+    ) -> TagResult:
         return TagResult(
             territory_id=self.index.ids[position],
             territory_name=self.index.names[position],
             method=method,
             note="; ".join(notes),
+            precision=precision,
         )
 
-    def _facts(self, lead: Lead) -> _Facts:
+    def _facts(self, lead: Lead, *, infer_state: bool = False) -> _Facts:
+        """What the lead declares, normalised. ``infer_state``: a known US ZIP also gives the state when the lead
+        names none (used only for leads without coordinates, whose postal code is the best location they have)."""
         notes: list[str] = []
         country = normalise_country(lead.country)
         if lead.country and country is None:
@@ -415,6 +491,10 @@ class Tagger:
         postal = normalise_postal_code(lead.postal_code, country) if lead.postal_code else None
         if lead.postal_code and postal is None:
             notes.append(f"postal code {lead.postal_code!r} not recognised")
+        if infer_state and state is None and postal and country == "US" and self.gazetteer is not None:
+            state = self.gazetteer.postal_state(postal)
+            if state is not None:
+                notes.append(f"state {_fmt_region(state)} taken from ZIP {postal}")
         return _Facts(country=country, state=state, postal=postal, notes=tuple(notes))
 
     def _agreement(self, position: int, facts: _Facts) -> tuple[int, str]:
@@ -442,10 +522,10 @@ class Tagger:
     def _triage(self, lead: Lead, spatial: _Spatial | None) -> TagResult:
         """The whole ladder for one lead. ``spatial``: what the geometry says about its point (None when the
         coordinates are unusable and cannot be read swapped)."""
-        facts = self._facts(lead)
-        notes: list[str] = list(facts.notes)
-        pending_nearest: tuple[int, float] | None = None
         located = _coordinates(lead)
+        facts = self._facts(lead, infer_state=not isinstance(located, tuple))
+        notes: list[str] = list(facts.notes)
+        pending: _Pending | None = None
         spatial = spatial or _NO_SPATIAL
 
         if isinstance(located, tuple):
@@ -458,7 +538,10 @@ class Tagger:
             outcome = self._near(spatial.nearest, facts, notes)
             if isinstance(outcome, TagResult):
                 return outcome
-            pending_nearest = outcome
+            pending = outcome
+            ladder = self._declared(facts, notes) or self._declared_country(facts, notes)
+            if ladder is not None:
+                return ladder
         else:
             notes.append(located)
             if located.startswith("coordinates out of range"):
@@ -467,21 +550,66 @@ class Tagger:
                 )
                 if swapped is not None:
                     return swapped
-            geocoded = self._geocode(lead, facts, notes)
-            if isinstance(geocoded, TagResult):
-                return geocoded
-            pending_nearest = geocoded
-
-        ladder = self._declared(facts, notes)
-        if ladder is not None:
-            return ladder
-        if pending_nearest is not None:
-            position, km = pending_nearest
-            notes.append(f"declared address matched no territory, so the nearest one ({km:.1f} km) is used")
-            return self._result(position, TagMethod.NEAREST, notes)
+            # Territories defined by postal codes or by states keep their precedence over a centroid; a state
+            # listed by a polygon territory (its regions) is only a fallback after the centroid.
+            ladder = self._declared(facts, notes, state_polygons=False)
+            if ladder is not None:
+                return ladder
+            placed = self._place(lead, facts, notes)
+            if isinstance(placed, TagResult):
+                return placed
+            pending = placed
+            ladder = self._declared_state_of_polygon(facts, notes) or self._declared_country(facts, notes)
+            if ladder is not None:
+                return ladder
+        if not (facts.postal or facts.state or facts.country):
+            notes.append("no postal code, state or country to fall back on")
+        if pending is not None:
+            notes.append(
+                f"declared address matched no territory, so the nearest one ({pending.km:.1f} km) is used"
+            )
+            return self._result(pending.position, pending.method, notes, pending.precision)
         return self._fallback(notes)
 
-    def _polygon(self, hits: list[int], facts: _Facts, notes: list[str], prefix: str = "") -> TagResult:
+    def _place(self, lead: Lead, facts: _Facts, notes: list[str]) -> TagResult | _Pending | None:
+        """A lead without coordinates, placed by the gazetteer (postal code, then city) or else the geocoder; the
+        point goes through the polygon -> nearest steps. A result, a contradicted nearest match, or None."""
+        place: Place | None = None
+        gazetteer = self.gazetteer
+        if gazetteer is not None:
+            if facts.postal and facts.country == "US":
+                place = gazetteer.postal(facts.postal)
+                if place is None:
+                    notes.append(f"ZIP {facts.postal} has no location in the gazetteer")
+            if place is None and lead.city and facts.state is not None and facts.state[0] in ("US", "CA"):
+                place = gazetteer.city(lead.city, facts.state)
+                if place is None:
+                    notes.append(f"city {lead.city.strip()!r} ({_fmt_region(facts.state)}) is not in the gazetteer")
+        if place is not None:
+            method = TagMethod.POSTAL_CENTROID if place.precision is TagPrecision.POSTAL_CODE else TagMethod.CITY_CENTROID
+            notes.append(f"placed at the {place.found_from} centroid ({place.latitude:.4f}, {place.longitude:.4f})")
+            return self._at_point(place.longitude, place.latitude, facts, notes, method, place.precision)
+        return self._geocode(lead, facts, notes)
+
+    def _at_point(
+        self, lon: float, lat: float, facts: _Facts, notes: list[str], method: TagMethod, precision: TagPrecision
+    ) -> TagResult | _Pending | None:
+        hits = self._hits_fast(lon, lat)
+        if hits:
+            return self._polygon(hits, facts, notes, method=method, precision=precision)
+        near = self._nearest_many(np.array([lon]), np.array([lat]), np.array([0])).get(0)
+        return self._near(near, facts, notes, method=method, precision=precision)
+
+    def _polygon(
+        self,
+        hits: list[int],
+        facts: _Facts,
+        notes: list[str],
+        prefix: str = "",
+        *,
+        method: TagMethod = TagMethod.POLYGON,
+        precision: TagPrecision | None = None,
+    ) -> TagResult:
         position = hits[0]
         notes.append(f"{prefix}inside the polygon of {self._label(position)}")
         if len(hits) > 1:
@@ -489,8 +617,11 @@ class Tagger:
             notes.append(f"also inside {others}; {self.index.ids[position]} wins by precedence")
         verdict, detail = self._agreement(position, facts)
         if verdict == _CONTRADICT:
-            notes.append(f"{detail}: the coordinates contradict the declared address; coordinates win")
-        return self._result(position, TagMethod.POLYGON, notes)
+            if method is TagMethod.POLYGON:
+                notes.append(f"{detail}: the coordinates contradict the declared address; coordinates win")
+            else:
+                notes.append(f"{detail}: the point contradicts the declared address; the point wins")
+        return self._result(position, method, notes, precision)
 
     def _try_swapped(
         self,
@@ -523,8 +654,14 @@ class Tagger:
         return None
 
     def _near(
-        self, nearest: tuple[int, float] | None, facts: _Facts, notes: list[str]
-    ) -> TagResult | tuple[int, float] | None:
+        self,
+        nearest: tuple[int, float] | None,
+        facts: _Facts,
+        notes: list[str],
+        *,
+        method: TagMethod = TagMethod.NEAREST,
+        precision: TagPrecision | None = None,
+    ) -> TagResult | _Pending | None:
         """The NEAREST step: a result, a contradicted match to keep as a last resort, or None."""
         tol = self._tolerance
         if nearest is None:
@@ -540,13 +677,14 @@ class Tagger:
         verdict, detail = self._agreement(position, facts)
         if verdict == _CONTRADICT:
             notes.append(f"nearest polygon {label} is {km:.1f} km away but {detail}: declared address wins")
-            return (position, km)
+            return _Pending(position, km, method, precision or TagPrecision.ROOFTOP)
         notes.append(
             f"no polygon contains the point; nearest is {label} at {km:.1f} km (tolerance {tol:g} km)"
         )
-        return self._result(position, TagMethod.NEAREST, notes)
+        return self._result(position, method, notes, precision)
 
-    def _geocode(self, lead: Lead, facts: _Facts, notes: list[str]) -> TagResult | tuple[int, float] | None:
+    def _geocode(self, lead: Lead, facts: _Facts, notes: list[str]) -> TagResult | _Pending | None:
+        """The optional geocoder, for a lead the gazetteer could not place (budgeted per batch)."""
         if self.geocoder is None:
             return None
         address = _address(lead)
@@ -557,15 +695,13 @@ class Tagger:
             notes.append(f"address not geocoded ({outcome.reason})")
             return None
         g_lat, g_lon = outcome.coordinates
-        notes.append(f"geocoded from address ({g_lat:.5f}, {g_lon:.5f})")
-        hits = self._hits_fast(g_lon, g_lat)
-        if hits:
-            return self._polygon(hits, facts, notes)
-        near = self._nearest_many(np.array([g_lon]), np.array([g_lat]), np.array([0])).get(0)
-        return self._near(near, facts, notes)
+        # Not the coordinates themselves: the place index is SingleUse (results are not to be stored).
+        notes.append(f"address {outcome.reason} (precision {outcome.precision.value})")
+        return self._at_point(g_lon, g_lat, facts, notes, TagMethod.GEOCODED, outcome.precision)
 
-    def _declared(self, facts: _Facts, notes: list[str]) -> TagResult | None:
-        """Steps 3-5: postal code, state, country."""
+    def _declared(self, facts: _Facts, notes: list[str], *, state_polygons: bool = True) -> TagResult | None:
+        """Steps 3-4: postal code, state. ``state_polygons=False``: a state listed by a territory that has a
+        polygon does not count here (see :meth:`_declared_state_of_polygon`)."""
         index = self.index
         country = facts.country
         if facts.postal and country:
@@ -577,18 +713,30 @@ class Tagger:
             notes.append(f"postal code {country} {facts.postal} is listed by no territory")
         if facts.state is not None:
             position = index.region_lookup.get(facts.state)
-            if position is not None:
+            if position is not None and (state_polygons or position not in self._with_polygon):
                 notes.append(f"state {_fmt_region(facts.state)} is listed by {self._label(position)}")
                 return self._result(position, TagMethod.STATE, notes)
-            notes.append(f"state {_fmt_region(facts.state)} is listed by no territory")
+            if position is None:
+                notes.append(f"state {_fmt_region(facts.state)} is listed by no territory")
+        return None
+
+    def _declared_state_of_polygon(self, facts: _Facts, notes: list[str]) -> TagResult | None:
+        """A lead the gazetteer could not put in a polygon, whose state a polygon territory lists."""
+        position = self.index.region_lookup.get(facts.state) if facts.state is not None else None
+        if position is None or position not in self._with_polygon:
+            return None
+        notes.append(f"state {_fmt_region(facts.state)} is listed by {self._label(position)}")
+        return self._result(position, TagMethod.STATE, notes)
+
+    def _declared_country(self, facts: _Facts, notes: list[str]) -> TagResult | None:
+        """Step 5: country."""
+        country = facts.country
         if country is not None:
-            position = index.region_lookup.get((country, None))
+            position = self.index.region_lookup.get((country, None))
             if position is not None:
                 notes.append(f"country {country} is listed by {self._label(position)}")
                 return self._result(position, TagMethod.COUNTRY, notes)
             notes.append(f"country {country} is listed by no territory")
-        if not (facts.postal or facts.state or country):
-            notes.append("no postal code, state or country to fall back on")
         return None
 
     def _fallback(self, notes: list[str]) -> TagResult:

@@ -196,7 +196,7 @@ class BlockCatalog:
                 return value.zfill(3)
             raise BlockError(f"zip3 {block_id!r} is not a 3-digit ZIP prefix (e.g. 802)")
         if kind == "zip":
-            from territory_router.territories.formats import normalise_postal_code
+            from territory_router.geography.postal import normalise_postal_code
 
             code = normalise_postal_code(value, "US") if re.fullmatch(r"\d{3,5}(-\d{4})?", value) else None
             if code is None:

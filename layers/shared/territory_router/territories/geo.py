@@ -62,14 +62,6 @@ def areas_km2(geometries) -> np.ndarray:
     return np.array([area_km2(g) for g in geometries], dtype=float)
 
 
-def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dphi = p2 - p1
-    dlam = math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dlam / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
 def rounded_bbox(geometry: BaseGeometry, ndigits: int = 5) -> list[float]:
     return [round(v, ndigits) for v in geometry.bounds]
 

@@ -17,15 +17,10 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from territory_router.domain.territory import Territory, TerritorySet
+from territory_router.geography.postal import normalise_postal_code
+from territory_router.geography.regions import parse_country, parse_region
 from territory_router.territories import geo
-from territory_router.territories.formats import (
-    FormatError,
-    RawFeature,
-    normalise_postal_code,
-    parse_country,
-    parse_file,
-    parse_region,
-)
+from territory_router.territories.formats import FormatError, RawFeature, parse_file
 from territory_router.territories.report import Issue, Severity, ValidationOptions, ValidationReport
 
 UPLOAD = "(upload)"  # the "territory" named by issues about the upload as a whole

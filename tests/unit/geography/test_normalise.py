@@ -1,11 +1,17 @@
-"""Postal code, state/province and country normalisation."""
+"""Postal code, state/province and country normalisation: the one rule for leads and territory files."""
 
 from __future__ import annotations
 
 import pytest
 
-from territory_router.tagging.postal import guess_country, normalise_postal_code, postal_prefixes
-from territory_router.tagging.regions import normalise_country, normalise_state, territory_state
+from territory_router.geography.postal import guess_country, normalise_postal_code, postal_prefixes
+from territory_router.geography.regions import (
+    normalise_country,
+    normalise_state,
+    parse_country,
+    parse_region,
+    territory_state,
+)
 
 
 @pytest.mark.parametrize(
@@ -27,10 +33,53 @@ from territory_router.tagging.regions import normalise_country, normalise_state,
         ("10115", "DE", "10115"),
         ("k1a-0b1", None, "K1A0B1"),
         ("@@", "FR", None),
+        ("94105 1234", "US", "94105"),  # ZIP+4 with a space
+        ("5011234", "US", "00501"),  # ZIP+4 that lost two leading zeros
+        ("501", "us", "00501"),  # country code in any case
+        ("00901", "PR", "00901"),  # US territories use ZIPs
+        ("901", "PR", "00901"),
+        ("123456", "US", None),
+        ("02134-1234", "US", "02134"),
+        ("sw1a 1aa", "GB", "SW1A1AA"),
+        ("m5v-3l9", "CA", "M5V3L9"),
+        ("!", "DE", None),
     ],
 )
 def test_postal_codes(raw, country, expected):
     assert normalise_postal_code(raw, country) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # The two former copies disagreed on these. Decided for what Salesforce really holds:
+        ("941051234", "94105"),  # ZIP+4 without its hyphen (list imports): the ZIP, not an error
+        ("12", None),  # no ZIP has three leading zeros (lowest in use: 00501): not a ZIP, not "00012"
+        ("1", None),
+    ],
+)
+def test_former_disagreements_are_pinned_for_leads_and_territory_files(raw, expected):
+    from territory_router.territories.report import ValidationOptions
+    from territory_router.territories.validate import validate_files
+
+    assert normalise_postal_code(raw, "US") == expected
+    csv = f"territory_id,postal_code\nwest,{raw}\n".encode()
+    report = validate_files([("zips.csv", csv)], ValidationOptions(find_gaps=False))
+    if expected is None:
+        assert not report.valid and "not a valid US postal code" in report.errors[0].reason
+    else:
+        assert report.valid
+        assert report.territory_set.territories[0].postal_codes == frozenset({("US", expected)})
+
+
+def test_parse_region_uses_the_same_state_tables():
+    assert parse_region("us-ca") == ("US", "CA")
+    assert parse_region("ON", default_country="CA") == ("CA", "ON")
+    assert parse_region("California") is None  # files use codes
+    assert parse_region("US-ON") is None  # Ontario is no US state: no lead could ever match it
+    assert parse_region("ON") is None  # default country US
+    assert parse_region("MX-JAL") == ("MX", "JAL")  # outside US/CA: the code as written
+    assert parse_country("ca") == ("CA", None) and parse_country("Canada") is None
 
 
 def test_postal_prefixes_and_country_guess():

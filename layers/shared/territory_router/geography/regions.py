@@ -4,6 +4,10 @@ States and provinces become USPS / Canada Post codes (``"California"`` -> ``"CA"
 countries become ISO 3166 alpha-2 (``"United States"``, ``"USA"``, ``"U.S.A."`` -> ``"US"``). The five
 inhabited US territories are states of ``US`` here, as in a USPS address (``"Puerto Rico"`` -> ``("US", "PR")``).
 Everything is pure functions over small tables, cached.
+
+Territory files name regions by code (``"US-CA"``, ``"CA-ON"``, ``"CA"`` of the default country) and countries
+by ISO alpha-2: :func:`parse_region` and :func:`parse_country` read those, with the same tables, so a file cannot
+list a US "state" that no lead can ever be normalised to (``"US-ON"`` is refused: Ontario is a province of CA).
 """
 
 from __future__ import annotations
@@ -168,3 +172,34 @@ def normalise_state(value: str | None, country: str | None = None) -> tuple[str,
         if 1 <= len(compact) <= 3:
             return (country, compact)
     return None
+
+
+_COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+_SUBDIVISION = re.compile(r"^[A-Z0-9]{1,3}$")
+_SUBDIVISIONS: dict[str, frozenset[str]] = {"US": frozenset(US_STATES), "CA": frozenset(CA_PROVINCES)}
+
+
+def parse_region(value: str, *, default_country: str = "US") -> tuple[str, str | None] | None:
+    """A territory file's region code: ``"US-CA"`` -> ``("US", "CA")``, ``"CA"`` alone -> a state of the default
+    country; None if malformed, or not a state/province of the US or Canada when the country is one of them.
+
+    Names (``"California"``) are refused on purpose: a territory file says exactly what it means."""
+    text = str(value).strip().upper()
+    if "-" in text:
+        country, _, sub = text.partition("-")
+        if not (_COUNTRY_CODE.match(country) and _SUBDIVISION.match(sub)):
+            return None
+    elif _SUBDIVISION.match(text) and text.isalpha():
+        country, sub = default_country.strip().upper(), text
+    else:
+        return None
+    known = _SUBDIVISIONS.get(country)
+    if known is not None and sub not in known:
+        return None
+    return (country, sub)
+
+
+def parse_country(value: str) -> tuple[str, None] | None:
+    """A territory file's country: ISO alpha-2 (``"us"`` -> ``("US", None)``), None otherwise."""
+    text = str(value).strip().upper()
+    return (text, None) if _COUNTRY_CODE.match(text) else None
