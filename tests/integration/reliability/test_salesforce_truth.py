@@ -6,12 +6,12 @@
   re-routed and the rep's counter is released;
 * a Status change sent with bitmap changedFields marks the lead attended, with the schema the test org serves and
   with a schema id it does not know (payload keys);
-* wildcard record ids ask for a reconciliation instead of the DLQ (ReconcileQueue, once the stack has it).
+* wildcard record ids ask for a reconciliation instead of the DLQ: the run (ReconcileQueue → LeadReconcileFunction)
+  routes the lead the event could not name.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 from territory_router.salesforce.bitmap import EventSchema
@@ -103,14 +103,16 @@ def test_kept_owner_routing_inbox_task_attention_and_bitmaps(pipeline: Pipeline,
     served = [r.path.rsplit("/", 1)[-1] for r in pipeline.salesforce.api_requests("GET") if "/event/eventSchema/" in r.path]
     assert org_schema.schema_id in served and SCHEMA.schema_id in served
 
-    # --- wildcard record ids: a reconciliation request (ReconcileQueue where the stack has one), never the DLQ
+    # --- wildcard record ids (00Q*): a reconciliation run from ReconcileQueue routes the lead no event named; no DLQ
+    hidden = to_18("00QTRU000000099")
+    pipeline.salesforce.seed_lead(hidden, LastName="Field conversion", Company="Acme", City="San Francisco",
+                                  State="CA", PostalCode="94105", Country="US", Latitude=37.7897, Longitude=-122.3972)
     dlq_before = pipeline.dlq_depths()
     pipeline.publish([cdc_update_event("00Q*", {"Status": "Working"}, org_id=ORG_ID)])
     pipeline.wait()
     assert pipeline.dlq_depths() == dlq_before
-    if "ReconcileQueue" in pipeline.r:
-        got = pipeline.drain("ReconcileQueue")
-        assert any("00Q*" in json.loads(m["body"]).get("reason", "") for m in got)
+    found = pipeline.leads(hidden).get(hidden)
+    assert found is not None and found["status"] == "ASSIGNED" and found["owner_id"] in REPS
 
     # --- hours later: the worked leads are not re-routed; counters exact
     pipeline.stack.fire_schedule("LeadRerouteFunction", at=datetime.now(UTC) + timedelta(hours=3))
