@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-ZIPS = REPO / "layers/shared/territory_router/data/us_zip_sample.csv"
+ZIPS = REPO / "tooling/territory_router_tools/data/us_zip_sample.csv"
 
 
 def lead_history(n: int, seed: int, surge: tuple[str, ...] = ()) -> bytes:
@@ -48,13 +48,13 @@ def lead_history(n: int, seed: int, surge: tuple[str, ...] = ()) -> bytes:
 
 
 def run(leads: int, k: int, seed: int) -> dict:
-    from territory_router.design import propose as design
-    from territory_router.design.balance import balance, cv, territory_blocks
-    from territory_router.design.graph import build_graph
-    from territory_router.design.leads import read_lead_history
     from territory_router.territories.blocks import catalog
-    from territory_router.territories.diff import LeadPoint, diff_sets
     from territory_router.territories.validate import validate_files
+    from territory_router_tools.design import propose as design
+    from territory_router_tools.design.balance import balance, cv, territory_blocks
+    from territory_router_tools.design.graph import build_graph
+    from territory_router_tools.design.leads import read_lead_history
+    from territory_router_tools.territories.diff import LeadPoint, diff_sets
 
     data = lead_history(leads, seed)
     times: dict[str, float] = {}

@@ -47,7 +47,7 @@ CLIENT_TIMER = (
 
 
 def function_specs() -> list[Any]:
-    from territory_router.local.template import Template
+    from territory_router_tools.local.template import Template
 
     return Template.load(REPO / "template.yaml", parameter_overrides=LOCAL_PARAMETERS).functions()
 

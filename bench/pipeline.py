@@ -97,7 +97,7 @@ class CallCounter:
     def install(self) -> None:
         from botocore.client import BaseClient
 
-        from territory_router.local.runtime import FunctionRuntime
+        from territory_router_tools.local.runtime import FunctionRuntime
 
         counter = self
         original_call = BaseClient._make_api_call
@@ -315,7 +315,7 @@ def table_sizes(ddb, tables: dict[str, str]) -> dict[str, dict[str, float]]:
 
 
 def _put_partner_events(events_client, bus: str, events: list[dict[str, Any]]) -> None:
-    from territory_router.salesforce.samples import publish_relay_events
+    from territory_router_tools.salesforce.samples import publish_relay_events
 
     publish_relay_events(events_client, bus, events)
 
@@ -335,10 +335,10 @@ def _wait_active(stack, timeout_s: float = 60) -> None:
 
 
 def run(n_leads: int = 2000, seed: int = 11, log=print) -> dict[str, Any]:
-    from territory_router.demo.leads import make_leads
-    from territory_router.local.stack import LocalStack
-    from territory_router.salesforce.fake_org import FakeOrg
-    from territory_router.salesforce.samples import cdc_create_event, cdc_update_event
+    from territory_router_tools.demo.leads import make_leads
+    from territory_router_tools.local.stack import LocalStack
+    from territory_router_tools.salesforce.fake_org import FakeOrg
+    from territory_router_tools.salesforce.samples import cdc_create_event, cdc_update_event
 
     counter = CallCounter()
     counter.install()
@@ -367,7 +367,7 @@ def run(n_leads: int = 2000, seed: int = 11, log=print) -> dict[str, Any]:
                 SecretString=json.dumps({"client_id": "bench", "client_secret": "bench", "my_domain_url": salesforce.url}),
             )
             s3 = stack.client("s3")
-            data = resources.files("territory_router.data")
+            data = resources.files("territory_router_tools.data")
             s3.put_object(Bucket=r["TerritoryBucket"], Key="territories/sales-regions.geojson",
                           Body=data.joinpath("sample_territories.geojson").read_bytes())  # fmt: skip
             s3.put_object(Bucket=r["TerritoryBucket"], Key="roster/sales-team.json",

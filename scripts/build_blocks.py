@@ -26,6 +26,7 @@ from territory_router.geography.regions import US_STATES  # noqa: E402
 from territory_router.territories.blocks import write_artifact  # noqa: E402
 
 DATA = REPO / "layers" / "shared" / "territory_router" / "data"
+TOOLS_DATA = REPO / "tooling" / "territory_router_tools" / "data"
 SHARED = Path("/work/shared/data/us_counties.geojson")
 TESTS_COPY = REPO / "tests" / "data" / "us_counties.geojson"
 
@@ -46,7 +47,7 @@ def zip_counties(rows) -> dict[str, list[str]]:
                 owners.append(fips)
     tree = shapely.STRtree(polygons)
     out: dict[str, list[str]] = {}
-    with (DATA / "us_zip_sample.csv").open() as handle:
+    with (TOOLS_DATA / "us_zip_sample.csv").open() as handle:
         for z in csv.DictReader(handle):
             lat, lon = float(z["lat"] or 0), float(z["lon"] or 0)
             if lat == 0 and lon == 0:
@@ -60,7 +61,7 @@ def zip_counties(rows) -> dict[str, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--counties", type=Path, default=SHARED if SHARED.exists() else TESTS_COPY)
-    parser.add_argument("--states", type=Path, default=DATA / "us_states.geojson")
+    parser.add_argument("--states", type=Path, default=TOOLS_DATA / "us_states.geojson")
     parser.add_argument("--out", type=Path, default=DATA / "us_blocks.bin")
     args = parser.parse_args(argv)
 

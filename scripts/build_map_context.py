@@ -26,6 +26,7 @@ from territory_router.territories.context import write_artifact  # noqa: E402
 from territory_router.territories.geo import polygonal_part  # noqa: E402
 
 DATA = REPO / "layers" / "shared" / "territory_router" / "data"
+TOOLS_DATA = REPO / "tooling" / "territory_router_tools" / "data"
 TOLERANCE = 0.01
 
 
@@ -91,7 +92,7 @@ def prepare(geometry):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--world", type=Path, required=True, help="world-atlas countries-50m.json")
-    parser.add_argument("--states", type=Path, default=DATA / "us_states.geojson")
+    parser.add_argument("--states", type=Path, default=TOOLS_DATA / "us_states.geojson")
     parser.add_argument("--out", type=Path, default=DATA / "map_context.bin")
     args = parser.parse_args(argv)
 

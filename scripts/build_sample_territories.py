@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/build_sample_territories.py
 
-Writes layers/shared/territory_router/data/sample_territories.geojson: US states dissolved into nine sales
+Writes tooling/territory_router_tools/data/sample_territories.geojson: US states dissolved into nine sales
 regions (not simplified, so neighbours share exact borders; coordinates rounded to 1e-4°), each with the USPS codes of its states in ``regions`` so leads that carry
 only a state still find their territory. Source data: data/ATTRIBUTION.md.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import shapely
 from shapely.geometry import mapping, shape
 
-DATA = Path(__file__).resolve().parents[1] / "layers" / "shared" / "territory_router" / "data"
+DATA = Path(__file__).resolve().parents[1] / "tooling" / "territory_router_tools" / "data"
 
 STATE_CODES = {
     "Alabama": "AL", "Alaska": "AK", "American Samoa": "AS", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",

@@ -36,7 +36,7 @@ def moto_server() -> Iterator[str]:
     """One moto server (server mode, loopback, free port) for the whole session; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
-    from territory_router.local import moto_patches
+    from territory_router_tools.local import moto_patches
 
     moto_patches.apply()  # atomic conditional writes under concurrency, O(items) transactions
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

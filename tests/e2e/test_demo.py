@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from territory_router.demo.run import run_demo
+from territory_router_tools.demo.run import run_demo
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from territory_router.demo.leads import make_leads
-from territory_router.local.stack import LOCAL_PARAMETERS
-from territory_router.salesforce.samples import cdc_create_event
+from territory_router_tools.demo.leads import make_leads
+from territory_router_tools.local.stack import LOCAL_PARAMETERS
+from territory_router_tools.salesforce.samples import cdc_create_event
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG_ID = LOCAL_PARAMETERS["SalesforceOrgId"]
@@ -28,7 +28,7 @@ def local_up(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "territory_router.cli.main", "local", "up", "--stack-file", str(stack_file)],
+        [sys.executable, "-m", "territory_router_tools.cli.main", "local", "up", "--stack-file", str(stack_file)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -60,7 +60,7 @@ def test_another_process_drives_the_pipeline_with_plain_boto3(local_up) -> None:
     kw = {"endpoint_url": ready["endpoint"], "region_name": ready["region"]}
     s3, ddb, events = boto3.client("s3", **kw), boto3.client("dynamodb", **kw), boto3.client("events", **kw)
     r = ready["resources"]
-    data = resources.files("territory_router.data")
+    data = resources.files("territory_router_tools.data")
     s3.put_object(Bucket=r["TerritoryBucket"], Key="territories/regions.geojson",
                   Body=data.joinpath("sample_territories.geojson").read_bytes())
     s3.put_object(Bucket=r["TerritoryBucket"], Key="roster/team.json", Body=data.joinpath("sample_roster.json").read_bytes())
@@ -97,11 +97,11 @@ def test_the_cli_needs_no_aws_account_for_the_local_stack(local_up, tmp_path) ->
     env.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"),
                AWS_EC2_METADATA_DISABLED="true", HOME=str(tmp_path))
     territories = tmp_path / "regions.geojson"
-    territories.write_bytes(resources.files("territory_router.data").joinpath("sample_territories.geojson").read_bytes())
+    territories.write_bytes(resources.files("territory_router_tools.data").joinpath("sample_territories.geojson").read_bytes())
     lead_id = _any_lead_id(ready)
 
     def cli(*argv: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "territory_router.cli.main", *argv, "--stack-file", str(stack_file)],
+        proc = subprocess.run([sys.executable, "-m", "territory_router_tools.cli.main", *argv, "--stack-file", str(stack_file)],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, f"{argv}: {proc.stderr}"
         assert "Traceback" not in proc.stderr

@@ -28,7 +28,7 @@ SAN_FRANCISCO = {"Company": "Acme", "City": "San Francisco", "State": "CA", "Pos
 
 
 def _roster() -> dict:
-    doc = json.loads(resources.files("territory_router.data").joinpath("sample_roster.json").read_text())
+    doc = json.loads(resources.files("territory_router_tools.data").joinpath("sample_roster.json").read_text())
     for rep in doc["reps"]:  # always at work: the test must not depend on the clock
         rep.pop("working_hours", None)
         rep.pop("out_of_office", None)
@@ -40,8 +40,8 @@ def world() -> Iterator[dict]:
     from territory_router.adapters import aws
     from territory_router.adapters.routing_store import clear_roster_cache
     from territory_router.config import settings
-    from territory_router.local.stack import LocalStack
-    from territory_router.salesforce.fake_org import FakeOrg
+    from territory_router_tools.local.stack import LocalStack
+    from territory_router_tools.salesforce.fake_org import FakeOrg
 
     saved_env = dict(os.environ)
     clear_roster_cache()
@@ -57,7 +57,7 @@ def world() -> Iterator[dict]:
             r = stack.resources
             stack.client("secretsmanager").put_secret_value(SecretId=r["SalesforceCredentialsSecret"],
                                                             SecretString=json.dumps(org.secret()))
-            data = resources.files("territory_router.data")
+            data = resources.files("territory_router_tools.data")
             s3 = stack.client("s3")
             s3.put_object(Bucket=r["TerritoryBucket"], Key="territories/sales-regions.geojson",
                           Body=data.joinpath("sample_territories.geojson").read_bytes())

@@ -1,6 +1,6 @@
 """The test org (the implementation ships in the package for the demo): ``FakeOrg``, alias ``FakeSalesforce``."""
 
-from territory_router.salesforce.fake_org import FakeOrg, RecordedRequest
+from territory_router_tools.salesforce.fake_org import FakeOrg, RecordedRequest
 
 FakeSalesforce = FakeOrg
 

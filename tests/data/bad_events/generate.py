@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from territory_router.salesforce.samples import (
+from territory_router_tools.salesforce.samples import (
     cdc_activity_event,
     cdc_create_event,
     platform_event,

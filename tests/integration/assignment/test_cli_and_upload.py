@@ -10,14 +10,14 @@ import pytest
 
 from territory_router.adapters.routing_store import RoutingStore, clear_roster_cache
 from territory_router.assignment.service import assign_lead
-from territory_router.cli.main import main
 from territory_router.services.roster_upload import process_roster_upload
+from territory_router_tools.cli.main import main
 
 from .conftest import BUCKET, LEADS, ROUTING
 from .helpers import QUEUE, activate, open_loads, rep_id, request, roster_doc
 
 NOW = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
-SAMPLE = Path(__file__).resolve().parents[3] / "layers" / "shared" / "territory_router" / "data" / "sample_roster.json"
+SAMPLE = Path(__file__).resolve().parents[3] / "tooling" / "territory_router_tools" / "data" / "sample_roster.json"
 
 
 def upload(aws: dict, key: str, body: bytes) -> None:

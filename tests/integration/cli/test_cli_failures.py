@@ -20,9 +20,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from territory_router.cli.main import build_parser, main
+from territory_router_tools.cli.main import build_parser, main
 
-DATA = resources.files("territory_router.data")
+DATA = resources.files("territory_router_tools.data")
 
 # command path -> (arguments that get it past argparse, does it talk to a stack?)
 COMMANDS: dict[tuple[str, ...], tuple[list[str], bool]] = {
@@ -170,7 +170,7 @@ def test_a_real_process_on_a_bare_machine_prints_no_traceback(bare_machine):
     """The console script itself (not main() in-process): the interpreter's own exit path included."""
     env = {k: v for k, v in __import__("os").environ.items()}
     proc = subprocess.run(
-        [sys.executable, "-m", "territory_router.cli.main", "reps", "list", "--stack-name", "x", "--region", "us-east-1"],
+        [sys.executable, "-m", "territory_router_tools.cli.main", "reps", "list", "--stack-name", "x", "--region", "us-east-1"],
         cwd=bare_machine, env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 1

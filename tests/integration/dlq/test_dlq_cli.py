@@ -8,9 +8,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from territory_router.cli.main import main
-from territory_router.salesforce.samples import cdc_create_event, sample_lead
 from territory_router.services.dead_letters import DeadLetterSender
+from territory_router_tools.cli.main import main
+from territory_router_tools.salesforce.samples import cdc_create_event, sample_lead
 
 ORG = "00Dxx0000001gErEAI"
 EMAIL, PHONE, STREET = "jane.roe@example.org", "+1 415 555 0123", "1 Market Street"

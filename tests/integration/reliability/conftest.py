@@ -25,8 +25,8 @@ def pipeline() -> Iterator[Pipeline]:
     from territory_router.adapters import aws
     from territory_router.adapters.routing_store import clear_roster_cache
     from territory_router.config import settings
-    from territory_router.local.stack import LocalStack
-    from territory_router.salesforce.fake_org import FakeOrg
+    from territory_router_tools.local.stack import LocalStack
+    from territory_router_tools.salesforce.fake_org import FakeOrg
 
     saved_env = dict(os.environ)
     clear_roster_cache()
@@ -42,7 +42,7 @@ def pipeline() -> Iterator[Pipeline]:
                 SecretId=r["SalesforceCredentialsSecret"], SecretString=json.dumps(salesforce.secret())
             )
             s3 = stack.client("s3")
-            data = resources.files("territory_router.data")
+            data = resources.files("territory_router_tools.data")
             s3.put_object(Bucket=r["TerritoryBucket"], Key="territories/sales-regions.geojson",
                           Body=data.joinpath("sample_territories.geojson").read_bytes())
             s3.put_object(Bucket=r["TerritoryBucket"], Key="roster/sales-team.json",

@@ -13,7 +13,7 @@ from typing import Any
 
 from territory_router.domain.leads import Lead
 from territory_router.salesforce.ids import to_18
-from territory_router.salesforce.samples import publish_relay_events
+from territory_router_tools.salesforce.samples import publish_relay_events
 
 ORG_ID = "00Dxx0000001gErEAI"  # the org of tests/data/bad_events, so the corpus' expected reasons apply
 SMALL_CAPACITY = 4
@@ -38,7 +38,7 @@ def load_fakes_module(name: str):
 
 def small_roster() -> dict[str, Any]:
     """The sample roster with every rep at capacity 4, always at work (the tests must not depend on the clock)."""
-    doc = json.loads(resources.files("territory_router.data").joinpath("sample_roster.json").read_text())
+    doc = json.loads(resources.files("territory_router_tools.data").joinpath("sample_roster.json").read_text())
     for rep in doc["reps"]:
         rep["capacity"] = SMALL_CAPACITY
         rep.pop("working_hours", None)
@@ -48,7 +48,7 @@ def small_roster() -> dict[str, Any]:
 
 def make_leads(count: int, tag: str, seed: int = 11) -> list[Lead]:
     """``count`` realistic leads (US ZIP centroids, some without coordinates) with ids unique to ``tag``."""
-    from territory_router.demo.leads import make_leads as demo_leads
+    from territory_router_tools.demo.leads import make_leads as demo_leads
 
     assert len(tag) == 3 and tag not in RUN_BATCH, "one three-letter tag per test"
     RUN_BATCH[tag] += 1
@@ -58,7 +58,7 @@ def make_leads(count: int, tag: str, seed: int = 11) -> list[Lead]:
 
 def create_events(leads: list[Lead], seed: int = 5) -> list[dict[str, Any]]:
     """One Event Relay event per lead: CDC CREATE mostly, the Lead_Routing__e platform event for some."""
-    from territory_router.salesforce.samples import cdc_create_event, platform_event
+    from territory_router_tools.salesforce.samples import cdc_create_event, platform_event
 
     rng = random.Random(seed)
     return [
@@ -132,8 +132,8 @@ class Pipeline:
     # ------------------------------------------------------------------------------------------ control
     def scale(self, function_id: str, containers: int) -> None:
         """Run ``containers`` more concurrent instances of an SQS-fed function (each its own warm module)."""
-        from territory_router.local.runtime import FunctionRuntime
-        from territory_router.local.stack import SqsSource
+        from territory_router_tools.local.runtime import FunctionRuntime
+        from territory_router_tools.local.stack import SqsSource
 
         base = next(s for s in self.stack.sqs_sources if s.function.name == function_id)
         for _ in range(containers):

@@ -3,7 +3,7 @@
 moto applies TransactWriteItems item by item and undoes them when a later item's condition fails. Without
 isolation, a read in between saw a lead "assigned" by a transaction that was then cancelled; a duplicate
 AssignRequest announced that owner and Salesforce got two owners for one lead (found by test_races.py). Real
-DynamoDB never shows uncommitted transaction writes; ``territory_router.local.moto_patches`` must not either.
+DynamoDB never shows uncommitted transaction writes; ``territory_router_tools.local.moto_patches`` must not either.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def test_reads_never_see_a_cancelled_transaction(monkeypatch: pytest.MonkeyPatch
     from moto.dynamodb.models import DynamoDBBackend
     from moto.server import ThreadedMotoServer
 
-    from territory_router.local import moto_patches
+    from territory_router_tools.local import moto_patches
 
     moto_patches.apply()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

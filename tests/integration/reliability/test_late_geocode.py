@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from territory_router.domain.leads import Lead
 from territory_router.salesforce.ids import to_18
-from territory_router.salesforce.samples import cdc_create_event, cdc_update_event
+from territory_router_tools.salesforce.samples import cdc_create_event, cdc_update_event
 
 from .pipeline import ORG_ID, Pipeline
 

@@ -14,7 +14,7 @@ import logging
 import re
 import sys
 
-from territory_router.salesforce.samples import cdc_update_event
+from territory_router_tools.salesforce.samples import cdc_update_event
 
 from .pipeline import ORG_ID, Pipeline, create_events, make_leads
 

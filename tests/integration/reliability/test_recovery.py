@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from territory_router.cli.main import main
+from territory_router_tools.cli.main import main
 
 from .pipeline import Pipeline, create_events, make_leads
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from territory_router.adapters.report_store import ReportStore
-from territory_router.reporting.model import build_report
+from territory_router_tools.adapters.report_store import ReportStore
+from territory_router_tools.reporting.model import build_report
 
 REPO = Path(__file__).resolve().parents[3]
 ROUTING, IDEMPOTENCY = "RoutingTable", "IdempotencyTable"

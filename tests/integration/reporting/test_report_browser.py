@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from territory_router.reporting.model import RepInfo, build_report
-from territory_router.reporting.run import write_report
 from territory_router.territories.report import ValidationOptions
 from territory_router.territories.validate import validate_files
+from territory_router_tools.reporting.model import RepInfo, build_report
+from territory_router_tools.reporting.run import write_report
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[3]
-SAMPLE = REPO / "layers/shared/territory_router/data/sample_territories.geojson"
+SAMPLE = REPO / "tooling/territory_router_tools/data/sample_territories.geojson"
 
 
 def _map_browser_module():

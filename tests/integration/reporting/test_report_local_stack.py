@@ -45,9 +45,9 @@ def _scan(ddb, table: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
-    from territory_router.demo.leads import make_leads
-    from territory_router.local.stack import LocalStack
-    from territory_router.salesforce.samples import cdc_create_event, cdc_update_event
+    from territory_router_tools.demo.leads import make_leads
+    from territory_router_tools.local.stack import LocalStack
+    from territory_router_tools.salesforce.samples import cdc_create_event, cdc_update_event
 
     previous = os.environ.get("POWERTOOLS_METRICS_DISABLED")
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the handlers' EMF lines would flood the test output
@@ -64,7 +64,7 @@ def _run(tmp_path_factory, LocalStack, make_leads, cdc_create_event, cdc_update_
     with LocalStack(parameter_overrides={"SalesforceOrgId": ORG_ID}, schedule_every_s=24 * 3600) as stack:
         r = stack.resources
         s3, ddb, events = stack.client("s3"), stack.client("dynamodb"), stack.client("events")
-        data = resources.files("territory_router.data")
+        data = resources.files("territory_router_tools.data")
         s3.put_object(Bucket=r["TerritoryBucket"], Key="territories/regions.geojson",
                       Body=data.joinpath("sample_territories.geojson").read_bytes())
         s3.put_object(Bucket=r["TerritoryBucket"], Key="roster/team.json", Body=data.joinpath("sample_roster.json").read_bytes())
@@ -109,7 +109,7 @@ def _run(tmp_path_factory, LocalStack, make_leads, cdc_create_event, cdc_update_
         stack_file = tmp_path_factory.mktemp("stack") / "stack.json"
         stack_file.write_text(stack.ready_line())
         out = tmp_path_factory.mktemp("report")
-        from territory_router.cli.main import main
+        from territory_router_tools.cli.main import main
 
         today = datetime.now(UTC).date()
         code = main(["report", "--stack-file", str(stack_file), "--out", str(out),

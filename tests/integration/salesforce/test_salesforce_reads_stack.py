@@ -36,7 +36,7 @@ ORG_ID = "00Dxx0000001gErEAI"
 
 
 def _roster() -> dict[str, Any]:
-    doc = json.loads(resources.files("territory_router.data").joinpath("sample_roster.json").read_text())
+    doc = json.loads(resources.files("territory_router_tools.data").joinpath("sample_roster.json").read_text())
     for rep in doc["reps"]:  # always at work, room to spare: the tests must not depend on the clock
         rep["capacity"] = 50
         rep.pop("working_hours", None)
@@ -48,7 +48,7 @@ class Org:
     """The stack, the test org, and helpers to look at both."""
 
     def __init__(self, stack, salesforce) -> None:
-        from territory_router.demo.leads import make_leads
+        from territory_router_tools.demo.leads import make_leads
 
         self.stack, self.salesforce = stack, salesforce
         self.r = stack.resources
@@ -110,8 +110,8 @@ def org(tmp_path_factory) -> Iterator[Org]:
     from territory_router.adapters import aws
     from territory_router.adapters.routing_store import clear_roster_cache
     from territory_router.config import settings
-    from territory_router.local.stack import LocalStack
-    from territory_router.salesforce.fake_org import FakeOrg
+    from territory_router_tools.local.stack import LocalStack
+    from territory_router_tools.salesforce.fake_org import FakeOrg
 
     saved_env = dict(os.environ)
     clear_roster_cache()
@@ -126,7 +126,7 @@ def org(tmp_path_factory) -> Iterator[Org]:
             stack.client("secretsmanager").put_secret_value(
                 SecretId=r["SalesforceCredentialsSecret"], SecretString=json.dumps(salesforce.secret()))
             s3 = stack.client("s3")
-            data = resources.files("territory_router.data")
+            data = resources.files("territory_router_tools.data")
             roster = _roster()
             salesforce.adopt_roster(roster)  # the roster's reps and queues are the org's users and queues
             s3.put_object(Bucket=r["TerritoryBucket"], Key="territories/regions.geojson",
@@ -213,7 +213,7 @@ def test_gap_overflow_runs_a_reconciliation_from_the_queue(org: Org) -> None:
 
 
 def _cli(argv: list[str]) -> tuple[int, str, str]:
-    from territory_router.cli.main import main
+    from territory_router_tools.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -17,7 +17,6 @@ from territory_router.adapters.salesforce_client import (
     client_from_secret,
 )
 from territory_router.domain.messages import LeadAssignedDetail
-from territory_router.salesforce.fake_org import FakeOrg
 from territory_router.salesforce.ids import to_18
 from territory_router.salesforce.writeback import (
     ApiUsage,
@@ -26,6 +25,7 @@ from territory_router.salesforce.writeback import (
     SalesforceRetryableError,
     write_back,
 )
+from territory_router_tools.salesforce.fake_org import FakeOrg
 
 REP = "005xx000002RepAAAS"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -26,9 +26,9 @@ from territory_router.assignment.roster import parse_roster, sf_id18
 from territory_router.assignment.service import assign_lead
 from territory_router.domain.leads import Lead, TagMethod, TagResult
 from territory_router.domain.messages import AssignRequest, LeadAssignedDetail
-from territory_router.local import moto_patches
-from territory_router.local.runtime import LambdaContext
-from territory_router.salesforce.fake_org import FakeOrg
+from territory_router_tools.local import moto_patches
+from territory_router_tools.local.runtime import LambdaContext
+from territory_router_tools.salesforce.fake_org import FakeOrg
 
 REPO = Path(__file__).resolve().parents[3]
 REGION = "us-east-1"
@@ -313,13 +313,13 @@ def test_an_inactive_owner_s_lead_goes_to_the_next_rep_with_counters_exact(world
         assert outcome.detail.owner_id != REPS[0]
 
     # reps check reports it; reps usable clears it
-    from territory_router.cli.reps import cmd_check, cmd_usable
+    from territory_router_tools.cli.reps import cmd_check, cmd_usable
 
     class Args:
         json = False
         owner_id = REPS[0]
 
-    import territory_router.cli.reps as reps_cli
+    import territory_router_tools.cli.reps as reps_cli
 
     reps_cli._store = lambda args: w.store  # the CLI's stack resolution is tested elsewhere
     assert cmd_check(Args()) == 1

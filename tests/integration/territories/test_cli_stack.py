@@ -6,7 +6,7 @@ import json
 
 import boto3
 
-from territory_router.cli.main import main
+from territory_router_tools.cli.main import main
 
 BUCKET = "tr-territories"
 TABLE = "tr-routing"

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from territory_router.cli.main import main as cli
 from territory_router.territories import blocks
+from territory_router_tools.cli.main import main as cli
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[3]
-ZIPS = REPO / "layers/shared/territory_router/data/us_zip_sample.csv"
+ZIPS = REPO / "tooling/territory_router_tools/data/us_zip_sample.csv"
 
 
 def _map_browser_module():

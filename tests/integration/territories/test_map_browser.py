@@ -23,7 +23,7 @@ from territory_router.territories.validate import validate_files
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[3]
-US_STATES = REPO / "layers" / "shared" / "territory_router" / "data" / "us_states.geojson"
+US_STATES = REPO / "tooling" / "territory_router_tools" / "data" / "us_states.geojson"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 

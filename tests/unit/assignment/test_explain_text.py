@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from territory_router.cli.leads import explain_text
+from territory_router_tools.cli.leads import explain_text
 
 NOW = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
 

@@ -119,7 +119,7 @@ def test_switches_change_the_roster_version() -> None:
 def test_both_event_kinds_carry_the_owner_to_the_rule() -> None:
     """CDC CREATE carries OwnerId, Lead_Routing__e carries Owner_Id__c: the same rule applies to both."""
     from territory_router.salesforce.events import parse_relay_event
-    from territory_router.salesforce.samples import cdc_create_event, platform_event, sample_lead
+    from territory_router_tools.salesforce.samples import cdc_create_event, platform_event, sample_lead
 
     org = "00Dxx0000001gErEAI"
     lead = sample_lead(owner_id=R1[:15])

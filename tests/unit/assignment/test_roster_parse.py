@@ -7,7 +7,7 @@ from pathlib import Path
 
 from territory_router.assignment.roster import parse_days, parse_roster, roster_change_warnings, sf_id18
 
-DATA = Path(__file__).resolve().parents[3] / "layers" / "shared" / "territory_router" / "data"
+DATA = Path(__file__).resolve().parents[3] / "tooling" / "territory_router_tools" / "data"
 R1, R2 = sf_id18("005000000000001"), sf_id18("005000000000002")
 Q = sf_id18("00G000000000001")
 

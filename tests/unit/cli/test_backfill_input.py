@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import urllib3  # noqa: F401 - imported before sockets are disabled: it probes IPv6 when imported
 
-from territory_router.cli.backfill import read_leads_csv
-from territory_router.cli.main import main
-from territory_router.cli.progress import Progress
+from territory_router_tools.cli.backfill import read_leads_csv
+from territory_router_tools.cli.main import main
+from territory_router_tools.cli.progress import Progress
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:

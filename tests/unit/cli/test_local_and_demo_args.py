@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from territory_router.cli.main import main
+from territory_router_tools.cli.main import main
 
 
 def test_local_up_unknown_parameter_is_a_clear_error(capsys) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from territory_router.cli.main import main
+from territory_router_tools.cli.main import main
 
 REPO = Path(__file__).resolve().parents[3]
-ZIPS = REPO / "layers/shared/territory_router/data/us_zip_sample.csv"
+ZIPS = REPO / "tooling/territory_router_tools/data/us_zip_sample.csv"
 
 
 @pytest.fixture()

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from territory_router.design import propose as design
-from territory_router.design.balance import balance, cv, territory_blocks
-from territory_router.design.graph import DesignError, build_graph
-from territory_router.design.leads import LeadFileError, read_lead_history
 from territory_router.territories.validate import validate_files
+from territory_router_tools.design import propose as design
+from territory_router_tools.design.balance import balance, cv, territory_blocks
+from territory_router_tools.design.graph import DesignError, build_graph
+from territory_router_tools.design.leads import LeadFileError, read_lead_history
 
 REPO = Path(__file__).resolve().parents[3]
-ZIPS = REPO / "layers/shared/territory_router/data/us_zip_sample.csv"
+ZIPS = REPO / "tooling/territory_router_tools/data/us_zip_sample.csv"
 
 
 def _leads_csv(states: set[str] | None = None, postal_every: int = 0) -> bytes:
@@ -179,7 +179,7 @@ def test_runtime_never_imports_the_design_tooling():
         "import territory_router.services.territory_upload, territory_router.territories.mapping\n"
         "validate_files([('s.csv', b'territory_id,territory_name,block_type,block_id\\na,A,state,CO\\n')])\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('networkx', 'gerrychain', 'geopandas', 'pandas')"
-        " or m.startswith('territory_router.design') or m.startswith('territory_router.cli')]\n"
+        " or m.startswith('territory_router_tools.design') or m.startswith('territory_router_tools.cli')]\n"
         "print(bad)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from territory_router.local.runtime import merge_environments
-from territory_router.local.stack import parse_rate
-from territory_router.local.template import FunctionSpec, Template, TemplateError
+from territory_router_tools.local.runtime import merge_environments
+from territory_router_tools.local.stack import parse_rate
+from territory_router_tools.local.template import FunctionSpec, Template, TemplateError
 
 ROOT = Path(__file__).resolve().parents[3]
 PARAMS = {"SalesforceEventBusName": "sf-local-bus", "SalesforceOrgId": "00D5e000000LoClEAK"}

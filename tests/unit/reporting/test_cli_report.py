@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from territory_router.cli.main import build_parser, main
-from territory_router.reporting.run import default_range
+from territory_router_tools.cli.main import build_parser, main
+from territory_router_tools.reporting.run import default_range
 
 
 def test_dates_are_parsed_and_checked(tmp_path, capsys):

@@ -12,8 +12,8 @@ import pytest
 from shapely.geometry import box
 
 from territory_router.domain.territory import Territory
-from territory_router.reporting.model import RepInfo, build_report, csv_files, days_between, to_json
-from territory_router.reporting.render import render_report_html
+from territory_router_tools.reporting.model import RepInfo, build_report, csv_files, days_between, to_json
+from territory_router_tools.reporting.render import render_report_html
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 A, B, GONE = "005000000000001AAA", "005000000000002AAA", "005000000000009AAA"

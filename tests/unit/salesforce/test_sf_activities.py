@@ -8,7 +8,7 @@ import pytest
 
 from territory_router.salesforce.events import ChangeKind, InvalidEvent, parse_relay_event
 from territory_router.salesforce.lifecycle import Action, classify_activity
-from territory_router.salesforce.samples import cdc_activity_event
+from territory_router_tools.salesforce.samples import cdc_activity_event
 
 ORG = "00Dxx0000001gErEAI"
 LEAD, LEAD15 = "00Qxx0000001AbCEAU", "00Qxx0000001AbC"

@@ -18,7 +18,7 @@ from territory_router.salesforce.bitmap import (
 )
 from territory_router.salesforce.events import ChangeKind, InvalidEvent, parse_relay_event
 from territory_router.salesforce.lifecycle import Action, classify_update
-from territory_router.salesforce.samples import (
+from territory_router_tools.salesforce.samples import (
     LEAD_CHANGE_EVENT_AVRO,
     cdc_update_event,
     lead_change_event_schema,

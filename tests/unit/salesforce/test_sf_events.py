@@ -18,7 +18,7 @@ from territory_router.salesforce.events import (
     parse_relay_message,
 )
 from territory_router.salesforce.ids import has_valid_checksum, same_id, to_15, to_18
-from territory_router.salesforce.samples import (
+from territory_router_tools.salesforce.samples import (
     cdc_create_event,
     cdc_delete_event,
     cdc_header_only_event,

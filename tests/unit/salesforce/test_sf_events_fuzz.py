@@ -16,7 +16,7 @@ from territory_router.salesforce.events import (
     parse_relay_event,
     parse_relay_message,
 )
-from territory_router.salesforce.samples import (
+from territory_router_tools.salesforce.samples import (
     cdc_create_event,
     cdc_update_event,
     platform_event,

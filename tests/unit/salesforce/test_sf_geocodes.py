@@ -10,7 +10,7 @@ from territory_router.domain.leads import Lead
 from territory_router.salesforce.events import parse_relay_event
 from territory_router.salesforce.geocodes import relocated
 from territory_router.salesforce.lifecycle import Action, classify_update
-from territory_router.salesforce.samples import cdc_update_event
+from territory_router_tools.salesforce.samples import cdc_update_event
 
 ORG = "00Dxx0000001gErEAI"
 LEAD = "00Qxx0000001AbCEAU"

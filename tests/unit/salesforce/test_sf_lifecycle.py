@@ -8,14 +8,14 @@ import pytest
 
 from territory_router.salesforce.events import parse_relay_event
 from territory_router.salesforce.lifecycle import Action, classify_update
-from territory_router.salesforce.samples import (
+from territory_router.salesforce.writeback import WritebackFieldMap
+from territory_router_tools.salesforce.samples import (
     cdc_create_event,
     cdc_delete_event,
     cdc_header_only_event,
     cdc_update_event,
     sample_lead,
 )
-from territory_router.salesforce.writeback import WritebackFieldMap
 
 ORG = "00Dxx0000001gErEAI"
 LEAD = "00Qxx0000001AbCEAU"

@@ -9,15 +9,15 @@ import pytest
 from territory_router.adapters.salesforce_client import SalesforceClient
 from territory_router.salesforce.events import ChangeKind, lead_from_record, parse_relay_event
 from territory_router.salesforce.ids import to_18
-from territory_router.salesforce.samples import (
+from territory_router.salesforce.writeback import SalesforceRetryableError
+from territory_router.services.gaps import resolve_gaps
+from territory_router.services.intake import IntakeDeps, handle_change
+from territory_router_tools.salesforce.samples import (
     cdc_create_event,
     cdc_header_only_event,
     cdc_update_event,
     sample_lead,
 )
-from territory_router.salesforce.writeback import SalesforceRetryableError
-from territory_router.services.gaps import resolve_gaps
-from territory_router.services.intake import IntakeDeps, handle_change
 from tests.fakes.salesforce_rest import RestTransport, StaticTokens
 
 ORG = "00Dxx0000001gErEAI"

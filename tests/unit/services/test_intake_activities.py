@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from territory_router.salesforce.events import parse_relay_event
-from territory_router.salesforce.samples import cdc_activity_event, cdc_update_event
 from territory_router.services.intake import IntakeDeps, handle_change
+from territory_router_tools.salesforce.samples import cdc_activity_event, cdc_update_event
 
 from .test_pipeline_services import FakeLeads, FakeLifecycle
 

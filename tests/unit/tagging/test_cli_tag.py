@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from territory_router.cli.main import main
+from territory_router_tools.cli.main import main
 
 TERRITORIES = {
     "type": "FeatureCollection",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import urllib3  # noqa: F401  (probes IPv6 with a socket at import: import it before sockets are disabled)
 
-from territory_router.cli.main import main
+from territory_router_tools.cli.main import main
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "broken_territories"
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from territory_router.territories.diff import LeadPoint, diff_sets, locate, read_leads_csv
 from territory_router.territories.validate import validate_files
+from territory_router_tools.territories.diff import LeadPoint, diff_sets, locate, read_leads_csv
 
 
 def _set(*features):

@@ -117,9 +117,8 @@ def test_us_map_wraps_the_pacific_so_guam_sits_west_of_hawaii():
 
     states = (
         Path(__file__).resolve().parents[3]
-        / "layers"
-        / "shared"
-        / "territory_router"
+        / "tooling"
+        / "territory_router_tools"
         / "data"
         / "us_states.geojson"
     )

@@ -11,7 +11,7 @@ from territory_router.territories.report import Severity, ValidationOptions
 from territory_router.territories.validate import validate_files
 
 REPO = Path(__file__).resolve().parents[3]
-US_STATES = REPO / "layers" / "shared" / "territory_router" / "data" / "us_states.geojson"
+US_STATES = REPO / "tooling" / "territory_router_tools" / "data" / "us_states.geojson"
 US_COUNTIES = REPO / "tests" / "data" / "us_counties.geojson"
 
 

@@ -93,7 +93,7 @@ def reconciliation_event(record: Mapping[str, Any], *, org_id: str, time: dateti
     Built with the same builder as the demo's and the tests' Salesforce events, so it has exactly the shape the
     intake parser reads; the payload is the record's own fields (API names), minus what CDC never sends.
     """
-    from territory_router.salesforce.samples import cdc_create_event
+    from territory_router.salesforce.relay import cdc_create_event
 
     lead_id = to_18(str(record["Id"]))
     fields = {k: v for k, v in record.items() if k not in {"attributes", "Id", "SystemModstamp", "LastActivityDate"}}

@@ -1,0 +1,1 @@
+"""Tooling: see territory_router_tools."""
