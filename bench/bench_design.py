@@ -47,6 +47,51 @@ def lead_history(n: int, seed: int, surge: tuple[str, ...] = ()) -> bytes:
     return out.getvalue().encode()
 
 
+def blocks_artifact(report, graph, assignment, ids) -> dict:
+    """The building-block artifact the upload function ships (size, load time) and what its ZIPs buy: every located
+    US ZIP as a postal-only lead against the proposal, tagged without the gazetteer's centroids (so only the postal
+    keys the counties answer for can place it), must land in the territory of its county."""
+    from territory_router.domain.leads import Lead
+    from territory_router.tagging.index import TerritoryIndex, compile_index
+    from territory_router.tagging.triage import Tagger, TaggingConfig
+    from territory_router.territories.blocks import ARTIFACT, BlockCatalog, catalog
+
+    data = (REPO / "layers/shared/territory_router/data" / ARTIFACT).read_bytes()
+    loads = []
+    for _ in range(5):
+        t = time.perf_counter()
+        BlockCatalog.from_bytes(data)
+        loads.append(time.perf_counter() - t)
+    cat = catalog()
+    index_bytes = compile_index(report.territory_set)
+    territory_of_county = {graph.ids[n]: ids[int(t)] for n, t in enumerate(assignment)}
+    codes = [f"{int(z):05d}" for z in cat.zip_numbers]
+    expected = [territory_of_county.get(cat.county_of_zip(c)) for c in codes]
+    leads = [Lead(lead_id=f"00Q{n:012d}AAA", postal_code=c) for n, c in enumerate(codes)]
+    index_loads = []
+    for _ in range(5):
+        t = time.perf_counter()
+        TerritoryIndex.from_bytes(index_bytes)
+        index_loads.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    tags = Tagger(TerritoryIndex.from_bytes(index_bytes), TaggingConfig(use_gazetteer=False)).tag_many(leads)
+    tag_s = time.perf_counter() - t
+    right = sum(1 for tag, want in zip(tags, expected, strict=True) if want is not None and tag.territory_id == want)
+    postal_keys = sum(len(t.postal_codes) for t in report.territories)
+    return {
+        "bytes": len(data),
+        "load_ms_median": round(1000 * float(np.median(loads)), 1),
+        "zips": len(codes),
+        "postal_only_zips_in_their_county_territory": right,
+        "postal_only_zips_with_a_county_territory": sum(1 for w in expected if w is not None),
+        "postal_only_tag_s": round(tag_s, 2),
+        "postal_keys_in_proposal": postal_keys,
+        "zip3_keys_in_proposal": sum(1 for t in report.territories for _, c in t.postal_codes if len(c) == 3),
+        "compiled_index_bytes": len(index_bytes),
+        "compiled_index_load_ms_median": round(1000 * float(np.median(index_loads)), 1),
+    }
+
+
 def run(leads: int, k: int, seed: int) -> dict:
     from territory_router.design import propose as design
     from territory_router.design.balance import balance, cv, territory_blocks
@@ -84,6 +129,7 @@ def run(leads: int, k: int, seed: int) -> dict:
     total_s = time.perf_counter() - t0
     loads = np.bincount(assignment, weights=graph.leads, minlength=k)
     contiguity = [graph.pieces(np.flatnonzero(assignment == i).tolist()) for i in range(k)]
+    artifact = blocks_artifact(report, graph, assignment, ids)
 
     # keep: the market grows in Texas and Florida; move as few blocks as possible
     grown = read_lead_history(lead_history(leads, seed, surge=("TX", "FL")))
@@ -117,6 +163,7 @@ def run(leads: int, k: int, seed: int) -> dict:
         "gaps": len(report.gaps),
         "seconds": round(total_s, 2),
         "stages_s": {key: round(v, 3) for key, v in times.items()},
+        "blocks_artifact": artifact,
         "keep": {
             "scenario": "the same history with every Texas and Florida lead doubled",
             "cv_before": round(cv(np.bincount(start, weights=graph.leads, minlength=k)), 4),

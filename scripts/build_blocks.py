@@ -7,14 +7,16 @@ in tests/data) and the state names (data/us_states.geojson), and writes
 ``layers/shared/territory_router/data/us_blocks.bin``: every county's polygons with its 5-digit FIPS code, name
 and state (USPS code), coordinates rounded to 1e-6° (about 0.1 m: every shared border stays shared, so adjacent
 counties still dissolve without slivers), delta-encoded and zlib-compressed. States are the union of their
-counties (same topology), so no second geometry ships. The ZIPs of data/us_zip_sample.csv are attached to the
-county their centroid falls in (for the postal fallback of county and state territories). Format:
+counties (same topology), so no second geometry ships. Every located US ZIP of data/gazetteer.bin (read with the
+gazetteer's own reader) is attached to the county its centroid falls in, or, for a centroid in no county (offshore),
+to the nearest county of its state (for the postal fallback of county and state territories). Format:
 ``territories/blocks.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -22,6 +24,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "layers" / "shared"))
 
+import numpy as np  # noqa: E402
+import shapely  # noqa: E402
+import shapely.ops  # noqa: E402
+
+from territory_router.geography.distance import haversine_km  # noqa: E402
+from territory_router.geography.gazetteer import NO_LOCATION, Gazetteer  # noqa: E402
+from territory_router.geography.gazetteer import SCALE as SCALE_GAZ  # noqa: E402
 from territory_router.geography.regions import US_STATES  # noqa: E402
 from territory_router.territories.blocks import write_artifact  # noqa: E402
 
@@ -30,13 +39,10 @@ SHARED = Path("/work/shared/data/us_counties.geojson")
 TESTS_COPY = REPO / "tests" / "data" / "us_counties.geojson"
 
 
-def zip_counties(rows) -> dict[str, list[str]]:
-    """The ZIPs of the shipped ZIP sample (every 10th US ZIP, zipcodes package, MIT) by the county their centroid
-    falls in: block territories list them (and the ZIP3 prefixes wholly inside them) for the postal fallback."""
-    import csv
-
-    import shapely
-
+def zip_counties(rows, gazetteer: Gazetteer) -> tuple[dict[str, str], dict[str, float]]:
+    """Every located US ZIP of the gazetteer -> the county its centroid falls in (point in polygon). A centroid in no
+    county (offshore, on an islet the 1:10m boundaries leave out) goes to the nearest county of the ZIP's own
+    state. Returns the mapping and a few figures for the build log."""
     polygons = []
     owners = []
     for fips, _name, _usps, parts in rows:
@@ -44,23 +50,52 @@ def zip_counties(rows) -> dict[str, list[str]]:
             if len(polygon[0]) >= 4:
                 polygons.append(shapely.Polygon(polygon[0], polygon[1:]))
                 owners.append(fips)
+    owners_arr = np.array(owners)
     tree = shapely.STRtree(polygons)
-    out: dict[str, list[str]] = {}
-    with (DATA / "us_zip_sample.csv").open() as handle:
-        for z in csv.DictReader(handle):
-            lat, lon = float(z["lat"] or 0), float(z["lon"] or 0)
-            if lat == 0 and lon == 0:
-                continue
-            hits = tree.query(shapely.Point(lon, lat), predicate="intersects")
-            if len(hits):
-                out.setdefault(owners[int(min(hits))], []).append(z["zip_code"])
-    return {fips: sorted(codes) for fips, codes in sorted(out.items())}
+    located = np.flatnonzero(gazetteer.zip_lat != NO_LOCATION)
+    lon = gazetteer.zip_lon[located] / SCALE_GAZ
+    lat = gazetteer.zip_lat[located] / SCALE_GAZ
+    points = shapely.points(np.column_stack([lon, lat]))
+    point_idx, poly_idx = tree.query(points, predicate="intersects")
+    first = np.full(len(points), -1)
+    order = np.lexsort((poly_idx, point_idx))  # on a shared border: the polygon listed first
+    for p, g in zip(point_idx[order][::-1].tolist(), poly_idx[order][::-1].tolist(), strict=True):
+        first[p] = g
+    out: dict[str, str] = {}
+    nearest_km: list[float] = []
+    state_of = {fips: usps for fips, _name, usps, _parts in rows}
+    other_state = 0
+    for k, gi in enumerate(located.tolist()):
+        code = f"{int(gazetteer.zips[gi]):05d}"
+        usps = gazetteer.states[int(gazetteer.zip_state[gi])][1]
+        if first[k] >= 0:
+            fips = str(owners_arr[first[k]])
+            other_state += state_of[fips] != usps
+        else:
+            candidates = [j for j, owner in enumerate(owners) if state_of[owner] == usps]
+            if not candidates:
+                continue  # Palau, the Marshall Islands, an APO: no US county there
+            sub = [polygons[j] for j in candidates]
+            distances = shapely.distance(np.array(sub, dtype=object), points[k])
+            j = candidates[int(np.argmin(distances))]
+            fips = owners[j]
+            near = shapely.ops.nearest_points(polygons[j], points[k])[0]
+            nearest_km.append(haversine_km(lon[k], lat[k], near.x, near.y))
+        out[code] = fips
+    figures = {
+        "located_zips": len(located),
+        "by_nearest_county": len(nearest_km),
+        "nearest_max_km": round(max(nearest_km, default=0.0), 1),
+        "centroid_in_another_state": int(other_state),
+    }
+    return out, figures
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--counties", type=Path, default=SHARED if SHARED.exists() else TESTS_COPY)
     parser.add_argument("--states", type=Path, default=DATA / "us_states.geojson")
+    parser.add_argument("--gazetteer", type=Path, default=DATA / "gazetteer.bin", help="the ZIP centroids")
     parser.add_argument("--out", type=Path, default=DATA / "us_blocks.bin")
     args = parser.parse_args(argv)
 
@@ -75,10 +110,19 @@ def main(argv: list[str] | None = None) -> int:
         geometry = feature["geometry"]
         polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
         rows.append((fips, feature["properties"]["name"], usps[fips[:2]], polygons))
-    zips = zip_counties(rows)
-    data = write_artifact(rows, state_fips={v: k for k, v in usps.items()}, state_names=state_names, zips=zips)
+    gazetteer = Gazetteer.from_bytes(args.gazetteer.read_bytes())
+    zips, figures = zip_counties(rows, gazetteer)
+    source = {
+        "gazetteer_sha256": hashlib.sha256(args.gazetteer.read_bytes()).hexdigest(),
+        "zipcodes": gazetteer.header["sources"]["zipcodes"]["version"],
+        **figures,
+    }
+    data = write_artifact(
+        rows, state_fips={v: k for k, v in usps.items()}, state_names=state_names, zips=zips, zip_source=source
+    )
     args.out.write_bytes(data)
-    print(f"{args.out.relative_to(REPO)}: {len(rows)} counties, {len(usps)} states, {len(data):,} bytes")
+    print(f"{args.out.relative_to(REPO)}: {len(rows)} counties, {len(usps)} states, {len(zips):,} ZIPs "
+          f"({figures}), {len(data):,} bytes")
     return 0
 
 

@@ -66,10 +66,11 @@ def test_within_keeps_only_those_states_and_refuses_unknown_codes():
 
 
 def test_lead_history_uses_coordinates_then_zip_then_zip3():
-    data = (b"Id,Latitude,Longitude,PostalCode\n1,39.74,-104.99,\n2,,,80202\n3,,,80299\n4,,,\n"
+    data = (b"Id,Latitude,Longitude,PostalCode\n1,39.74,-104.99,\n2,,,80202\n3,,,80298\n4,,,\n"
             b"5,0,0,09001\n")  # fmt: skip
     history = read_lead_history(data)
-    assert history.how[:4] == ["coordinates", "zip3", "zip3", "unlocated"]  # 80202 is not in the 1-in-10 sample
+    assert history.how[:4] == ["coordinates", "zip", "zip3", "unlocated"]  # 80298 is no ZIP the gazetteer knows
+    assert history.lonlat[1] == pytest.approx((-104.99, 39.75), abs=0.02)  # the gazetteer's 80202 centroid
     assert history.how[4] == "unlocated"  # (0, 0) is no place, 09001 is an APO ZIP without one
     assert history.located.tolist() == [True, True, True, False, False]
     with pytest.raises(LeadFileError, match="needs Latitude and Longitude columns or a PostalCode"):

@@ -131,21 +131,62 @@ def test_a_block_listed_twice_by_one_territory_is_a_warning():
     assert [w.code for w in report.warnings] == ["duplicate_block"]
 
 
-def test_county_territories_answer_for_the_zips_inside_them_and_whole_zip3_areas():
+def test_every_located_zip_has_its_county_from_the_full_gazetteer():
+    from territory_router.geography.gazetteer import NO_LOCATION, default_gazetteer
+
+    cat = blocks.catalog()
+    gaz = default_gazetteer()
+    located = {f"{int(z):05d}" for z, lat in zip(gaz.zips, gaz.zip_lat, strict=True) if lat != NO_LOCATION}
+    assert len(located) > 41_000  # every US ZIP with a centroid, not a sample
+    counted = {code for codes in cat.zips.values() for code in codes}
+    # all but Palau, the Marshall Islands and one APO, which lie in no US county
+    assert located - counted == {"96507", "96940", "96960"}
+    assert cat.county_of_zip("80202") == "08031"  # downtown Denver
+    assert cat.county_of_zip("94105") == "06075"  # San Francisco
+    assert cat.county_of_zip("99999") is None and cat.county_of_zip("802") is None
+    assert cat.zip_source["located_zips"] == len(located)
+
+
+def test_county_territories_answer_for_every_located_zip_inside_them():
+    """A postal-only lead finds its county territory for every located ZIP: one territory per county of four
+    states (so many ZIP3 areas are split between territories), tagged without the gazetteer's centroids, so only the
+    postal keys the counties answer for can place the leads."""
+    from territory_router.domain.leads import Lead
+    from territory_router.tagging.triage import Tagger, TaggingConfig
+
+    cat = blocks.catalog()
+    states = ("CO", "UT", "WY", "NM")
+    report = _validate("".join(f"c{f},{f},county,{f}\n" for s in states for f in cat.by_state[s]))
+    assert report.valid, report.format_text()
+    index = TerritoryIndex.from_bytes(compile_index(report.territory_set))
+    expected = {code: f"c{fips}" for s in states for fips in cat.by_state[s] for code in cat.zips.get(fips, ())}
+    assert len(expected) > 1_500
+    leads = [Lead(lead_id=f"00Q{n:012d}AAA", postal_code=code) for n, code in enumerate(sorted(expected))]
+    tags = Tagger(index, TaggingConfig(use_gazetteer=False)).tag_many(leads)
+    got = {lead.postal_code: tag.territory_id for lead, tag in zip(leads, tags, strict=True)}
+    assert got == expected
+    assert {tag.method.value for tag in tags} == {"POSTAL_CODE"}
+    # compact: a prefix wholly inside one county stands for its ZIPs; split prefixes list their ZIPs
+    denver = {code for t in report.territories if t.territory_id == "c08031" for _, code in t.postal_codes}
+    assert "80202" in denver and "802" not in denver  # 802 is shared by the Denver metro counties
+
+
+def test_a_whole_zip3_area_inside_a_territory_also_answers_for_zips_the_gazetteer_does_not_know():
+    from territory_router.domain.leads import Lead
+    from territory_router.tagging.triage import Tagger, TaggingConfig
+
     cat = blocks.catalog()
     report = _validate("".join(f"co,Colorado,county,{f}\n" for f in cat.by_state["CO"]))
     (territory,) = report.territories
     codes = {code for _, code in territory.postal_codes}
-    denver_zips = set(cat.zips["08031"])
-    assert denver_zips and denver_zips <= codes  # the sample's Denver ZIPs, by centroid
-    assert "802" in codes  # every sampled 802xx ZIP is in Colorado: the prefix is answered too
+    assert {"800", "802", "816"} <= codes  # every located 800xx, 802xx, 816xx ZIP is in Colorado
+    assert not any(len(c) == 5 and c[:3] in codes for c in codes)  # no ZIP repeated under its prefix
     assert not any(len(c) == 3 and not c.startswith(("80", "81")) for c in codes)
+    unknown = next(f"802{n:02d}" for n in range(100) if cat.county_of_zip(f"802{n:02d}") is None)
     index = TerritoryIndex.from_bytes(compile_index(report.territory_set))
-    from territory_router.domain.leads import Lead
-    from territory_router.tagging.triage import Tagger, TaggingConfig
-
-    (tag,) = Tagger(index, TaggingConfig()).tag_many([Lead(lead_id="00Q000000000001AAA", postal_code="80299")])
+    (tag,) = Tagger(index, TaggingConfig()).tag_many([Lead(lead_id="00Q000000000001AAA", postal_code=unknown)])
     assert (tag.territory_id, tag.method.value) == ("co", "POSTAL_CODE")
+    assert "postal code US 802 is listed by" in tag.note
 
 
 def test_zips_derived_from_a_shared_county_are_not_a_second_overlap():

@@ -14,8 +14,9 @@ zip        5-digit ZIP                the postal code ``US 94105`` (exact postal
 
 Block geometry comes from ``data/us_blocks.bin`` (built by ``scripts/build_blocks.py`` from US Census 2017
 county boundaries): per county its FIPS code, name, state and polygons, coordinates as int32 multiples of 1e-6°,
-delta-encoded and zlib-compressed, plus the ZIPs of the shipped ZIP sample by county (396 KB in all). Counties share exact borders, so a
-territory's counties dissolve with ``shapely.coverage_union_all`` without slivers.
+delta-encoded and zlib-compressed, plus every located US ZIP of the gazetteer with the county its centroid lies in
+(see ``BlockCatalog.postal_keys``). Counties share exact borders, so a territory's counties dissolve with
+``shapely.coverage_union_all`` without slivers.
 
 Overlaps and gaps of block territories are reported per block: a county (or a whole state) listed by two
 territories, and every county of a state the set touches that no territory lists.
@@ -40,7 +41,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 MAGIC = b"TRBK"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SCALE = 1_000_000  # coordinates are int32 multiples of 1/SCALE degrees
 _HEADER = struct.Struct("<4sHHI")
 
@@ -60,11 +61,18 @@ def write_artifact(
     *,
     state_fips: dict[str, str],
     state_names: dict[str, str],
-    zips: dict[str, list[str]] | None = None,
+    zips: dict[str, str] | None = None,
+    zip_source: dict[str, Any] | None = None,
 ) -> bytes:
-    """The artifact bytes for ``(fips, name, usps, polygons)`` rows (polygons: GeoJSON polygon coordinates)."""
+    """The artifact bytes for ``(fips, name, usps, polygons)`` rows (polygons: GeoJSON polygon coordinates) and
+    ``zips``: ZIP -> the county FIPS it belongs to (its centroid's county).
+
+    Layout: header, JSON metadata (counties, states, section lengths), then two zlib sections: the coordinates
+    (x and y deltas as int32 runs) and the ZIPs (sorted ZIP numbers as uint32 deltas, then each ZIP's county as an
+    int16 position in the metadata's county list)."""
     meta_counties: list[list[Any]] = []
     coords: list[np.ndarray] = []
+    position: dict[str, int] = {}
     for fips, name, usps, polygons in counties:
         parts = []
         for polygon in polygons:
@@ -74,22 +82,30 @@ def write_artifact(
                 rings.append(len(arr))
                 coords.append(arr)
             parts.append(rings)
+        position[fips] = len(meta_counties)
         meta_counties.append([fips, name, usps, parts])
     flat = np.concatenate(coords) if coords else np.zeros((0, 2), dtype=np.int64)
     deltas = np.diff(flat, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).astype("<i4")
+    # x and y deltas in separate runs compress better than interleaved
+    coords_z = zlib.compress(np.ascontiguousarray(deltas.T).tobytes(), 9)
+    pairs = sorted((int(code), position[fips]) for code, fips in (zips or {}).items())
+    numbers = np.array([p[0] for p in pairs], dtype=np.int64)
+    zip_deltas = np.diff(numbers, prepend=0).astype("<u4")
+    owners = np.array([p[1] for p in pairs], dtype="<i2")
+    zips_z = zlib.compress(zip_deltas.tobytes() + owners.tobytes(), 9)
     meta = {
         "format": FORMAT_VERSION,
         "scale": SCALE,
         "counties": meta_counties,
         "state_fips": state_fips,
         "state_names": state_names,
-        "zips": zips or {},
+        "zip_count": len(pairs),
+        "sections": [len(coords_z), len(zips_z)],
         "source": "US Census Bureau 2017 county boundaries via us-atlas (ISC); see data/ATTRIBUTION.md",
+        "zip_source": zip_source or {},
     }
     meta_bytes = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
-    # x and y deltas in separate runs compress better than interleaved
-    payload = zlib.compress(np.ascontiguousarray(deltas.T).tobytes(), 9)
-    return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(meta_bytes)) + meta_bytes + payload
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(meta_bytes)) + meta_bytes + coords_z + zips_z
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +122,17 @@ class County:
 
 @dataclass(eq=False)
 class BlockCatalog:
-    """Every building block: counties with geometry, states as unions of counties, ZIP areas as postal keys."""
+    """Every building block: counties with geometry, states as unions of counties, ZIP areas as postal keys, and
+    every located US ZIP with the county its centroid lies in."""
 
     counties: dict[str, County]
     state_fips: dict[str, str]  # USPS -> FIPS
     state_names: dict[str, str]  # USPS -> name
     by_state: dict[str, tuple[str, ...]] = field(default_factory=dict)  # USPS -> county FIPS codes
-    zips: dict[str, tuple[str, ...]] = field(default_factory=dict)  # county FIPS -> ZIPs whose centroid is in it
+    zip_numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted ZIPs as numbers
+    zip_county: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # position in county_order
+    county_order: tuple[str, ...] = ()  # county FIPS in artifact order (what zip_county points into)
+    zip_source: dict[str, Any] = field(default_factory=dict)
     _state_geoms: dict[str, BaseGeometry | None] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -121,10 +141,13 @@ class BlockCatalog:
         if magic != MAGIC or version != FORMAT_VERSION:
             raise ValueError("not a building-block artifact this code can read")
         meta = json.loads(data[_HEADER.size : _HEADER.size + meta_len])
-        raw = zlib.decompress(data[_HEADER.size + meta_len :])
+        start = _HEADER.size + meta_len
+        coords_len, zips_len = meta["sections"]
+        raw = zlib.decompress(data[start : start + coords_len])
         deltas = np.frombuffer(raw, dtype="<i4").reshape(2, -1).T.astype(np.int64)
         coords = np.cumsum(deltas, axis=0) / float(meta["scale"])
         counties: dict[str, County] = {}
+        order: list[str] = []
         pos = 0
         for fips, name, usps, parts in meta["counties"]:
             polygons = []
@@ -137,20 +160,46 @@ class BlockCatalog:
                     polygons.append(shapely.Polygon(shells[0], [r for r in shells[1:] if len(r) >= 4]))
             geometry = _valid_area(polygons)
             counties[fips] = County(fips, name, usps, geometry)
+            order.append(fips)
         by_state: dict[str, list[str]] = {}
         for fips, county in counties.items():
             by_state.setdefault(county.state, []).append(fips)
+        n = int(meta["zip_count"])
+        zraw = zlib.decompress(data[start + coords_len : start + coords_len + zips_len])
+        numbers = np.cumsum(np.frombuffer(zraw, dtype="<u4", count=n).astype(np.int64))
+        owners = np.frombuffer(zraw, dtype="<i2", count=n, offset=4 * n).astype(np.int64)
         return cls(
             counties=counties,
             state_fips=dict(meta["state_fips"]),
             state_names=dict(meta["state_names"]),
             by_state={s: tuple(sorted(c)) for s, c in by_state.items()},
-            zips={f: tuple(z) for f, z in meta.get("zips", {}).items()},
+            zip_numbers=numbers,
+            zip_county=owners,
+            county_order=tuple(order),
+            zip_source=dict(meta.get("zip_source") or {}),
         )
 
     @cached_property
+    def zips(self) -> dict[str, tuple[str, ...]]:
+        """County FIPS -> the ZIPs whose centroid lies in it (sorted)."""
+        out: dict[str, list[str]] = {}
+        for number, owner in zip(self.zip_numbers.tolist(), self.zip_county.tolist(), strict=True):
+            out.setdefault(self.county_order[owner], []).append(f"{number:05d}")
+        return {fips: tuple(codes) for fips, codes in out.items()}
+
+    def county_of_zip(self, code: str) -> str | None:
+        """The county FIPS of a 5-digit ZIP (by its centroid), None for a ZIP the catalog does not locate."""
+        if len(code) != 5 or not code.isdigit():
+            return None
+        number = int(code)
+        i = int(np.searchsorted(self.zip_numbers, number))
+        if i < len(self.zip_numbers) and int(self.zip_numbers[i]) == number:
+            return self.county_order[int(self.zip_county[i])]
+        return None
+
+    @cached_property
     def zip3_counties(self) -> dict[str, frozenset[str]]:
-        """ZIP3 prefix -> the counties its (sampled) ZIPs fall in."""
+        """ZIP3 prefix -> the counties its ZIPs fall in."""
         out: dict[str, set[str]] = {}
         for fips, codes in self.zips.items():
             for code in codes:
@@ -158,11 +207,12 @@ class BlockCatalog:
         return {k: frozenset(v) for k, v in out.items()}
 
     def postal_keys(self, county_ids: set[str]) -> set[str]:
-        """The postal keys a set of counties answers for: the ZIPs whose centroid lies in them and the ZIP3
-        prefixes all of whose ZIPs do (so a lead with only a postal code still finds the territory)."""
+        """The postal keys a set of counties answers for, compactly: the ZIP3 prefixes all of whose located ZIPs
+        lie in them (a lead with any ZIP of the prefix matches, also one the gazetteer does not know), and the
+        ZIPs lying in them whose prefix is split with other counties."""
         codes = {code for f in county_ids for code in self.zips.get(f, ())}
-        prefixes = {code[:3] for code in codes if self.zip3_counties.get(code[:3], frozenset()) <= county_ids}
-        return codes | prefixes
+        whole = {code[:3] for code in codes if self.zip3_counties[code[:3]] <= county_ids}
+        return whole | {code for code in codes if code[:3] not in whole}
 
     @cached_property
     def fips_to_state(self) -> dict[str, str]:
@@ -312,7 +362,7 @@ def compile_blocks(blocks: Sequence[tuple[str, str, str]], cat: BlockCatalog | N
             postal.add(("US", value))
         county_ids.update(cat.counties_of(key))
     # county and state blocks answer for the ZIPs inside them too (the tagger's postal step, for leads without
-    # coordinates): the ZIP sample's codes by centroid, and the ZIP3 prefixes wholly inside
+    # coordinates): the ZIP3 prefixes wholly inside, and the ZIPs of the prefixes they share with other counties
     postal |= {("US", code) for code in cat.postal_keys(county_ids)}
     empty = sorted(f for f in county_ids if cat.counties[f].geometry is None)
     for fips in empty:
