@@ -32,7 +32,7 @@ from territory_router.geography.distance import haversine_km  # noqa: E402
 from territory_router.geography.gazetteer import NO_LOCATION, Gazetteer  # noqa: E402
 from territory_router.geography.gazetteer import SCALE as SCALE_GAZ  # noqa: E402
 from territory_router.geography.regions import US_STATES  # noqa: E402
-from territory_router.territories.blocks import write_artifact  # noqa: E402
+from territory_router.territories.blocks import BlockCatalog, write_artifact  # noqa: E402
 
 DATA = REPO / "layers" / "shared" / "territory_router" / "data"
 SHARED = Path("/work/shared/data/us_counties.geojson")
@@ -91,6 +91,71 @@ def zip_counties(rows, gazetteer: Gazetteer) -> tuple[dict[str, str], dict[str, 
     return out, figures
 
 
+ZIP3_SIMPLIFY = 0.03  # coverage_simplify tolerance (square root of the smallest triangle area kept, in degrees)
+
+
+def zip3_areas(cat, gazetteer: Gazetteer) -> tuple[list[tuple[str, list[str], object]], dict]:
+    """Approximate 3-digit ZIP areas: per state, the Voronoi cells of its located ZIP centroids (the ZIPs the
+    catalog puts in its counties), clipped to the state (the union of its counties) and dissolved per prefix. The
+    pieces of every state are then noded together (so neighbours share identical edges: a clean coverage) and
+    simplified as a coverage. These are approximations of USPS areas, not official boundaries."""
+    located = np.flatnonzero(gazetteer.zip_lat != NO_LOCATION)
+    by_state: dict[str, dict[tuple[float, float], list[str]]] = {}
+    for i in located.tolist():
+        code = f"{int(gazetteer.zips[i]):05d}"
+        fips = cat.county_of_zip(code)
+        if fips is None:
+            continue
+        point = (int(gazetteer.zip_lon[i]) / SCALE_GAZ, int(gazetteer.zip_lat[i]) / SCALE_GAZ)
+        by_state.setdefault(cat.counties[fips].state, {}).setdefault(point, []).append(code[:3])
+    pieces: dict[str, list] = {}
+    zips_in: dict[str, dict[str, int]] = {}
+    shared_points = 0
+    for usps, points in sorted(by_state.items()):
+        outline = cat.state_geometry(usps)
+        keys = list(points)
+        # several ZIPs on one centroid (PO boxes at their post office): the cell goes to the prefix most of them have
+        owners = [max(sorted(set(v)), key=v.count) for v in points.values()]
+        shared_points += sum(1 for v in points.values() if len(set(v)) > 1)
+        for v in points.values():
+            for prefix in v:
+                zips_in.setdefault(prefix, {}).setdefault(usps, 0)
+                zips_in[prefix][usps] += 1
+        if len(keys) == 1:
+            cells = [outline]
+        else:
+            frame = shapely.box(*outline.bounds).buffer(1.0)
+            cells = list(shapely.voronoi_polygons(shapely.MultiPoint(keys), extend_to=frame, ordered=True).geoms)
+        clipped = shapely.intersection(np.array(cells, dtype=object), outline)
+        by_prefix: dict[str, list] = {}
+        for prefix, cell in zip(owners, clipped, strict=True):
+            by_prefix.setdefault(prefix, []).append(cell)
+        for prefix, cells_of_prefix in by_prefix.items():
+            pieces.setdefault(prefix, []).append(shapely.union_all(cells_of_prefix))
+    prefixes = sorted(pieces)
+    raw = np.array([shapely.union_all(pieces[p]) for p in prefixes], dtype=object)
+    # node every edge once and hand each face to the area holding it: identical shared edges across state lines
+    faces = list(shapely.polygonize(shapely.get_parts(shapely.union_all(shapely.boundary(raw)))).geoms)
+    inside, owner = shapely.STRtree(raw).query(shapely.point_on_surface(np.array(faces, dtype=object)), predicate="within")
+    by_owner: dict[int, list] = {}
+    for f, o in zip(inside.tolist(), owner.tolist(), strict=True):
+        by_owner.setdefault(o, []).append(faces[f])
+    coverage = np.array([shapely.coverage_union_all(by_owner[i]) for i in range(len(prefixes))], dtype=object)
+    simple = shapely.coverage_simplify(coverage, ZIP3_SIMPLIFY)
+    rows = []
+    for prefix, geometry in zip(prefixes, simple, strict=True):
+        states = sorted(zips_in[prefix], key=lambda s: (-zips_in[prefix][s], s))
+        rows.append((prefix, states, geometry))
+    figures = {
+        "zip3_areas": len(rows),
+        "zip3_vertices": int(shapely.get_num_coordinates(simple).sum()),
+        "zip3_coverage_valid": bool(shapely.coverage_is_valid(simple)),
+        "zip3_centroids_shared_by_prefixes": shared_points,
+        "zip3_simplify": ZIP3_SIMPLIFY,
+    }
+    return rows, figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--counties", type=Path, default=SHARED if SHARED.exists() else TESTS_COPY)
@@ -117,9 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         "zipcodes": gazetteer.header["sources"]["zipcodes"]["version"],
         **figures,
     }
-    data = write_artifact(
-        rows, state_fips={v: k for k, v in usps.items()}, state_names=state_names, zips=zips, zip_source=source
-    )
+    kwargs = {"state_fips": {v: k for k, v in usps.items()}, "state_names": state_names, "zips": zips}
+    # the ZIP3 areas are clipped to the states exactly as the runtime decodes them: from a first pass's artifact
+    catalog = BlockCatalog.from_bytes(write_artifact(rows, **kwargs))
+    zip3, zip3_figures = zip3_areas(catalog, gazetteer)
+    figures.update(zip3_figures)
+    source.update(zip3_figures)
+    data = write_artifact(rows, **kwargs, zip_source=source, zip3=zip3)
     args.out.write_bytes(data)
     print(f"{args.out.relative_to(REPO)}: {len(rows)} counties, {len(usps)} states, {len(zips):,} ZIPs "
           f"({figures}), {len(data):,} bytes")

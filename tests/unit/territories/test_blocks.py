@@ -77,7 +77,8 @@ def test_state_and_zip_blocks_compile_to_regions_and_postal_keys_and_tag():
     by_id = {t.territory_id: t for t in report.territories}
     assert by_id["co"].regions == {("US", "CO")}
     assert by_id["co"].geometry.covers(shapely.Point(-104.99, 39.74))  # Denver
-    assert by_id["zips"].geometry is None
+    # the ZIP3 block brings its approximate area; a single ZIP has none
+    assert by_id["zips"].geometry.equals(blocks.catalog().zip3_areas["841"])
     assert by_id["zips"].postal_codes == {("US", "841"), ("US", "59001")}
     index = TerritoryIndex.from_bytes(compile_index(report.territory_set))
     assert index.ids[index.polygon_hits(-104.99, 39.74)[0]] == "co"
@@ -197,3 +198,58 @@ def test_zips_derived_from_a_shared_county_are_not_a_second_overlap():
     # a and b also share Denver's other derived ZIPs: not repeated; the ZIP listed by c is a real conflict
     assert postal and all(f"US-{denver_zip}" in o.postal_codes for o in postal)
     assert {(o.a, o.b) for o in postal} <= {("a", "c"), ("b", "c"), ("a", "b")}
+
+
+def test_zip3_areas_tile_the_states_and_hold_their_zips():
+    cat = blocks.catalog()
+    areas = cat.zip3_areas
+    assert len(areas) > 900 and cat.zip3_states["802"] == ("CO",)
+    geoms = list(areas.values())
+    assert shapely.coverage_is_valid(shapely.GeometryCollection(geoms))  # neighbours share identical edges
+    denver = shapely.Point(-104.99, 39.74)
+    assert [p for p, g in areas.items() if g.covers(denver)] == ["802"]
+    # the areas tile Colorado (the union of its counties) up to the simplification
+    colorado = shapely.union_all([g for p, g in areas.items() if cat.zip3_states[p][0] == "CO"])
+    state = cat.state_geometry("CO")
+    assert colorado.symmetric_difference(state).area < 0.002 * state.area
+    assert cat.label("zip3:802") == "zip3 802 (CO)"
+
+
+def test_a_zip3_without_located_zips_routes_by_postal_code_only_with_a_warning():
+    report = _validate("x,X,zip3,000\n")
+    assert report.valid
+    assert [w.code for w in report.warnings] == ["zip3_without_area"]
+    assert report.territories[0].geometry is None
+
+
+def test_inside_an_approximate_zip3_area_the_leads_own_zip_decides():
+    """Two neighbouring ZIP3 areas (Denver 802, Aurora-Littleton 801): a lead whose coordinates fall in 802's
+    approximate area but whose ZIP is an 801 ZIP goes to the 801 territory, by its postal code; without a postal
+    code, or with one nobody lists, the polygon decides."""
+    from territory_router.domain.leads import Lead
+    from territory_router.tagging.triage import Tagger, TaggingConfig
+
+    report = _validate("den,Denver,zip3,802\nsub,Suburbs,zip3,801\ncos,Springs,county,08041\n")
+    assert report.valid, report.format_text()
+    index = TerritoryIndex.from_bytes(compile_index(report.territory_set))
+    assert index.approximate_positions == {index.positions["den"], index.positions["sub"]}
+    x, y = blocks.catalog().zip3_areas["802"].representative_point().coords[0]
+    leads = [
+        Lead(lead_id="00Q000000000001AAA", latitude=y, longitude=x, postal_code="80120"),  # an 801 ZIP
+        Lead(lead_id="00Q000000000002AAA", latitude=y, longitude=x, postal_code="80202"),
+        Lead(lead_id="00Q000000000003AAA", latitude=y, longitude=x),
+        Lead(lead_id="00Q000000000004AAA", latitude=y, longitude=x, postal_code="59001"),  # listed by nobody
+    ]
+    tagger = Tagger(index, TaggingConfig())
+    many = tagger.tag_many(leads)
+    one = [Tagger(index, TaggingConfig()).tag(lead) for lead in leads]
+    for tags in (many, one):
+        assert [(t.territory_id, t.method.value) for t in tags] == [
+            ("sub", "POSTAL_CODE"), ("den", "POLYGON"), ("den", "POLYGON"), ("den", "POLYGON"),
+        ]  # fmt: skip
+        assert "an approximate ZIP3 area; the lead's ZIP decides: postal code US 801 is listed by" in tags[0].note
+    # a county territory's polygon is exact: its leads are not second-guessed by their ZIP
+    springs = blocks.catalog().counties["08041"].geometry.representative_point()
+    (tag,) = tagger.tag_many([Lead(lead_id="00Q000000000005AAA", latitude=springs.y, longitude=springs.x,
+                                   postal_code="80202")])  # fmt: skip
+    assert (tag.territory_id, tag.method.value) == ("cos", "POLYGON")

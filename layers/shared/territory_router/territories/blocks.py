@@ -43,6 +43,7 @@ from shapely.geometry.base import BaseGeometry
 MAGIC = b"TRBK"
 FORMAT_VERSION = 2
 SCALE = 1_000_000  # coordinates are int32 multiples of 1/SCALE degrees
+ZIP3_SCALE = 10_000  # ZIP3 areas are approximations (simplified to about 1 km): 1e-4° (11 m) keeps their shared edges exact
 _HEADER = struct.Struct("<4sHHI")
 
 BLOCK_TYPES = ("state", "county", "zip3", "zip")
@@ -63,13 +64,17 @@ def write_artifact(
     state_names: dict[str, str],
     zips: dict[str, str] | None = None,
     zip_source: dict[str, Any] | None = None,
+    zip3: Iterable[tuple[str, Sequence[str], BaseGeometry]] = (),
 ) -> bytes:
     """The artifact bytes for ``(fips, name, usps, polygons)`` rows (polygons: GeoJSON polygon coordinates) and
     ``zips``: ZIP -> the county FIPS it belongs to (its centroid's county).
 
-    Layout: header, JSON metadata (counties, states, section lengths), then two zlib sections: the coordinates
-    (x and y deltas as int32 runs) and the ZIPs (sorted ZIP numbers as uint32 deltas, then each ZIP's county as an
-    int16 position in the metadata's county list)."""
+    ``zip3``: ``(prefix, states, geometry)`` of the approximate 3-digit ZIP areas (``scripts/build_blocks.py``).
+
+    Layout: header, JSON metadata (counties, states, ZIP3 areas, section lengths), then three zlib sections: the
+    county coordinates (x and y deltas as int32 runs), the ZIPs (sorted ZIP numbers as uint32 deltas, then each
+    ZIP's county as an int16 position in the metadata's county list) and the ZIP3 area coordinates (as the
+    counties', at ``ZIP3_SCALE``)."""
     meta_counties: list[list[Any]] = []
     coords: list[np.ndarray] = []
     position: dict[str, int] = {}
@@ -93,6 +98,8 @@ def write_artifact(
     zip_deltas = np.diff(numbers, prepend=0).astype("<u4")
     owners = np.array([p[1] for p in pairs], dtype="<i2")
     zips_z = zlib.compress(zip_deltas.tobytes() + owners.tobytes(), 9)
+    zip3_rows = list(zip3)
+    zip3_parts, zip3_z = _pack_geometries([g for _, _, g in zip3_rows], ZIP3_SCALE)
     meta = {
         "format": FORMAT_VERSION,
         "scale": SCALE,
@@ -100,12 +107,51 @@ def write_artifact(
         "state_fips": state_fips,
         "state_names": state_names,
         "zip_count": len(pairs),
-        "sections": [len(coords_z), len(zips_z)],
+        "zip3": [[prefix, list(states), parts] for (prefix, states, _), parts in zip(zip3_rows, zip3_parts, strict=True)],
+        "zip3_scale": ZIP3_SCALE,
+        "sections": [len(coords_z), len(zips_z), len(zip3_z)],
         "source": "US Census Bureau 2017 county boundaries via us-atlas (ISC); see data/ATTRIBUTION.md",
         "zip_source": zip_source or {},
     }
     meta_bytes = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
-    return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(meta_bytes)) + meta_bytes + coords_z + zips_z
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(meta_bytes)) + meta_bytes + coords_z + zips_z + zip3_z
+
+
+def _pack_geometries(geometries: Sequence[BaseGeometry], scale: int) -> tuple[list[list[list[int]]], bytes]:
+    """Per geometry its parts' ring lengths, and the zlib of every ring's coordinate deltas (x run, then y run)."""
+    parts_meta: list[list[list[int]]] = []
+    coords: list[np.ndarray] = []
+    for geometry in geometries:
+        parts = []
+        for poly in getattr(geometry, "geoms", [geometry]):
+            rings = []
+            for ring in (poly.exterior, *poly.interiors):
+                arr = np.round(np.asarray(ring.coords)[:, :2] * scale).astype(np.int64)
+                rings.append(len(arr))
+                coords.append(arr)
+            parts.append(rings)
+        parts_meta.append(parts)
+    flat = np.concatenate(coords) if coords else np.zeros((0, 2), dtype=np.int64)
+    deltas = np.diff(flat, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).astype("<i4")
+    return parts_meta, zlib.compress(np.ascontiguousarray(deltas.T).tobytes(), 9)
+
+
+def _unpack_geometries(parts_meta: Sequence, data: bytes, scale: int) -> list[BaseGeometry | None]:
+    raw = zlib.decompress(data)
+    coords = np.cumsum(np.frombuffer(raw, dtype="<i4").reshape(2, -1).T.astype(np.int64), axis=0) / float(scale)
+    out: list[BaseGeometry | None] = []
+    pos = 0
+    for parts in parts_meta:
+        polygons = []
+        for rings in parts:
+            shells = []
+            for n in rings:
+                shells.append(coords[pos : pos + n])
+                pos += n
+            if len(shells[0]) >= 4:
+                polygons.append(shapely.Polygon(shells[0], [r for r in shells[1:] if len(r) >= 4]))
+        out.append(_valid_area(polygons))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +179,8 @@ class BlockCatalog:
     zip_county: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # position in county_order
     county_order: tuple[str, ...] = ()  # county FIPS in artifact order (what zip_county points into)
     zip_source: dict[str, Any] = field(default_factory=dict)
+    zip3_states: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prefix -> states (most ZIPs first)
+    _zip3_packed: tuple[list, bytes, int] | None = field(default=None, repr=False)
     _state_geoms: dict[str, BaseGeometry | None] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -142,7 +190,7 @@ class BlockCatalog:
             raise ValueError("not a building-block artifact this code can read")
         meta = json.loads(data[_HEADER.size : _HEADER.size + meta_len])
         start = _HEADER.size + meta_len
-        coords_len, zips_len = meta["sections"]
+        coords_len, zips_len, zip3_len = meta["sections"]
         raw = zlib.decompress(data[start : start + coords_len])
         deltas = np.frombuffer(raw, dtype="<i4").reshape(2, -1).T.astype(np.int64)
         coords = np.cumsum(deltas, axis=0) / float(meta["scale"])
@@ -177,7 +225,22 @@ class BlockCatalog:
             zip_county=owners,
             county_order=tuple(order),
             zip_source=dict(meta.get("zip_source") or {}),
+            zip3_states={prefix: tuple(states) for prefix, states, _ in meta["zip3"]},
+            _zip3_packed=(
+                [parts for _, _, parts in meta["zip3"]],
+                data[start + coords_len + zips_len : start + coords_len + zips_len + zip3_len],
+                int(meta["zip3_scale"]),
+            ),
         )
+
+    @cached_property
+    def zip3_areas(self) -> dict[str, BaseGeometry]:
+        """Prefix -> its approximate area (decoded on first use: only ZIP3 blocks need it)."""
+        if self._zip3_packed is None:
+            return {}
+        parts, data, scale = self._zip3_packed
+        geometries = _unpack_geometries(parts, data, scale)
+        return {p: g for p, g in zip(self.zip3_states, geometries, strict=True) if g is not None}
 
     @cached_property
     def zips(self) -> dict[str, tuple[str, ...]]:
@@ -269,6 +332,8 @@ class BlockCatalog:
             return f"county {value} ({self.counties[value].label})"
         if kind == "state":
             return f"state {value} ({self.state_names.get(value, value)})"
+        if kind == "zip3" and value in self.zip3_states:
+            return f"zip3 {value} ({', '.join(self.zip3_states[value])})"
         return f"{kind} {value}"
 
     def geometry(self, key: str) -> BaseGeometry | None:
@@ -277,6 +342,8 @@ class BlockCatalog:
             return self.counties[value].geometry
         if kind == "state":
             return self.state_geometry(value)
+        if kind == "zip3":
+            return self.zip3_areas.get(value)
         return None
 
 
@@ -373,7 +440,15 @@ def compile_blocks(blocks: Sequence[tuple[str, str, str]], cat: BlockCatalog | N
                 "block_without_area",
             )
         )
-    geometry = dissolve(cat.counties[f].geometry for f in sorted(county_ids)) if county_ids else None
+    zip3_keys = sorted(key for key in keys if key.startswith("zip3:"))
+    for key in zip3_keys:
+        if cat.geometry(key) is None:
+            warnings.append(
+                (f"{keys[key]}: zip3 {key[5:]} has no located ZIP: it routes leads by postal code only (no area)",
+                 "zip3_without_area")  # fmt: skip
+            )
+    parts = [cat.counties[f].geometry for f in sorted(county_ids)] + [cat.geometry(k) for k in zip3_keys]
+    geometry = dissolve(parts) if county_ids or zip3_keys else None
     return CompiledBlocks(sorted(keys), geometry, regions, postal, errors, warnings)
 
 
