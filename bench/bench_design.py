@@ -113,7 +113,7 @@ def run(leads: int, k: int, seed: int) -> dict:
     graph = build_graph("counties")
     times["block_graph_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    graph.count_leads(history.lonlat)
+    graph.count_leads(history.lonlat, history.postal)
     times["leads_to_blocks_s"] = time.perf_counter() - t
     t = time.perf_counter()
     assignment, eps = design.propose(graph, k, seed=seed)
@@ -133,7 +133,7 @@ def run(leads: int, k: int, seed: int) -> dict:
 
     # keep: the market grows in Texas and Florida; move as few blocks as possible
     grown = read_lead_history(lead_history(leads, seed, surge=("TX", "FL")))
-    graph.count_leads(grown.lonlat)
+    graph.count_leads(grown.lonlat, grown.postal)
     start = territory_blocks(graph, list(report.territories))
     t = time.perf_counter()
     repaired = design.repair(graph, start, k, target_cv=0.05)

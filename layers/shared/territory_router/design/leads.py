@@ -30,6 +30,7 @@ class LeadHistory:
     ids: list[str]
     lonlat: np.ndarray  # (N, 2), NaN where the lead could not be placed
     how: list[str]  # "coordinates" | "zip" | "zip3" | "unlocated"
+    postal: list[str | None] = field(default_factory=list)  # the lead's US ZIP (normalised), None without one
     skipped_rows: int = 0
     counts: Counter = field(default_factory=Counter)
 
@@ -80,15 +81,17 @@ def read_lead_history(data: bytes, name: str = "leads.csv") -> LeadHistory:
     ids: list[str] = []
     points: list[tuple[float, float]] = []
     how: list[str] = []
+    postal: list[str | None] = []
     for n, row in enumerate(reader, start=1):
         lat = _float(row.get(lat_col)) if lat_col else None
         lon = _float(row.get(lon_col)) if lon_col else None
         ids.append(((row.get(id_col) or "").strip() if id_col else "") or f"row {n}")
+        code = normalise_postal_code(row.get(postal_col), "US") if postal_col else None
+        postal.append(code)
         if lat is not None and lon is not None and -90 <= lat <= 90 and -180 <= lon <= 180 and (lat, lon) != (0, 0):
             points.append((lon, lat))
             how.append("coordinates")
             continue
-        code = normalise_postal_code(row.get(postal_col), "US") if postal_col else None
         place = gaz.postal(code) if gaz is not None and code else None
         if place is not None:
             points.append((place.longitude, place.latitude))
@@ -101,4 +104,4 @@ def read_lead_history(data: bytes, name: str = "leads.csv") -> LeadHistory:
             how.append("unlocated")
     if not ids:
         raise LeadFileError(f"{name} has a header but no leads")
-    return LeadHistory(ids, np.array(points, dtype=float).reshape(-1, 2), how, counts=Counter(how))
+    return LeadHistory(ids, np.array(points, dtype=float).reshape(-1, 2), how, postal, counts=Counter(how))

@@ -8,9 +8,15 @@ block_type block_id                   compiles to
 ========== ========================== ============================================================================
 state      USPS code or 2-digit FIPS  the union of its counties (polygon) + the region ``US-XX`` (state fallback)
 county     5-digit FIPS               its polygon (dissolved with the territory's other blocks) + the ZIPs inside
-zip3       3-digit ZIP prefix         the postal key ``US 941`` (the tagger's ZIP3 postal fallback); no polygon
+zip3       3-digit ZIP prefix         the postal key ``US 941`` (the tagger's ZIP3 postal fallback) + its approximate
+                                      area (dissolved with the territory's other blocks; the lead's ZIP decides
+                                      inside it, see ``tagging/triage.py``)
 zip        5-digit ZIP                the postal code ``US 94105`` (exact postal fallback); no polygon
 ========== ========================== ============================================================================
+
+ZIP3 areas are approximations of the USPS 3-digit ZIP areas, not official boundaries (USPS publishes none;
+Census ZCTAs are 5-digit): per state, the Voronoi cells of the gazetteer's ZIP centroids, clipped to the state and
+dissolved per prefix, then simplified as one coverage (``scripts/build_blocks.py``).
 
 Block geometry comes from ``data/us_blocks.bin`` (built by ``scripts/build_blocks.py`` from US Census 2017
 county boundaries): per county its FIPS code, name, state and polygons, coordinates as int32 multiples of 1e-6°,
