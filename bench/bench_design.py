@@ -92,6 +92,56 @@ def blocks_artifact(report, graph, assignment, ids) -> dict:
     }
 
 
+def zip3_proposal(history, k: int, seed: int) -> dict:
+    """The same lead history on the approximate 3-digit ZIP areas (``--blocks zip3``), and how well the areas hold
+    their own ZIPs (the share of located ZIP centroids inside their prefix's area)."""
+    import shapely
+
+    from territory_router.design import propose as design
+    from territory_router.design.balance import balance, cv
+    from territory_router.design.graph import build_graph
+    from territory_router.geography.gazetteer import NO_LOCATION, SCALE, default_gazetteer
+    from territory_router.territories.blocks import catalog
+    from territory_router.territories.validate import validate_files
+
+    t0 = time.perf_counter()
+    decode_t = time.perf_counter()
+    areas = catalog().zip3_areas
+    decode_s = time.perf_counter() - decode_t
+    graph = build_graph("zip3")
+    graph.count_leads(history.lonlat, history.postal)
+    t = time.perf_counter()
+    assignment, eps = design.propose(graph, k, seed=seed)
+    partition_s = time.perf_counter() - t
+    ids, names = design.names_for(graph, assignment, k)
+    report = validate_files([("zip3.csv", design.to_block_csv(graph, assignment, ids, names))])
+    result = balance(list(report.territories), history, graph)
+    seconds = time.perf_counter() - t0
+    loads = np.bincount(assignment, weights=graph.leads, minlength=k)
+    contiguity = [graph.pieces(np.flatnonzero(assignment == i).tolist()) for i in range(k)]
+    gaz = default_gazetteer()
+    ok = np.flatnonzero(gaz.zip_lat != NO_LOCATION)
+    points = shapely.points(gaz.zip_lon[ok] / SCALE, gaz.zip_lat[ok] / SCALE)
+    inside = 0
+    for number, point in zip(gaz.zips[ok].tolist(), points, strict=True):
+        area = areas.get(f"{number:05d}"[:3])
+        inside += bool(area is not None and area.covers(point))
+    return {
+        "areas": len(areas),
+        "decode_ms": round(1000 * decode_s, 1),
+        "zip_centroids_in_their_area": inside,
+        "zip_centroids": len(ok),
+        "epsilon": eps,
+        "cv_leads_per_territory": round(cv(loads), 4),
+        "cv_balance_report": round(result.cv, 4),
+        "min_max_leads": [int(loads.min()), int(loads.max())],
+        "contiguous_territories": sum(1 for p, m in contiguity if p == m),
+        "valid": report.valid,
+        "partition_s": round(partition_s, 2),
+        "seconds": round(seconds, 2),
+    }
+
+
 def run(leads: int, k: int, seed: int) -> dict:
     from territory_router.design import propose as design
     from territory_router.design.balance import balance, cv, territory_blocks
@@ -130,6 +180,7 @@ def run(leads: int, k: int, seed: int) -> dict:
     loads = np.bincount(assignment, weights=graph.leads, minlength=k)
     contiguity = [graph.pieces(np.flatnonzero(assignment == i).tolist()) for i in range(k)]
     artifact = blocks_artifact(report, graph, assignment, ids)
+    zip3 = zip3_proposal(history, k, seed)
 
     # keep: the market grows in Texas and Florida; move as few blocks as possible
     grown = read_lead_history(lead_history(leads, seed, surge=("TX", "FL")))
@@ -164,6 +215,7 @@ def run(leads: int, k: int, seed: int) -> dict:
         "seconds": round(total_s, 2),
         "stages_s": {key: round(v, 3) for key, v in times.items()},
         "blocks_artifact": artifact,
+        "zip3": zip3,
         "keep": {
             "scenario": "the same history with every Texas and Florida lead doubled",
             "cv_before": round(cv(np.bincount(start, weights=graph.leads, minlength=k)), 4),

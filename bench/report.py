@@ -356,6 +356,7 @@ What was done and what is left:
             ["time, lead CSV to validated block CSV and balance report", f"{d['seconds']:.1f} s"],
             *[[f"  {name.removesuffix('_s').replace('_', ' ')}", f"{v:.2f} s"] for name, v in d["stages_s"].items()],
             *_artifact_rows(d.get("blocks_artifact")),
+            *_zip3_rows(d.get("zip3"), d["k"]),
             ["`--keep` after the history changes", k["scenario"]],
             ["  CV before / after", f"{k['cv_before']:.3f} / {k['cv_after']:.3f}"],
             ["  blocks moved", f"{k['blocks_moved']:,} of {d['blocks']:,}"],
@@ -377,11 +378,25 @@ What was done and what is left:
     return "\n".join(s)
 
 
+def _zip3_rows(z: dict[str, Any] | None, k: int) -> list[list[str]]:
+    if not z:
+        return []
+    return [
+        [f"`--blocks zip3`: {k} territories from the {z['areas']} approximate ZIP3 areas, same leads",
+         f"CV {z['cv_leads_per_territory']:.3f} ({z['min_max_leads'][0]:,} to {z['min_max_leads'][1]:,}), "
+         f"{z['contiguous_territories']} of {k} contiguous, valid {z['valid']}, {z['seconds']:.1f} s "
+         f"(partition {z['partition_s']:.1f} s, ±{z['epsilon']:.0%})"],
+        ["  ZIP centroids inside their own ZIP3 area",
+         f"{z['zip_centroids_in_their_area']:,} of {z['zip_centroids']:,} "
+         f"({z['zip_centroids_in_their_area'] / z['zip_centroids']:.1%}); areas decoded in {z['decode_ms']:.0f} ms"],
+    ]  # fmt: skip
+
+
 def _artifact_rows(a: dict[str, Any] | None) -> list[list[str]]:
     if not a:
         return []
     return [
-        ["block artifact `data/us_blocks.bin` (counties + every located ZIP's county)",
+        ["block artifact `data/us_blocks.bin` (counties, every located ZIP's county, ZIP3 areas)",
          f"{a['bytes'] / 1000:,.0f} KB, loaded in {a['load_ms_median']:.0f} ms (median of 5)"],
         ["  postal-only leads, one per located ZIP, tagged without gazetteer centroids",
          f"{a['postal_only_zips_in_their_county_territory']:,} of {a['postal_only_zips_with_a_county_territory']:,} "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import networkx as nx
 import numpy as np
@@ -49,46 +50,48 @@ class BlockGraph:
         return f"{self.names[n]}, {self.states[n]}" if self.kind == "county" else self.names[n]
 
     def count_leads(self, lonlat: np.ndarray, postal: Sequence[str | None] | None = None) -> None:
-        """Leads per block: each located lead goes to the block that contains it (first by id on a border). On
-        ZIP3 blocks a lead with a ZIP goes to its prefix's block, whatever its coordinates say: the approximate areas
-        are drawn from ZIP centroids, and the tagger lets a lead's ZIP decide there too."""
+        """Leads per block: each located lead goes to the block that contains it (first by id on a border). With
+        the leads' ZIPs (``postal``), as the tagger routes them: on ZIP3 blocks a lead with a ZIP goes to its
+        prefix's block, whatever its coordinates say (the areas are approximations drawn from ZIP centroids, and
+        the tagger lets a lead's ZIP decide there); on county and state blocks a lead whose point lies in no block
+        (an offshore ZIP centroid) goes to the block of its ZIP's county."""
         self.leads = np.zeros(len(self.ids), dtype=np.int64)
         lonlat = np.array(lonlat, dtype=float, copy=True)
-        if self.kind == "zip3" and postal is not None:
-            index = self.index()
-            by_prefix = np.array([index.get(code[:3], -1) if code else -1 for code in postal], dtype=np.int64)
+        index = self.index()
+        codes = list(postal) if postal is not None else [None] * len(lonlat)
+        if self.kind == "zip3":
+            by_prefix = np.array([index.get(code[:3], -1) if code else -1 for code in codes], dtype=np.int64)
             listed = by_prefix >= 0
             np.add.at(self.leads, by_prefix[listed], 1)
             lonlat[listed] = np.nan  # counted: not again by their point
-            self.unplaced_leads = 0
-        ok = ~np.isnan(lonlat[:, 0])
-        pts = shapely.points(lonlat[ok])
-        tree = shapely.STRtree(self.geometries)
-        point_idx, block_idx = tree.query(pts, predicate="intersects")
-        first = np.full(len(pts), -1)
-        order = np.lexsort((block_idx, point_idx))
-        point_idx, block_idx = point_idx[order], block_idx[order]
-        keep = np.ones(len(point_idx), dtype=bool)
-        keep[1:] = point_idx[1:] != point_idx[:-1]
-        first[point_idx[keep]] = block_idx[keep]
-        placed = first[first >= 0]
-        np.add.at(self.leads, placed, 1)
-        unplaced = np.count_nonzero(first < 0) + np.count_nonzero(~ok)
-        if self.kind == "zip3" and postal is not None:
-            unplaced -= int(np.count_nonzero(listed))
-        self.unplaced_leads = int(unplaced)
+        else:
+            listed = np.zeros(len(lonlat), dtype=bool)
+        block = self.block_of_points(lonlat)
+        if self.kind != "zip3" and postal is not None:
+            cat = catalog()
+            for i in np.flatnonzero(block < 0).tolist():
+                fips = cat.county_of_zip(codes[i]) if codes[i] else None
+                if fips is not None:
+                    block[i] = index.get(fips if self.kind == "county" else cat.counties[fips].state, -1)
+        np.add.at(self.leads, block[block >= 0], 1)
+        self.unplaced_leads = int(np.count_nonzero((block < 0) & ~listed))
 
     def block_of_points(self, lonlat: np.ndarray) -> np.ndarray:
-        """The block (node) containing each point, -1 where none does."""
-        out = np.full(len(lonlat), -1)
+        """The block (node) containing each point (the first by id on a border), -1 where none does."""
+        out = np.full(len(lonlat), -1, dtype=np.int64)
         ok = np.flatnonzero(~np.isnan(lonlat[:, 0]))
         if not len(ok):
             return out
-        tree = shapely.STRtree(self.geometries)
-        point_idx, block_idx = tree.query(shapely.points(lonlat[ok]), predicate="intersects")
-        for p, b in sorted(zip(point_idx.tolist(), block_idx.tolist(), strict=True), reverse=True):
-            out[ok[p]] = b
+        point_idx, block_idx = self._tree.query(shapely.points(lonlat[ok]), predicate="intersects")
+        best = np.full(len(ok), len(self.ids), dtype=np.int64)
+        np.minimum.at(best, point_idx, block_idx)
+        found = best < len(self.ids)
+        out[ok[found]] = best[found]
         return out
+
+    @cached_property
+    def _tree(self) -> shapely.STRtree:
+        return shapely.STRtree(self.geometries)
 
     def pieces(self, nodes: Sequence[int]) -> tuple[int, int]:
         """``(pieces, land_masses)`` of a set of blocks: its connected pieces over shared borders, and the land
