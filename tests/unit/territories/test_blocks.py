@@ -253,3 +253,18 @@ def test_inside_an_approximate_zip3_area_the_leads_own_zip_decides():
     (tag,) = tagger.tag_many([Lead(lead_id="00Q000000000005AAA", latitude=springs.y, longitude=springs.x,
                                    postal_code="80202")])  # fmt: skip
     assert (tag.territory_id, tag.method.value) == ("cos", "POLYGON")
+
+
+def test_zip3_territories_report_overlaps_and_gaps_per_area_and_draw_their_outlines():
+    cat = blocks.catalog()
+    utah = sorted(p for p, states in cat.zip3_states.items() if states[0] == "UT")
+    assert len(utah) >= 3
+    rows = "".join(f"a,A,zip3,{p}\n" for p in utah[:-1]) + f"b,B,zip3,{utah[0]}\n"
+    report = _validate(rows)
+    assert [(o.a, o.b, o.block) for o in report.overlaps] == [("b", "a", cat.label(f"zip3:{utah[0]}"))]
+    assert [g.block for g in report.gaps] == [cat.label(f"zip3:{utah[-1]}")]  # the one Utah area nobody lists
+    outlines = blocks.block_outlines(report.territories)
+    assert len(outlines) == len(utah) - 1
+    # a ZIP3 territory against a county territory: their shared ground is one area overlap
+    mixed = _validate(f"z,Z,zip3,{utah[0]}\nc,C,state,UT\n")
+    assert [(o.block, o.area_km2 > 0) for o in mixed.overlaps] == [(None, True)]

@@ -480,9 +480,22 @@ def _collapse(cat: BlockCatalog, counties: set[str]) -> list[str]:
     return out
 
 
+def _units(cat: BlockCatalog, key: str) -> tuple[str, ...]:
+    """The smallest blocks a ``type:id`` key covers, as keys: counties (a state: all its counties), or the ZIP3 area
+    itself (ZIP keys: none, they have no area)."""
+    if key.startswith("zip3:"):
+        return (key,) if key[5:] in cat.zip3_areas else ()
+    return tuple(f"county:{f}" for f in cat.counties_of(key))
+
+
+def _collapse_units(cat: BlockCatalog, units: set[str]) -> list[str]:
+    counties = {u[7:] for u in units if u.startswith("county:")}
+    return _collapse(cat, counties) + sorted(u for u in units if u.startswith("zip3:"))
+
+
 def block_overlaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat: BlockCatalog | None = None):
-    """One ``Overlap`` per block (county, or a whole state) listed by two block territories. ``territories`` are
-    in precedence order: the first that lists a block wins it."""
+    """One ``Overlap`` per block (county, a whole state, or ZIP3 area) listed by two block territories.
+    ``territories`` are in precedence order: the first that lists a block wins it."""
     from territory_router.territories import geo
     from territory_router.territories.overlaps import count_points, resolution_text
     from territory_router.territories.report import Overlap
@@ -491,18 +504,18 @@ def block_overlaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat:
     owners: dict[str, list[int]] = {}
     for position, territory in enumerate(territories):
         for key in block_keys(territory.metadata):
-            for fips in cat.counties_of(key):
-                owners.setdefault(fips, []).append(position)
+            for unit in _units(cat, key):
+                owners.setdefault(unit, []).append(position)
     pairs: dict[tuple[int, int], set[str]] = {}
-    for fips, positions in owners.items():
+    for unit, positions in owners.items():
         if len(positions) > 1:
             first = min(positions)
             for other in sorted(set(positions) - {first}):
-                pairs.setdefault((first, other), set()).add(fips)
+                pairs.setdefault((first, other), set()).add(unit)
     out = []
-    for (a, b), counties in sorted(pairs.items()):
+    for (a, b), units in sorted(pairs.items()):
         winner, loser = territories[a], territories[b]
-        for key in _collapse(cat, counties):
+        for key in _collapse_units(cat, units):
             shape = cat.geometry(key)
             out.append(
                 Overlap(
@@ -522,8 +535,9 @@ def block_overlaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat:
 
 
 def block_gaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat: BlockCatalog | None = None):
-    """One ``Gap`` per county of a state the block territories touch that no territory covers (a drawn polygon
-    territory covering the county's inside point counts as covering it)."""
+    """One ``Gap`` per block of a state the block territories touch that no territory covers: its counties when the
+    set lists counties or states there, its ZIP3 areas when it lists ZIP3 areas there (a block whose inside point
+    another territory's polygon covers, a drawn one included, is not a gap)."""
     from territory_router.territories import geo
     from territory_router.territories.overlaps import count_points
     from territory_router.territories.report import Gap
@@ -532,18 +546,20 @@ def block_gaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat: Blo
     listed: set[str] = set()
     for territory in territories:
         for key in block_keys(territory.metadata):
-            listed.update(cat.counties_of(key))
+            listed.update(_units(cat, key))
     if not listed:
         return []
-    drawn = [t.geometry for t in territories if t.geometry is not None and not block_keys(t.metadata)]
-    touched = {cat.counties[f].state for f in listed}
-    missing = {f for s in touched for f in cat.by_state[s] if f not in listed and cat.counties[f].geometry is not None}
-    if drawn and missing:
-        union = shapely.union_all(drawn)
-        points = {f: cat.counties[f].geometry.representative_point() for f in missing}
-        missing = {f for f, p in points.items() if not union.covers(p)}
+    county_states = {cat.counties[u[7:]].state for u in listed if u.startswith("county:")}
+    zip3_states = {cat.zip3_states[u[5:]][0] for u in listed if u.startswith("zip3:")}
+    missing = {f"county:{f}" for s in county_states for f in cat.by_state[s]
+               if f"county:{f}" not in listed and cat.counties[f].geometry is not None}  # fmt: skip
+    missing |= {f"zip3:{p}" for p in cat.zip3_areas if cat.zip3_states[p][0] in zip3_states and f"zip3:{p}" not in listed}
+    covered = [t.geometry for t in territories if t.geometry is not None]
+    if covered and missing:
+        union = shapely.union_all(covered)
+        missing = {u for u in missing if not union.covers(cat.geometry(u).representative_point())}
     out = []
-    for key in _collapse(cat, missing):
+    for key in _collapse_units(cat, missing):
         shape = cat.geometry(key)
         out.append(
             Gap(
@@ -560,10 +576,11 @@ def block_gaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat: Blo
 
 
 def block_outlines(territories: Sequence[Any], cat: BlockCatalog | None = None) -> list[BaseGeometry]:
-    """The county outlines behind the block territories of a set (for the map's faint block layer)."""
+    """The county and ZIP3 area outlines behind the block territories of a set (for the map's faint block layer)."""
     cat = cat or catalog()
-    fips: set[str] = set()
+    units: set[str] = set()
     for territory in territories:
         for key in block_keys(territory.metadata):
-            fips.update(cat.counties_of(key))
-    return [cat.counties[f].geometry for f in sorted(fips) if cat.counties[f].geometry is not None]
+            units.update(_units(cat, key))
+    shapes = (cat.geometry(u) for u in sorted(units))
+    return [g for g in shapes if g is not None]
