@@ -3,6 +3,10 @@
 Thin handler: parse each SQS record into ``LeadChange`` values, apply each once (powertools idempotency keyed
 on the Salesforce event id and lead id), report partial batch failures. Malformed and foreign events are set
 aside in the DLQ with their reason and do not block the rest of the batch.
+
+``GAP_*`` events name leads but carry no fields: with a Salesforce connection (``WritebackEnabled=true``) the
+leads are read back (``services.gaps``) and processed as the change they stand for; if Salesforce cannot be
+read, the message fails and SQS delivers it again. Without a connection they are reported (``gap_reported``).
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from territory_router.adapters import aws
 from territory_router.adapters.events import EventPublisher
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
+from territory_router.adapters.salesforce_client import salesforce_from_secret
 from territory_router.config import settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.observability import make_logger
 from territory_router.salesforce.events import ForeignOrgEvent, InvalidEvent, LeadChange, parse_relay_message
+from territory_router.salesforce.writeback import SalesforceAuthError, SalesforceError
 from territory_router.services.dead_letters import DeadLetterSender
+from territory_router.services.gaps import needs_refetch, resolve_gaps
 from territory_router.services.intake import (
     IntakeDeps,
     handle_change,
@@ -38,6 +45,7 @@ from territory_router.services.intake import (
     send_tag_requests,
     tag_request_for,
 )
+from territory_router.services.reconciliation import ReconciliationTrigger
 
 logger = make_logger()
 metrics = Metrics()
@@ -46,6 +54,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 config = settings()
 idempotency_config = IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=7 * 24 * 3600)
 persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table)
+salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
 
 @cache
@@ -56,6 +65,7 @@ def _deps() -> IntakeDeps:
         lifecycle=routing_lifecycle(config),
         integration_user_id=config.salesforce_integration_user_id,
         events=EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE),
+        reconcile=ReconciliationTrigger(aws.client("sqs"), config.reconcile_queue_url),
     )
 
 
@@ -82,6 +92,27 @@ def record_handler(record: SQSRecord) -> None:
         )
         return
     metrics.add_metric(name="LeadChangesReceived", unit=MetricUnit.Count, value=len(changes))
+    if config.writeback_enabled and needs_refetch(changes):
+        try:
+            changes = resolve_gaps(changes, reader=salesforce,
+                                   extra_fields=config.salesforce_extra_lead_fields)
+        except SalesforceError as exc:
+            metrics.add_metric(name="GapRefetchFailed", unit=MetricUnit.Count, value=1)
+            if isinstance(exc, SalesforceAuthError):
+                salesforce.invalidate()  # refused even after a fresh read: the next delivery reads it again
+            if exc.retryable or isinstance(exc, SalesforceAuthError):
+                logger.warning("could not read the leads of a gap event; the message will be retried",
+                               extra={"code": exc.code, "message_id": record.message_id})
+                raise
+            # The query itself is wrong for this org (e.g. INVALID_FIELD in SALESFORCE_EXTRA_LEAD_FIELDS):
+            # retrying cannot help. Set the event aside with the reason; redrive it once the setting is fixed.
+            logger.error("Salesforce refused the gap refetch query", extra={"code": exc.code, "error": str(exc)[:300]})
+            DeadLetterSender(aws.client("sqs"), config.intake_dlq_url, "intake").send(
+                record.body, reason=f"gap refetch refused by Salesforce: {str(exc)[:300]}", code=exc.code,
+                message_id=record.message_id,
+            )
+            return
+        metrics.add_metric(name="GapEventsRefetched", unit=MetricUnit.Count, value=1)
     for change in changes:
         result = apply_change(change=change.model_dump(mode="json"))
         if result.get("queue"):

@@ -36,10 +36,9 @@ def clock() -> datetime:
 
 @cache
 def _client():
-    from territory_router.adapters.salesforce_client import RebuildingClient, client_from_secret
+    from territory_router.adapters.salesforce_client import salesforce_from_secret
 
-    return RebuildingClient(lambda fresh: client_from_secret(
-        config.salesforce_secret_name, api_version=config.salesforce_api_version, force_fetch=fresh))
+    return salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
 
 @cache

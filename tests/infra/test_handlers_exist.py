@@ -11,8 +11,8 @@ from tests.infra.template_loader import REPO_ROOT, load_template, resources_of_t
 FUNCTIONS = sorted(resources_of_type(load_template(), "AWS::Serverless::Function"))
 
 
-def test_there_are_eight_functions():
-    assert len(FUNCTIONS) == 8
+def test_there_are_nine_functions():
+    assert len(FUNCTIONS) == 9
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)

@@ -25,7 +25,7 @@ def test_transformed_template_passes_the_walker(cfn_template):
 def test_the_walker_sees_what_sam_generates(cfn_template):
     # The roles exist only after the transform: make sure the walker actually looked at them.
     roles = resources_of_type(cfn_template, "AWS::IAM::Role")
-    assert len(roles) == 8
+    assert len(roles) == 9  # one per function
     for role in roles.values():
         arns = role["Properties"]["ManagedPolicyArns"]
         assert {a.rsplit("/", 1)[-1] for a in arns} <= set(ALLOWED_MANAGED_POLICIES)
@@ -219,7 +219,8 @@ def _short(resource: Any) -> str:
 
 FUNCTIONS = [
     "TerritoryUploadFunction", "RosterUploadFunction", "LeadIntakeFunction", "LeadTaggingFunction",
-    "LeadAssignmentFunction", "LeadRerouteFunction", "SalesforceWritebackFunction", "ReportAggregatesFunction",
+    "LeadAssignmentFunction", "LeadRerouteFunction", "LeadReconcileFunction", "SalesforceWritebackFunction",
+    "ReportAggregatesFunction",
 ]
 
 
@@ -235,9 +236,21 @@ def _who(cfn_template, predicate) -> set[str]:
     return {f for f in FUNCTIONS if any(predicate(a, r) for a, r in _grants(cfn_template, f))}
 
 
-def test_only_writeback_reads_the_salesforce_secret(cfn_template):
-    assert _who(cfn_template, lambda a, r: a.startswith("secretsmanager:")) == {"SalesforceWritebackFunction"}
-    assert _who(cfn_template, lambda a, r: r == "SalesforceCredentialsSecret") == {"SalesforceWritebackFunction"}
+SALESFORCE_CALLERS = {
+    "SalesforceWritebackFunction",  # writes owners
+    "LeadRerouteFunction",  # re-reads the due leads before re-routing them
+    "LeadIntakeFunction",  # reads the leads a GAP_* event names
+    "LeadReconcileFunction",  # finds the leads no event brought
+}
+
+
+def test_only_the_salesforce_callers_read_the_salesforce_secret(cfn_template):
+    assert _who(cfn_template, lambda a, r: a.startswith("secretsmanager:")) == SALESFORCE_CALLERS
+    assert _who(cfn_template, lambda a, r: r == "SalesforceCredentialsSecret") == SALESFORCE_CALLERS
+    for function_id in SALESFORCE_CALLERS:  # read only, this one secret
+        assert {a for a, r in _grants(cfn_template, function_id) if a.startswith("secretsmanager:")} == {
+            "secretsmanager:GetSecretValue"
+        }
 
 
 def test_only_intake_and_aggregates_use_the_idempotency_table(cfn_template):
@@ -274,8 +287,12 @@ def test_queue_senders(cfn_template):
     assert senders("TaggingDLQ") == {"LeadTaggingFunction"}
     assert senders("AssignmentDLQ") == {"LeadAssignmentFunction"}
     assert senders("WritebackDLQ") == {"SalesforceWritebackFunction"}
-    assert senders("IntakeQueue") == set() and senders("WritebackQueue") == set()  # only EventBridge sends there
+    # EventBridge sends Salesforce's events there; reconciliation sends the leads no event brought, in the same shape
+    assert senders("IntakeQueue") == {"LeadReconcileFunction"}
+    assert senders("WritebackQueue") == set()  # only EventBridge sends there
     assert senders("AggregatesQueue") == set() and senders("AggregatesDLQ") == set()
+    assert senders("ReconcileQueue") == {"LeadIntakeFunction"}  # GAP_OVERFLOW / wildcard ids: run a reconciliation
+    assert senders("ReconcileDLQ") == set()
 
 
 def test_s3_access_by_prefix(cfn_template):

@@ -24,6 +24,7 @@ FUNCTIONS = {
     "LeadTaggingFunction": ("functions/lead_tagging/", "handle_lead_tagging.lambda_handler"),
     "LeadAssignmentFunction": ("functions/lead_assignment/", "handle_lead_assignment.lambda_handler"),
     "LeadRerouteFunction": ("functions/lead_reroute/", "handle_lead_reroute.lambda_handler"),
+    "LeadReconcileFunction": ("functions/lead_reconcile/", "handle_lead_reconcile.lambda_handler"),
     "SalesforceWritebackFunction": ("functions/salesforce_writeback/", "handle_salesforce_writeback.lambda_handler"),
     "ReportAggregatesFunction": ("functions/report_aggregates/", "handle_report_aggregates.lambda_handler"),
 }
@@ -35,6 +36,7 @@ SQS_TRIGGERS = {
     "LeadAssignmentFunction": ("AssignmentQueue", "AssignmentDLQ", 10, None),
     "SalesforceWritebackFunction": ("WritebackQueue", "WritebackDLQ", 50, 5),
     "ReportAggregatesFunction": ("AggregatesQueue", "AggregatesDLQ", 100, 2),
+    "LeadReconcileFunction": ("ReconcileQueue", "ReconcileDLQ", 10, 5),
 }
 
 # docs/architecture.md, "Resources and environment variables": env var -> the resource it must point at
@@ -49,11 +51,16 @@ RESOURCE_ENV = {
     "ASSIGNMENT_DLQ_URL": {"Ref": "AssignmentDLQ"},
     "WRITEBACK_DLQ_URL": {"Ref": "WritebackDLQ"},
     "APP_EVENT_BUS": {"Ref": "AppEventBus"},
+    "RECONCILE_QUEUE_URL": {"Ref": "ReconcileQueue"},
+    "INTAKE_QUEUE_URL": {"Ref": "IntakeQueue"},
+    "RECONCILE_LOOKBACK_MINUTES": {"Ref": "ReconcileLookbackMinutes"},
+    "RECONCILE_MAX_LEADS": {"Ref": "ReconcileMaxLeads"},
     "SALESFORCE_SECRET_NAME": {"Ref": "SalesforceCredentialsSecret"},
     "SALESFORCE_ORG_ID": {"Ref": "SalesforceOrgId"},
     "SALESFORCE_INTEGRATION_USER_ID": {"Ref": "SalesforceIntegrationUserId"},
     "SALESFORCE_API_VERSION": {"Ref": "SalesforceApiVersion"},
     "WRITEBACK_ENABLED": {"Ref": "WritebackEnabled"},
+    "SALESFORCE_EXTRA_LEAD_FIELDS": {"Ref": "SalesforceExtraLeadFields"},
     "NEAREST_TOLERANCE_KM": {"Ref": "NearestToleranceKm"},
     "CATCH_ALL_TERRITORY_ID": {"Ref": "CatchAllTerritoryId"},
     "DEFAULT_SLA_MINUTES": {"Ref": "DefaultSlaMinutes"},
@@ -234,13 +241,20 @@ def test_s3_uploads_notify_their_functions(cfn_template):
                                         if p["Properties"]["Principal"] == "s3.amazonaws.com"}
 
 
-def test_reroute_runs_on_the_schedule_parameter(cfn_template):
+@pytest.mark.parametrize(
+    ("rule_id", "parameter", "function_id"),
+    [
+        ("LeadRerouteFunctionRerouteSchedule", "RerouteScheduleRate", "LeadRerouteFunction"),
+        ("LeadReconcileFunctionReconcileSchedule", "ReconcileScheduleRate", "LeadReconcileFunction"),
+    ],
+)
+def test_scheduled_functions_run_on_their_schedule_parameter(cfn_template, rule_id, parameter, function_id):
     rules = {lid: r for lid, r in resources_of_type(cfn_template, "AWS::Events::Rule").items()
              if "ScheduleExpression" in r["Properties"]}
-    assert list(rules) == ["LeadRerouteFunctionRerouteSchedule"]
-    rule = rules["LeadRerouteFunctionRerouteSchedule"]["Properties"]
-    assert rule["ScheduleExpression"] == {"Ref": "RerouteScheduleRate"}
-    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["LeadRerouteFunction", "Arn"]}
+    assert sorted(rules) == ["LeadReconcileFunctionReconcileSchedule", "LeadRerouteFunctionRerouteSchedule"]
+    rule = rules[rule_id]["Properties"]
+    assert rule["ScheduleExpression"] == {"Ref": parameter}
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
@@ -386,6 +400,9 @@ def test_parameters(sam_template):
     params = sam_template["Parameters"]
     defaults = {
         "RerouteScheduleRate": "rate(5 minutes)",
+        "ReconcileScheduleRate": "rate(1 hour)",
+        "ReconcileLookbackMinutes": 240,
+        "ReconcileMaxLeads": 2000,
         "DefaultSlaMinutes": 60,
         "MaxReroutes": 2,
         "NearestToleranceKm": 25,

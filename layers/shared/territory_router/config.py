@@ -33,11 +33,17 @@ class Settings(BaseModel):
     writeback_queue_url: str = ""
     writeback_pause_api_percent: float = Field(default=80.0, ge=0, le=100)
     app_event_bus: str = ""
+    reconcile_queue_url: str = ""
+    intake_queue_url: str = ""
+    reconcile_lookback_minutes: int = Field(default=240, ge=1)
+    reconcile_max_leads: int = Field(default=2000, ge=1)
     salesforce_org_id: str = ""
     salesforce_secret_name: str = ""
     salesforce_integration_user_id: str | None = None
     salesforce_api_version: str = "v62.0"
     writeback_enabled: bool = False
+    # Lead fields (API names) a SOQL read selects besides the standard ones, e.g. Language__c for a skill rule.
+    salesforce_extra_lead_fields: tuple[str, ...] = ()
     nearest_tolerance_km: float = Field(default=25.0, ge=0)
     catch_all_territory_id: str | None = None
     default_sla_minutes: int = Field(default=60, ge=1)
@@ -63,11 +69,18 @@ class Settings(BaseModel):
             writeback_queue_url=e.get("WRITEBACK_QUEUE_URL", ""),
             writeback_pause_api_percent=float(e.get("WRITEBACK_PAUSE_API_PERCENT") or 80.0),
             app_event_bus=e.get("APP_EVENT_BUS", ""),
+            reconcile_queue_url=e.get("RECONCILE_QUEUE_URL", ""),
+            intake_queue_url=e.get("INTAKE_QUEUE_URL", ""),
+            reconcile_lookback_minutes=int(e.get("RECONCILE_LOOKBACK_MINUTES") or 240),
+            reconcile_max_leads=int(e.get("RECONCILE_MAX_LEADS") or 2000),
             salesforce_org_id=e.get("SALESFORCE_ORG_ID", ""),
             salesforce_secret_name=e.get("SALESFORCE_SECRET_NAME", ""),
             salesforce_integration_user_id=e.get("SALESFORCE_INTEGRATION_USER_ID") or None,
             salesforce_api_version=e.get("SALESFORCE_API_VERSION") or "v62.0",
             writeback_enabled=_flag(e.get("WRITEBACK_ENABLED"), False),
+            salesforce_extra_lead_fields=tuple(
+                f.strip() for f in (e.get("SALESFORCE_EXTRA_LEAD_FIELDS") or "").split(",") if f.strip()
+            ),
             nearest_tolerance_km=float(e.get("NEAREST_TOLERANCE_KM") or 25.0),
             catch_all_territory_id=e.get("CATCH_ALL_TERRITORY_ID") or None,
             default_sla_minutes=int(e.get("DEFAULT_SLA_MINUTES") or 60),

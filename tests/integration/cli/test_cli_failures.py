@@ -48,6 +48,7 @@ COMMANDS: dict[tuple[str, ...], tuple[list[str], bool]] = {
     ("dlq", "list"): ([], True),
     ("dlq", "redrive"): ([], True),
     ("report",): (["--out", "{tmp}/report"], True),
+    ("backfill",): (["--since", "2026-01-01"], True),
 }
 STACK_COMMANDS = [path for path, (_, stack) in COMMANDS.items() if stack]
 
@@ -132,7 +133,7 @@ def test_stale_ready_line_of_a_stopped_local_stack(bare_machine, path):
     stack_file.parent.mkdir()
     names = ("TerritoryBucket", "LeadsTable", "RoutingTable", "IntakeDLQ", "TaggingDLQ", "AssignmentDLQ",
              "WritebackDLQ", "AggregatesDLQ", "IntakeQueue", "TaggingQueue", "AssignmentQueue", "WritebackQueue",
-             "AggregatesQueue", "IdempotencyTable", "AppEventBus")
+             "AggregatesQueue", "IdempotencyTable", "AppEventBus", "SalesforceCredentialsSecret", "ReconcileQueue")
     stack_file.write_text(json.dumps({
         "endpoint": f"http://127.0.0.1:{port}", "region": "us-east-1",
         "resources": {n: (f"http://127.0.0.1:{port}/123456789012/{n}" if n.endswith(("Queue", "DLQ")) else f"local-{n.lower()}")

@@ -28,6 +28,7 @@ def test_every_function_has_code_and_a_trigger(template: Template) -> None:
         "LeadTaggingFunction",
         "LeadAssignmentFunction",
         "LeadRerouteFunction",
+        "LeadReconcileFunction",
         "SalesforceWritebackFunction",
         "ReportAggregatesFunction",
     }
@@ -48,6 +49,7 @@ def test_sqs_events_point_at_declared_queues_and_report_partial_failures(templat
         "LeadAssignmentFunction",
         "SalesforceWritebackFunction",
         "ReportAggregatesFunction",
+        "LeadReconcileFunction",
     }
     for _lid, props in sqs_events:
         assert props["Queue"] in queue_arns

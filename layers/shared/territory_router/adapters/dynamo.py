@@ -53,3 +53,32 @@ def from_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
     if item is None:
         return None
     return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def batch_get(ddb, requests: dict[str, list[dict[str, Any]]], *, projection: str | None = None,
+              consistent: bool = True, max_rounds: int = 10) -> dict[str, list[dict[str, Any]]]:
+    """BatchGetItem over several tables (``{table: [key, ...]}``), 100 keys a call, following UnprocessedKeys.
+
+    Returns the raw items per table. ``projection`` (e.g. ``"lead_id"``) reads only those attributes.
+    """
+    out: dict[str, list[dict[str, Any]]] = {t: [] for t in requests}
+    flat = [(t, k) for t, keys in requests.items() for k in keys]
+    for i in range(0, len(flat), 100):
+        chunk: dict[str, dict[str, Any]] = {}
+        for table, key in flat[i : i + 100]:
+            entry = chunk.setdefault(table, {"Keys": [], "ConsistentRead": consistent})
+            if projection:
+                entry["ProjectionExpression"] = projection
+            entry["Keys"].append(key)
+        pending: dict[str, Any] | None = chunk
+        rounds = 0
+        while pending:
+            resp = ddb.batch_get_item(RequestItems=pending)
+            for table, items in resp.get("Responses", {}).items():
+                out.setdefault(table, []).extend(items)
+            pending = resp.get("UnprocessedKeys") or None
+            rounds += 1
+            if rounds > max_rounds and pending:
+                raise RuntimeError("BatchGetItem kept returning unprocessed keys")
+    return out
+

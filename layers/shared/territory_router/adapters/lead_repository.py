@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from territory_router.adapters.dynamo import from_item, to_attr, to_item
+from territory_router.adapters.dynamo import batch_get, from_item, to_attr, to_item
 from territory_router.domain.leads import Lead, LeadStatus, TagResult
 
 
@@ -50,6 +50,12 @@ class LeadRepository:
             TableName=self._table, Key={"lead_id": {"S": lead_id}}, ConsistentRead=consistent
         )
         return from_item(resp.get("Item"))
+
+    def known_ids(self, lead_ids: list[str]) -> set[str]:
+        """The ids among ``lead_ids`` (18-character) that have a lead record: BatchGetItem of the key only."""
+        keys = [{"lead_id": {"S": i}} for i in dict.fromkeys(lead_ids)]
+        found = batch_get(self._ddb, {self._table: keys}, projection="lead_id") if keys else {}
+        return {item["lead_id"]["S"] for item in found.get(self._table, [])}
 
     def mark_tagged(self, lead_id: str, tag: TagResult, *, now: datetime) -> bool:
         """Stamp the territory. Only a RECEIVED lead moves to TAGGED; a redelivered message changes nothing."""

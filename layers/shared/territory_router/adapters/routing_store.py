@@ -34,6 +34,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from territory_router.adapters.dynamo import batch_get
 from territory_router.assignment.eligibility import RepLoad
 from territory_router.assignment.records import (
     REROUTE_SHARD,
@@ -295,23 +296,7 @@ class RoutingStore:
 
     def _batch_get(self, requests: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
         """BatchGetItem over several tables, chunked by 100 keys, following UnprocessedKeys."""
-        out: dict[str, list[dict[str, Any]]] = {t: [] for t in requests}
-        flat = [(t, k) for t, keys in requests.items() for k in keys]
-        for i in range(0, len(flat), 100):
-            chunk: dict[str, dict[str, Any]] = {}
-            for table, key in flat[i : i + 100]:
-                chunk.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
-            pending: dict[str, Any] | None = chunk
-            attempts = 0
-            while pending:
-                resp = self.ddb.batch_get_item(RequestItems=pending)
-                for table, items in resp.get("Responses", {}).items():
-                    out.setdefault(table, []).extend(items)
-                pending = resp.get("UnprocessedKeys") or None
-                attempts += 1
-                if attempts > 10 and pending:
-                    raise RuntimeError("BatchGetItem kept returning unprocessed keys")
-        return out
+        return batch_get(self.ddb, requests)
 
     @staticmethod
     def _load_key(rep_id: str) -> dict[str, Any]:

@@ -8,6 +8,9 @@
   own assignment rules do not override our owner, and with ``Sforce-Call-Options: client=TerritoryRouter`` so our
   changes are recognisable in CDC ``changeOrigin``. Every API response's ``Sforce-Limit-Info`` is kept in
   ``last_api_usage``.
+* ``SalesforceClient.query`` / ``query_records`` run a SOQL query (``GET /services/data/vXX.X/query?q=…``) and
+  follow ``nextRecordsUrl`` page by page (at most 2,000 records a page); ``get_leads`` reads Leads by id with
+  ``SELECT … FROM Lead WHERE Id IN (…)``, at most 200 ids a query (15- and 18-character ids are one record).
 * ``client_from_secret`` builds a client from the Secrets Manager secret (``client_id``, ``client_secret``,
   ``my_domain_url``) read through powertools parameters (cached per container).
 
@@ -18,15 +21,17 @@ timeouts: retry later, ``retry_after`` seconds), ``SalesforceAuthError``, ``Sale
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from territory_router.salesforce import soql
 from territory_router.salesforce.ids import is_salesforce_id, to_18
 from territory_router.salesforce.writeback import (
     MAX_RECORDS_PER_CALL,
@@ -196,6 +201,51 @@ def _first_error(data: Any) -> tuple[str, str]:
     return "UNKNOWN", ""
 
 
+_RETRYABLE_QUERY_CODES = frozenset({"QUERY_TIMEOUT", "INVALID_QUERY_LOCATOR", "REQUEST_RUNNING_TOO_LONG"})
+_QUERY_PATH_RE = re.compile(r"^/services/data/v\d+\.\d/query(All)?/[A-Za-z0-9-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPage:
+    """One answer of the Query resource: ``{"totalSize", "done", "records": [...], "nextRecordsUrl"?}``."""
+
+    total_size: int
+    done: bool
+    records: list[dict[str, Any]]
+    next_records_url: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any, *, status: int | None = None) -> QueryPage:
+        if not isinstance(data, Mapping) or not isinstance(data.get("records"), list):
+            raise SalesforceRetryableError("query answered without a records list", code="BAD_RESPONSE", status=status)
+        records = [r for r in data["records"] if isinstance(r, Mapping)]
+        if len(records) != len(data["records"]):
+            raise SalesforceRetryableError("query answered a record that is not an object", code="BAD_RESPONSE",
+                                           status=status)
+        done = data.get("done")
+        if not isinstance(done, bool):
+            raise SalesforceRetryableError("query answered without 'done'", code="BAD_RESPONSE", status=status)
+        next_url = data.get("nextRecordsUrl")
+        # Only a query locator of this API is followed: the bearer token never goes to another host or path.
+        if not done and not (isinstance(next_url, str) and _QUERY_PATH_RE.match(next_url)):
+            raise SalesforceRetryableError("query not done but its nextRecordsUrl is not a query locator path",
+                                               code="BAD_RESPONSE", status=status)
+        total = data.get("totalSize")
+        return cls(
+            total_size=total if isinstance(total, int) and not isinstance(total, bool) else len(records),
+            done=done,
+            records=[dict(r) for r in records],
+            next_records_url=next_url if not done else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    total_size: int
+    done: bool  # False when max_records stopped the reading before the last page
+    records: list[dict[str, Any]]
+
+
 class SalesforceClient:
     """A small Salesforce REST client: only what Territory Router needs."""
 
@@ -215,6 +265,11 @@ class SalesforceClient:
     def integration_user_id(self) -> str | None:
         """The run-as user of the connected app (whose changes are our own writeback)."""
         return self._tokens.token().user_id
+
+    @property
+    def org_id(self) -> str | None:
+        """The org of the credentials (from the token's identity URL ``.../id/<orgId>/<userId>``)."""
+        return self._tokens.token().org_id
 
     def _base(self, token: AccessToken) -> str:
         return self._instance_url or token.instance_url
@@ -300,6 +355,82 @@ class SalesforceClient:
         out.update({k: v for k, v in record.items() if k != "attributes"})
         return out
 
+    # --- Reads (SOQL) -------------------------------------------------------------------------------------
+
+    def query_pages(self, soql_text: str) -> Iterator[QueryPage]:
+        """The pages of one SOQL query: ``GET …/query?q=``, then each ``nextRecordsUrl`` until ``done``.
+
+        Raises ``SalesforceError`` for a query Salesforce refuses (HTTP 400 ``MALFORMED_QUERY``, ``INVALID_FIELD``,
+        ``INVALID_TYPE``), ``SalesforceRetryableError`` for ``QUERY_TIMEOUT``, an expired query locator
+        (``INVALID_QUERY_LOCATOR``: run the query again), the API limit, 5xx and network failures.
+        """
+        if not isinstance(soql_text, str) or not soql_text.strip():
+            raise ValueError("empty SOQL query")
+        path = f"/services/data/{self.api_version}/query?q={urllib.parse.quote(soql_text, safe='')}"
+        while True:
+            page = self._query_page(path)
+            yield page
+            if page.done:
+                return
+            path = page.next_records_url  # type: ignore[assignment] - checked by _query_page
+
+    def _query_page(self, path: str) -> QueryPage:
+        try:
+            response = self.request("GET", path)
+        except SalesforceRetryableError:
+            raise
+        except SalesforceError as exc:
+            if exc.code in _RETRYABLE_QUERY_CODES:
+                raise SalesforceRetryableError(str(exc), code=exc.code, status=exc.status,
+                                               retry_after=DEFAULT_UNAVAILABLE_BACKOFF_S) from None
+            raise
+        return QueryPage.from_json(response.json(), status=response.status)
+
+    def query_records(self, soql_text: str, *, max_records: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every record of the query (``attributes`` included, as Salesforce sends them), at most ``max_records``.
+
+        Stops asking for pages once ``max_records`` records were yielded: a bounded caller costs one API call per
+        2,000 records it reads, not per record that matches.
+        """
+        if max_records is not None and max_records < 1:
+            return
+        count = 0
+        for page in self.query_pages(soql_text):
+            for record in page.records:
+                yield record
+                count += 1
+                if max_records is not None and count >= max_records:
+                    return
+
+    def query(self, soql_text: str, *, max_records: int | None = None) -> QueryResult:
+        """All records of the query (following ``nextRecordsUrl``), or the first ``max_records``."""
+        records: list[dict[str, Any]] = []
+        total, done = 0, True
+        for page in self.query_pages(soql_text):
+            total, done = page.total_size, page.done
+            records.extend(page.records)
+            if max_records is not None and len(records) >= max_records:
+                break
+        if max_records is not None and len(records) > max_records:
+            records, done = records[:max_records], False
+        return QueryResult(total_size=total, done=done, records=records)
+
+    def get_leads(self, ids: Iterable[str], fields: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The Leads among ``ids`` that exist, by 18-character id, with ``fields`` (``Id`` always included).
+
+        One ``SELECT … FROM Lead WHERE Id IN (…)`` per 200 distinct ids. An id missing from the answer names a lead
+        that is deleted (in the Recycle Bin or purged) or that the integration user cannot see.
+        """
+        fields = list(fields)
+        found: dict[str, dict[str, Any]] = {}
+        for query_text in soql.leads_by_id(ids, fields):
+            for record in self.query_records(query_text):
+                record_id = record.get("Id")
+                if not is_salesforce_id(record_id):
+                    raise SalesforceRetryableError("query answered a Lead without an Id", code="BAD_RESPONSE")
+                found[to_18(record_id)] = record
+        return found
+
     def get_lead(self, lead_id: str, fields: list[str] | None = None) -> dict[str, Any] | None:
         """One Lead by id (e.g. to refetch after a CDC gap event); ``None`` when it does not exist."""
         if not is_salesforce_id(lead_id):
@@ -332,11 +463,17 @@ def client_from_secret(secret_name: str, *, session: Transport | None = None, ma
     from aws_lambda_powertools.utilities import parameters
 
     secret = parameters.get_secret(secret_name, transform="json", max_age=max_age, force_fetch=force_fetch)
+    return client_from_secret_value(secret, name=secret_name, session=session, api_version=api_version)
+
+
+def client_from_secret_value(secret: Any, *, name: str = "the Salesforce secret", session: Transport | None = None,
+                             api_version: str | None = None) -> SalesforceClient:
+    """A client from the secret's value (``{"client_id", "client_secret", "my_domain_url", ...}``), already read."""
     if not isinstance(secret, Mapping):
-        raise SalesforceAuthError(f"secret {secret_name} is not a JSON object", code="BAD_SECRET")
-    missing = [name for name in REQUIRED_SECRET_FIELDS if not secret.get(name)]
+        raise SalesforceAuthError(f"secret {name} is not a JSON object", code="BAD_SECRET")
+    missing = [key for key in REQUIRED_SECRET_FIELDS if not secret.get(key)]
     if missing:
-        raise SalesforceAuthError(f"secret {secret_name} lacks {', '.join(missing)}", code="BAD_SECRET")
+        raise SalesforceAuthError(f"secret {name} lacks {', '.join(missing)}", code="BAD_SECRET")
     provider = ClientCredentialsTokenProvider(
         str(secret["my_domain_url"]), str(secret["client_id"]), str(secret["client_secret"]), session=session,
     )
@@ -360,12 +497,15 @@ class RebuildingClient:
         self._build = build
         self._client: SalesforceClient | None = None
         self._lock = threading.Lock()
+        self._stale = False
         self.rebuilds = 0
 
     def _current(self, fresh: bool = False) -> SalesforceClient:
         with self._lock:
+            fresh = fresh or self._stale
             if self._client is None or fresh:
                 self._client = self._build(fresh)
+                self._stale = False
                 if fresh:
                     self.rebuilds += 1
             return self._client
@@ -391,3 +531,19 @@ class RebuildingClient:
         if not callable(attribute):
             return attribute
         return lambda *args, **kwargs: self.call(name, *args, **kwargs)
+
+    def invalidate(self) -> None:
+        """Forget the client: the next call builds it from a fresh read of the secret.
+
+        For callers that saw ``SalesforceAuthError`` outside ``call`` (a paged query is a generator: its requests run
+        while the caller iterates, after ``call`` has returned).
+        """
+        with self._lock:
+            self._client = None
+            self._stale = True
+
+
+def salesforce_from_secret(secret_name: str, *, api_version: str | None = None) -> RebuildingClient:
+    """The handlers' Salesforce client: built lazily from the secret, rebuilt from a fresh read after an auth refusal."""
+    return RebuildingClient(lambda fresh: client_from_secret(secret_name, api_version=api_version, force_fetch=fresh))
+

@@ -9,7 +9,7 @@ released by ``mark_attended`` from its new owner - never counted twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -28,16 +28,32 @@ from territory_router.assignment.records import (
     iso,
 )
 from territory_router.assignment.roster import Group, Roster, owner_kind
-from territory_router.assignment.service import MAX_ATTEMPTS, _backoff, groups_to_read
+from territory_router.assignment.service import MAX_ATTEMPTS, _backoff, _release, groups_to_read
 from territory_router.assignment.sla import due_at, sla_for
 from territory_router.assignment.strategies import PointerState
 from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagPrecision, TagResult
-from territory_router.domain.messages import REASON_GEOCODED, LeadAssignedDetail
+from territory_router.domain.messages import (
+    REASON_GEOCODED,
+    LeadAssignedDetail,
+    LeadLifecycleDetail,
+    lifecycle_detail,
+)
 
 if TYPE_CHECKING:
     from territory_router.adapters.routing_store import RoutingStore
 
 REASON_SLA = "SLA_MISSED"  # LeadRerouted.reroute_reason: nobody attended the lead within its SLA (or GEOCODED)
+
+
+# What a screen (services.reroute.SalesforceScreen) says of a due lead, read back from Salesforce.
+SCREEN_REROUTE = "REROUTE"  # nobody worked it: the SLA rules decide (re-route or escalate)
+SCREEN_ATTENDED = "ATTENDED"  # worked or taken over in Salesforce: mark attended, release the counter
+SCREEN_CLOSED = "CLOSED"  # converted / closed in Salesforce: release the counter
+SCREEN_DELETED = "DELETED"  # gone from Salesforce: release the counter
+SCREEN_UNVERIFIED = "UNVERIFIED"  # Salesforce could not be read: leave the lead as it is, never re-route blind
+
+# items -> {lead_id: (one of the SCREEN_* outcomes, reason)}; a lead it does not mention is re-routed as before.
+Screen = Callable[[list[dict[str, Any]]], Mapping[str, tuple[str, str]]]
 
 
 @dataclass
@@ -46,6 +62,9 @@ class RerouteReport:
     escalated: list[LeadAssignedDetail] = field(default_factory=list)  # emit LeadEscalated
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"lead_id", "reason"}
     items_read: int = 0  # lead items read from DynamoDB (Query ScannedCount + re-reads)
+    attended: list[LeadLifecycleDetail] = field(default_factory=list)  # worked in Salesforce: emit LeadAttended
+    closed: list[LeadLifecycleDetail] = field(default_factory=list)  # closed/deleted in Salesforce: emit LeadClosed
+    blocked: list[dict[str, str]] = field(default_factory=list)  # Salesforce unreadable: {"lead_id", "reason"}
 
 
 def _lead_of(item: dict[str, Any]) -> Lead:
@@ -144,6 +163,25 @@ class _Run:
         self.loads[rep_id] = RepLoad(
             max(0, cur.open_leads + delta), cur.assigned_total + (1 if delta > 0 else 0)
         )
+
+    def settle(self, item: dict[str, Any], outcome: str, reason: str) -> None:
+        """Salesforce shows the lead worked, closed or gone: release it through the attend/release rules, once."""
+        lead_id = item["lead_id"]
+        status = {
+            SCREEN_ATTENDED: LeadStatus.ATTENDED, SCREEN_CLOSED: LeadStatus.CLOSED, SCREEN_DELETED: LeadStatus.DELETED,
+        }[outcome]
+        released, changed = _release(lead_id, new_status=status, store=self.store, now=self.now, reason=reason)
+        self.report.items_read += 1
+        counted = item.get("counted_rep_id")
+        if released and counted:
+            self._bump(counted, -1)
+        # Announce only what this run changed (as intake does): time to first touch is counted once.
+        if status is LeadStatus.ATTENDED and changed:
+            self.report.attended.append(lifecycle_detail(item, status.value, self.now, reason))
+        elif status is not LeadStatus.ATTENDED and released:
+            self.report.closed.append(lifecycle_detail(item, status.value, self.now, reason))
+        else:
+            self.report.skipped.append({"lead_id": lead_id, "reason": f"already settled: {reason}"})
 
     def handle(self, item: dict[str, Any]) -> None:
         lead_id = item["lead_id"]
@@ -362,21 +400,34 @@ class _Run:
 
 
 def reroute_due_leads(
-    *, store: RoutingStore, now: datetime, max_reroutes: int, limit: int = 500
+    *, store: RoutingStore, now: datetime, max_reroutes: int, limit: int = 500, screen: Screen | None = None
 ) -> RerouteReport:
     """Re-route (or escalate) up to ``limit`` leads whose SLA ran out by ``now``, oldest first.
 
     ``max_reroutes`` (setting ``MAX_REROUTES``) applies unless the group or roster sets its own.
+
+    ``screen`` (``services.reroute.SalesforceScreen``, when a Salesforce connection is configured) is asked about
+    all due leads first: a lead Salesforce shows worked, taken over, converted, closed or deleted is settled
+    through the attend/release rules (counter released exactly once) instead of re-routed; a lead Salesforce
+    could not be read for is left untouched (``blocked``) and comes back in the next run. Without a screen the
+    run trusts its own record, as before.
     """
     items, read = store.query_due(now, limit)
     if not items:
         return RerouteReport(items_read=read)
+    verdicts = dict(screen(items)) if screen is not None else {}
     roster = store.active_roster(refresh=True)
     run = _Run(store, roster, now, max_reroutes)
     run.report.items_read = read
     run.refresh({i.get("territory_id") for i in items}, {i.get("group_id") for i in items if i.get("group_id")})
     for item in sorted(items, key=lambda i: (int(i.get("sla_due_at") or 0), i["lead_id"])):
-        run.handle(item)
+        outcome, reason = verdicts.get(item["lead_id"], (SCREEN_REROUTE, ""))
+        if outcome == SCREEN_UNVERIFIED:
+            run.report.blocked.append({"lead_id": item["lead_id"], "reason": reason})
+        elif outcome in (SCREEN_ATTENDED, SCREEN_CLOSED, SCREEN_DELETED):
+            run.settle(item, outcome, reason)
+        else:
+            run.handle(item)
     return run.report
 
 

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "territory_router.cli.leads",
     "territory_router.cli.dlq",
     "territory_router.cli.report",
+    "territory_router.cli.backfill",
 )
 
 

@@ -45,7 +45,9 @@ class Stack:
     region: str
     resources: dict[str, str]
     endpoint: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)  # template parameters (SalesforceOrgId ...)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    stack_name: str | None = None  # a deployed stack's name (its parameters are read from CloudFormation)
 
     def client(self, service: str):
         if service not in self._clients:
@@ -72,7 +74,8 @@ class Stack:
     @classmethod
     def from_ready_line(cls, line: str | dict[str, Any]) -> Stack:
         data = json.loads(line) if isinstance(line, str) else line
-        return cls(region=data["region"], resources=dict(data["resources"]), endpoint=data.get("endpoint"))
+        return cls(region=data["region"], resources=dict(data["resources"]), endpoint=data.get("endpoint"),
+                   parameters=dict(data.get("parameters") or {}))
 
     @classmethod
     def from_cloudformation(cls, stack_name: str, region: str | None = None) -> Stack:
@@ -85,7 +88,15 @@ class Stack:
         for page in paginator.paginate(StackName=stack_name):
             for res in page["StackResourceSummaries"]:
                 resources[res["LogicalResourceId"]] = res.get("PhysicalResourceId", "")
-        return cls(region=region, resources=resources)
+        return cls(region=region, resources=resources, _clients={"cloudformation": cfn}, stack_name=stack_name)
+
+    def parameter(self, name: str) -> str | None:
+        """A template parameter of the stack (the ready line's, or CloudFormation's for a deployed stack)."""
+        if name not in self.parameters and self.stack_name:
+            stacks = self.client("cloudformation").describe_stacks(StackName=self.stack_name)["Stacks"]
+            for param in (stacks[0].get("Parameters") or []) if stacks else []:
+                self.parameters[param["ParameterKey"]] = param.get("ParameterValue", "")
+        return self.parameters.get(name) or None
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,8 +9,12 @@
    call, and the org's own change events (LeadChangeEvent, TaskChangeEvent, and the echo of every writeback) reach
    the partner bus through its relay; the re-route runs as if one and two hours had passed, so unattended leads
    are re-routed once and then escalated to the group's manager (the demo's copy of the sample roster allows one
-   re-route; the sample itself allows two);
-5. print a per-territory table and per-rep loads.
+   re-route; the sample itself allows two); before moving a lead the re-route reads it back from the org, so a lead
+   whose rep only logged a call is released as attended, never re-routed;
+5. leads no ordinary event brings: two created with a GAP_CREATE event (intake reads them back from the org), two
+   created while the org's relay was stopped longer than the 72-hour retention (their events are lost: the
+   reconciliation run finds them by query);
+6. print a per-territory table and per-rep loads.
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ class DemoResult:
     methods: dict[str, int]
     counted_by_rep: dict[str, int] = field(default_factory=dict)  # open leads per rep, counted from the lead records
     notes: list[str] = field(default_factory=list)
+    # Leads no ordinary event brought: {"gap_refetched", "relay_lost", "reconciled"} and their ids
+    salesforce_truth: dict[str, int] = field(default_factory=dict)
+    truth_leads: list[str] = field(default_factory=list)
 
 
 LEAD_SUMMARY_ATTRIBUTES = (
@@ -173,19 +180,30 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
             f"{calls} logged calls")
 
         now = datetime.now(UTC)
+        released = 0
         for hours in (1, 2):
             result = stack.fire_schedule("LeadRerouteFunction", at=now + timedelta(hours=hours, minutes=5))
             stack.wait_idle(timeout_s=timeout_s)
-            say(f"re-route run at +{hours}h: {result.get('rerouted')} re-routed, {result.get('escalated')} escalated "
+            released += result.get("attended_in_salesforce", 0)
+            say(f"re-route run at +{hours}h: {result.get('rerouted')} re-routed, {result.get('escalated')} escalated, "
+                f"{result.get('attended_in_salesforce', 0)} released as worked in Salesforce "
                 f"({result.get('items_read')} items read)")
 
+        # The org's API usage before the outage step moves its clock 73 hours on (its 24-hour window with it).
+        org_note = (f"Salesforce org: {len(salesforce.emitted)} change events relayed "
+                    f"({sum(1 for e in salesforce.emitted if e['detail-type'] == '/data/TaskChangeEvent')} "
+                    f"TaskChangeEvent), {salesforce.api_used} API calls in the last 24 h of {salesforce.api_limit}")
+        truth, truth_ids = _salesforce_truth(stack, salesforce, seed, timeout_s)
+        say(f"gap events: {truth['gap_refetched']} GAP_CREATE leads read back from Salesforce and routed; relay stopped "
+            f"73 h: {truth['relay_lost']} change events lost, the reconciliation run found {truth['reconciled']} "
+            "leads and fed them to intake")
+
         result = _collect(stack, kinds, salesforce)
-        result.notes.append(f"Salesforce org: {len(salesforce.emitted)} change events relayed "
-                            f"({sum(1 for e in salesforce.emitted if e['detail-type'] == '/data/TaskChangeEvent')} "
-                            f"TaskChangeEvent), {salesforce.api_used} API calls in the last 24 h of "
-                            f"{salesforce.api_limit}")
-        result.notes.append(f"logged calls (TaskChangeEvent): {calls}; status changes: {status_changes}")
-        result.leads_sent = len(leads)
+        result.notes.append(org_note)
+        result.notes.append(f"logged calls (TaskChangeEvent): {calls}; status changes: {status_changes}; "
+                            f"released by the re-route's read of Salesforce: {released}")
+        result.salesforce_truth, result.truth_leads = truth, truth_ids
+        result.leads_sent = len(leads) + len(truth_ids)
         result.events_sent = len(events) + len(attended)
         from territory_router.reporting.run import write_demo_report
 
@@ -194,6 +212,29 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
         _print_report(result, out)
         say(f"report: {report_path}")
         return result
+
+
+def _salesforce_truth(stack, salesforce, seed: int, timeout_s: float) -> tuple[dict[str, int], list[str]]:
+    """Leads no ordinary event brings, routed anyway: GAP_CREATE (read back) and a relay outage (reconciliation)."""
+    extra, _ = make_leads(4, seed + 1)
+    fields = [
+        {k: v for k, v in {
+            "FirstName": lead.first_name, "LastName": lead.last_name, "Company": lead.company, "Street": lead.street,
+            "City": lead.city, "State": lead.state, "PostalCode": lead.postal_code, "Country": lead.country,
+            "Latitude": lead.latitude, "Longitude": lead.longitude, "Industry": lead.industry,
+            "LeadSource": lead.lead_source}.items() if v is not None}
+        for lead in extra
+    ]
+    gap = [salesforce.create_lead(f, owner=salesforce.default_lead_owner, gap=True) for f in fields[:2]]
+    stack.wait_idle(timeout_s=timeout_s)
+    salesforce.stop_relay()
+    silent = [salesforce.web_to_lead(f) for f in fields[2:]]
+    salesforce.advance(timedelta(hours=73))  # the relay stays stopped past Salesforce's 72-hour retention
+    lost = salesforce.start_relay().lost
+    stack.wait_idle(timeout_s=timeout_s)
+    run = stack.fire_schedule("LeadReconcileFunction")
+    stack.wait_idle(timeout_s=timeout_s)
+    return {"gap_refetched": len(gap), "relay_lost": lost, "reconciled": int(run.get("fed", 0))}, gap + silent
 
 
 def _demo_roster(data) -> bytes:
@@ -328,6 +369,10 @@ def _print_report(result: DemoResult, out: TextIO) -> None:
     p("dead-letter queues: " + ", ".join(f"{k} {v}" for k, v in sorted(result.dlq.items())))
     p(f"Salesforce writeback: {result.writeback['records']} lead updates in {result.writeback['api_calls']} "
       "Collections API calls (Sforce-Auto-Assign: FALSE)")
+    if result.salesforce_truth:
+        t = result.salesforce_truth
+        p(f"Salesforce truth: {t['gap_refetched']} GAP_CREATE leads read back and routed; {t['relay_lost']} events "
+          f"lost to a 73-hour relay outage, {t['reconciled']} leads found by reconciliation and routed")
     for note in result.notes:
         p(note)
     p(f"{result.leads_sent} leads, {result.events_sent} events, {result.elapsed_s:.1f} s")

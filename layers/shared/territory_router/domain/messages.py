@@ -96,3 +96,35 @@ class LeadLifecycleDetail(BaseModel):
     sla_due_at: datetime | None = None
     at: datetime
     reason: str = ""
+
+
+def lifecycle_detail(stored: dict[str, Any], status: str, at: datetime, reason: str) -> LeadLifecycleDetail:
+    """The ``LeadAttended``/``LeadClosed`` detail of a stored lead record (``LeadsTable`` item) at ``at``."""
+    due = stored.get("sla_due_at")
+    return LeadLifecycleDetail(
+        lead_id=stored["lead_id"],
+        status=status,
+        owner_id=stored.get("owner_id"),
+        territory_id=stored.get("territory_id"),
+        assigned_at=stored.get("assigned_at"),
+        sla_due_at=datetime.fromtimestamp(int(due), tz=at.tzinfo) if due else None,
+        at=at,
+        reason=reason,
+    )
+
+
+class ReconciliationRequest(BaseModel):
+    """Body of a ReconcileQueue message: "run a reconciliation now" (GAP_OVERFLOW, a wildcard ``00Q*`` event...).
+
+    ``since`` widens the look-back window of that run (default: the configured look-back). The reconciliation
+    function also runs on its own schedule; a request only makes it run sooner.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["ReconciliationRequest"] = "ReconciliationRequest"
+    reason: str = Field(min_length=1, max_length=500)
+    requested_at: datetime
+    source_event_id: str | None = Field(default=None, max_length=300)
+    since: datetime | None = None
+

@@ -236,7 +236,8 @@ class LocalStack:
         self.stop()
 
     def ready_line(self) -> str:
-        return json.dumps({"endpoint": self.endpoint, "region": self.region, "resources": self.resources})
+        return json.dumps({"endpoint": self.endpoint, "region": self.region, "resources": self.resources,
+                           "parameters": self.template.parameters})
 
     def client(self, service: str):
         import boto3

@@ -216,6 +216,9 @@ _LEAD_FIELD_MAP: dict[str, str] = {
     "ProductInterest__c": "product_interest",
 }
 
+# Every Lead field API name the parser maps to a Lead attribute (CSV headers are matched against these).
+LEAD_FIELD_NAMES = frozenset(_LEAD_FIELD_MAP)
+
 # Lead_Routing__e custom field -> Lead attribute
 _PLATFORM_FIELD_MAP: dict[str, str] = {
     "First_Name__c": "first_name",
@@ -450,6 +453,36 @@ def _changed_fields(header: ChangeEventHeader, flat: Mapping[str, Any]) -> dict[
         name = raw.split(".", 1)[1] if raw.startswith(("Name.", "Address.")) else raw
         changed[name] = None
     return changed
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A Lead read with SOQL (gap events, reconciliation, backfill) -> the same Lead a CDC CREATE gives
+# ---------------------------------------------------------------------------------------------------------
+
+# The Lead fields a read selects to rebuild what a CDC CREATE carries for routing. Standard fields only: a custom
+# field the org does not have makes the whole query fail with INVALID_FIELD (add your own with the setting
+# SALESFORCE_EXTRA_LEAD_FIELDS, e.g. the Language__c a skill rule reads).
+RECORD_FIELDS = (
+    "FirstName", "LastName", "Company", "Email", "Phone", "Street", "City", "State", "PostalCode", "Country",
+    "Latitude", "Longitude", "Industry", "LeadSource", "Status", "OwnerId", "CreatedDate", "CreatedById",
+    "IsConverted",
+)
+# Keys of a REST record that are not Lead data (or that CDC never sends: a Lead built from a record must not
+# carry what the same lead's CDC CREATE would not).
+_RECORD_SKIP = frozenset({"attributes", "Id", "SystemModstamp", "LastActivityDate"})
+
+
+def lead_from_record(record: Mapping[str, Any], *, org_id: str) -> Lead:
+    """A Lead from a REST/SOQL record (flat API names, as the Query resource answers) or a Data Loader row.
+
+    The parser's own field mapping (``_LEAD_FIELD_MAP``) and value rules apply, so a lead read back from
+    Salesforce is the ``Lead`` its CDC CREATE would have given. Raises ``InvalidEvent`` for a bad id or value.
+    """
+    if not isinstance(record, Mapping):
+        raise InvalidEvent("record: expected an object")
+    lead_id = _lead_id(record.get("Id"), field="record.Id")
+    fields = {k: v for k, v in record.items() if k not in _RECORD_SKIP and not isinstance(v, Mapping | list)}
+    return _build_lead(lead_id, to_18(org_id) if is_salesforce_id(org_id) else org_id, fields, _LEAD_FIELD_MAP)
 
 
 # ---------------------------------------------------------------------------------------------------------

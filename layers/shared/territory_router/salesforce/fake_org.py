@@ -122,6 +122,7 @@ class _Failures:
     unavailable_retry_after: str | None = "2"
     record_errors: dict[str, tuple[str, str]] = field(default_factory=dict)  # id15 -> (code, message)
     transient_record_errors: dict[str, deque[tuple[str, str]]] = field(default_factory=dict)
+    next_calls: deque[tuple[int, str, str]] = field(default_factory=deque)  # (status, errorCode, message)
 
 
 @dataclass
@@ -180,6 +181,8 @@ class FakeOrg:
         self._ids = itertools.count(1)
         self._replay = itertools.count(1)
         self._cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
+        self.query_batch = DEFAULT_QUERY_BATCH  # records per query page without Sforce-Query-Options (tests: smaller)
+        self.unreachable = False  # True: the HTTP server drops every connection unanswered (a network failure)
         self._failures = _Failures()
         self._locks: dict[str, int] = {}  # id15 -> updates still answered UNABLE_TO_LOCK_ROW
         self._lock = threading.RLock()
@@ -320,6 +323,16 @@ class FakeOrg:
         """The next ``times`` API calls answer 403 REQUEST_LIMIT_EXCEEDED (a burst: usage itself is unchanged)."""
         with self._lock:
             self._failures.limit_exceeded += times
+
+    def fail_next_call(self, status: int, code: str, message: str = "", *, times: int = 1) -> None:
+        """The next ``times`` API calls answer ``status`` with ``[{"message", "errorCode": code}]``."""
+        with self._lock:
+            self._failures.next_calls.extend([(status, code, message or code)] * times)
+
+    def accept_token(self, token: str) -> None:
+        """Take ``token`` as issued to the integration user (a client with a static token, no OAuth exchange)."""
+        with self._lock:
+            self._tokens[token] = self.integration_user_id
 
     def make_unavailable(self, times: int = 1, retry_after: str | None = "2") -> None:
         """The next ``times`` API calls answer 503 SERVER_UNAVAILABLE (with ``Retry-After`` unless None)."""
@@ -679,6 +692,9 @@ class FakeOrg:
                     self._failures.limit_exceeded -= 1
                 return 403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}], \
                     self._limit_header()
+            if self._failures.next_calls:
+                status, code, message = self._failures.next_calls.popleft()
+                return status, [{"message": message, "errorCode": code}], self._limit_header()
             if self._failures.unavailable > 0:
                 self._failures.unavailable -= 1
                 headers = {"Retry-After": self._failures.unavailable_retry_after} \
@@ -845,7 +861,7 @@ class FakeOrg:
             return 400, [{"message": "A query string has to be specified", "errorCode": "MALFORMED_QUERY"}]
         parsed = fake_soql.parse(text, lambda name: next((FIELDS[o] for o in FIELDS if o.lower() == name.lower()),
                                                          None))
-        batch = DEFAULT_QUERY_BATCH
+        batch = self.query_batch
         options = request.header("Sforce-Query-Options") or ""
         m = re.search(r"batchSize=(\d+)", options)
         if m:
@@ -965,6 +981,9 @@ def _make_handler(org: FakeOrg) -> type[BaseHTTPRequestHandler]:
             return
 
         def _serve(self) -> None:
+            if org.unreachable:  # drop the connection unanswered: the client sees a network failure
+                self.close_connection = True
+                return
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
                 self.send_error(413)

@@ -5,7 +5,8 @@ Pure rules over a parsed ``LeadChange``; the lifecycle service applies the actio
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -157,3 +158,115 @@ def classify_update(
                                reason="the lead's location changed (Latitude/Longitude or Address)")
 
     return LifecycleAction(action=Action.NONE, lead_id=lead_id, reason="no routing-relevant field changed")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Salesforce's current state of a lead (a SOQL read, not a change event)
+# ---------------------------------------------------------------------------------------------------------
+
+# The Lead fields the state rules read; every re-read asks for exactly these.
+STATE_FIELDS = ("Status", "OwnerId", "IsConverted", "LastActivityDate", "LastModifiedById")
+# A Date carries no time zone (an activity logged at 5 pm in California is already the next day in UTC): an
+# activity dated up to this many days before the assignment's UTC day still counts as attention.
+ACTIVITY_DATE_SLACK_DAYS = 1
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            return date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def _ids_equal(a: Any, b: Any) -> bool:
+    return is_salesforce_id(a) and is_salesforce_id(b) and same_id(a, b)
+
+
+def classify_current(
+    record: Mapping[str, Any] | None,
+    *,
+    our_owner_id: str | None,
+    assigned_at: datetime | None,
+    earlier_owner_ids: Collection[str] = (),
+    integration_user_id: str | None = None,
+    initial_statuses: Collection[str] | None = None,
+    closed_status_markers: Collection[str] | None = None,
+) -> LifecycleAction:
+    """What Salesforce's current record of a lead we assigned says, read back with SOQL (fields ``STATE_FIELDS``).
+
+    ``record`` is ``None`` when the lead is absent from the query's answer. Rules, first match wins:
+
+    1. absent → **DELETED** (the Query resource does not return deleted records);
+    2. ``IsConverted`` → **CLOSED**; a closed ``Status`` (same markers as ``classify_update``) → **CLOSED**;
+    3. ``Status`` moved on from the initial statuses → **ATTENDED**;
+    4. ``LastActivityDate`` on or after the assignment day (one day of slack: a Date has no time zone) →
+       **ATTENDED** (a call, email or meeting was logged: CDC never sends this field);
+    5. ``OwnerId`` is neither the owner we set nor one this lead had before with us (``earlier_owner_ids``: the
+       owner it arrived with, previous owners; our writeback may simply not have landed yet) → **ATTENDED**: taken
+       over (by a person when ``LastModifiedById`` is not the integration user);
+    6. anything else → **NONE**: nobody worked it; the SLA rules decide.
+    """
+    initial = {s.lower() for s in (initial_statuses if initial_statuses is not None else DEFAULT_INITIAL_STATUSES)}
+    closed_markers = tuple(m.lower() for m in (closed_status_markers or DEFAULT_CLOSED_STATUS_MARKERS))
+    if record is None:
+        return LifecycleAction(action=Action.DELETED, lead_id=None,
+                               reason="not in Salesforce any more (deleted): a query no longer returns it")
+    lead_id = record.get("Id") if is_salesforce_id(record.get("Id")) else None
+    status = record.get("Status") if isinstance(record.get("Status"), str) else None
+    if _truthy(record.get("IsConverted")):
+        return LifecycleAction(action=Action.CLOSED, lead_id=lead_id, reason="converted in Salesforce", status=status)
+    if _is_closed(status, closed_markers):
+        return LifecycleAction(action=Action.CLOSED, lead_id=lead_id,
+                               reason=f"Salesforce shows a closed status ({status})", status=status)
+    if (status or "").strip().lower() not in initial:
+        return LifecycleAction(action=Action.ATTENDED, lead_id=lead_id,
+                               reason=f"Salesforce shows the status moved on ({status})", status=status)
+    activity = _as_date(record.get("LastActivityDate"))
+    if activity is not None and assigned_at is not None and (
+        activity >= assigned_at.astimezone(UTC).date() - timedelta(days=ACTIVITY_DATE_SLACK_DAYS)
+    ):
+        return LifecycleAction(action=Action.ATTENDED, lead_id=lead_id,
+                               reason=f"Salesforce shows an activity logged on {activity.isoformat()}")
+    owner = record.get("OwnerId")
+    ours = [o for o in (our_owner_id, *earlier_owner_ids) if o]
+    if is_salesforce_id(owner) and not any(_ids_equal(owner, o) for o in ours):
+        modifier = record.get("LastModifiedById")
+        by_integration = bool(integration_user_id) and _ids_equal(modifier, integration_user_id)
+        who = "the integration user" if by_integration else (f"{modifier}" if is_salesforce_id(modifier) else "someone")
+        return LifecycleAction(action=Action.ATTENDED, lead_id=lead_id, owner_id=owner,
+                               reason=f"taken over in Salesforce: owner is now {owner} (last modified by {who})")
+    return LifecycleAction(action=Action.NONE, lead_id=lead_id, reason="Salesforce shows nobody worked it yet")
+
+
+def routable_now(
+    record: Mapping[str, Any],
+    *,
+    routing_status_field: str | None = "Routing_Status__c",
+    initial_statuses: Collection[str] | None = None,
+    closed_status_markers: Collection[str] | None = None,
+) -> tuple[bool, str]:
+    """May a lead we never took in be routed now (reconciliation, backfill, a refetched gap create)?
+
+    Only an untouched lead: not converted, not closed, still in an initial status, no activity logged, no routing
+    status written by us. A lead somebody already works keeps its owner. Returns ``(ok, reason)``.
+    """
+    initial = {s.lower() for s in (initial_statuses if initial_statuses is not None else DEFAULT_INITIAL_STATUSES)}
+    closed_markers = tuple(m.lower() for m in (closed_status_markers or DEFAULT_CLOSED_STATUS_MARKERS))
+    status = record.get("Status") if isinstance(record.get("Status"), str) else None
+    if _truthy(record.get("IsConverted")):
+        return False, "converted"
+    if _is_closed(status, closed_markers):
+        return False, "closed status"
+    if (status or "").strip().lower() not in initial:
+        return False, "already worked (status moved on)"
+    if _as_date(record.get("LastActivityDate")) is not None:
+        return False, "already worked (activity logged)"
+    if routing_status_field and record.get(routing_status_field) not in (None, ""):
+        return False, "already routed (routing status set)"
+    return True, "open, untouched"

@@ -9,6 +9,8 @@ from typing import Any
 from territory_router.adapters.events import EventPublisher
 from territory_router.domain.messages import (
     DETAIL_LEAD_ASSIGNED,
+    DETAIL_LEAD_ATTENDED,
+    DETAIL_LEAD_CLOSED,
     DETAIL_LEAD_ESCALATED,
     DETAIL_LEAD_REROUTED,
     AssignRequest,
@@ -58,17 +60,29 @@ def announce_assignments(events: EventPublisher, details: list[tuple[str, Any]] 
     return set(events.publish(entries)) if entries else set()
 
 
-def reroute_and_announce(*, store: Any, events: EventPublisher, now: datetime, max_reroutes: int) -> dict[str, Any]:
+def reroute_and_announce(
+    *, store: Any, events: EventPublisher, now: datetime, max_reroutes: int, screen: Any = None
+) -> dict[str, Any]:
+    """Run the re-route (``screen``: ``services.reroute.SalesforceScreen`` or None) and announce what it did.
+
+    ``LeadRerouted``/``LeadEscalated`` for the owners it changed; ``LeadAttended``/``LeadClosed`` for the leads
+    Salesforce showed worked, closed or deleted (reports count the first touch from them).
+    """
     from territory_router.assignment.reroute import reroute_due_leads
 
-    report = reroute_due_leads(store=store, now=now, max_reroutes=max_reroutes)
+    report = reroute_due_leads(store=store, now=now, max_reroutes=max_reroutes, screen=screen)
     entries = [(d.lead_id, DETAIL_LEAD_REROUTED, d.model_dump(mode="json")) for d in report.rerouted]
     entries += [(d.lead_id, DETAIL_LEAD_ESCALATED, d.model_dump(mode="json")) for d in report.escalated]
+    entries += [(d.lead_id, DETAIL_LEAD_ATTENDED, d.model_dump(mode="json")) for d in report.attended]
+    entries += [(d.lead_id, DETAIL_LEAD_CLOSED, d.model_dump(mode="json")) for d in report.closed]
     failed = events.publish(entries)
     return {
         "rerouted": len(report.rerouted),
         "escalated": len(report.escalated),
         "skipped": len(getattr(report, "skipped", []) or []),
+        "attended_in_salesforce": len(report.attended),
+        "closed_in_salesforce": len(report.closed),
+        "blocked_salesforce_unreadable": len(report.blocked),
         "items_read": getattr(report, "items_read", None),
         "announce_failures": len(failed),
     }

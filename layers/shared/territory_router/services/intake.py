@@ -14,9 +14,9 @@ from territory_router.domain.leads import LeadStatus
 from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
-    LeadLifecycleDetail,
     RetagRequest,
     TagRequest,
+    lifecycle_detail,
 )
 from territory_router.salesforce.events import ChangeKind, LeadChange
 
@@ -38,6 +38,8 @@ class IntakeDeps:
     integration_user_id: str | None = None
     classify_update: Callable[..., Any] | None = None
     events: Any = None  # EventPublisher for LeadAttended/LeadClosed (reports); None = do not announce
+    # services.reconciliation.ReconciliationTrigger: "run a reconciliation now" (GAP_OVERFLOW, wildcard recordIds)
+    reconcile: Any = None
 
     def __post_init__(self) -> None:
         if self.classify_update is None:
@@ -51,6 +53,8 @@ def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dic
     if change.kind in (ChangeKind.CREATE, ChangeKind.UNDELETE):
         return _take_in(change, deps=deps, now=now)
     if change.kind == ChangeKind.UPDATE:
+        if change.gap:  # a gap event resolved by reading the lead: Salesforce's state, not a diff
+            return _follow_refetched_update(change, deps=deps, now=now)
         return _follow_update(change, deps=deps, now=now)
     if change.kind == ChangeKind.DELETE:
         if deps.lifecycle is None or change.lead_id is None:
@@ -59,6 +63,11 @@ def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dic
             change.lead_id, new_status=LeadStatus.DELETED, now=now, reason="deleted in Salesforce"
         )
         return {"action": "deleted", "released": released}
+    if change.lead_id is None and deps.reconcile is not None:
+        # GAP_OVERFLOW names no record: the leads behind it are found by a reconciliation run.
+        deps.reconcile.request(reason=f"{change.change_type}: Salesforce named no record", now=now,
+                               source_event_id=change.event_id)
+        return {"action": "reconciliation_requested", "change_type": change.change_type}
     # GAP events carry no data: report them loudly so an admin can re-sync; never drop them silently.
     log.warning(
         "Salesforce sent a gap event: lead data for this change is not available",
@@ -115,17 +124,43 @@ def _follow_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> di
     action = getattr(decision, "action", decision)
     action_name = str(getattr(action, "value", action))
     reason = getattr(decision, "reason", action_name)
+    if action_name == "GEOCODED":
+        return _follow_location(change, stored, deps=deps, now=now)
+    return _settle(change.lead_id, stored, action_name, reason, deps=deps, now=now)
+
+
+def _follow_refetched_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+    """A gap event whose lead was read back (``services.gaps``): judge Salesforce's current state of it.
+
+    Same rules as the re-read before a re-route (``lifecycle.classify_current``): worked -> attended,
+    converted/closed -> closed; a lead we never took in is left alone (reconciliation finds it if it is open).
+    """
+    from territory_router.salesforce.lifecycle import routable_now
+    from territory_router.services.salesforce_state import judge
+
+    if deps.lifecycle is None or change.lead_id is None:
+        return {"action": "ignored", "reason": "no lifecycle handler"}
+    stored = deps.leads.get(change.lead_id)
+    if stored is None:
+        _, why = routable_now(change.changed_fields)
+        return {"action": "ignored", "reason": f"{change.change_type} for a lead we never routed ({why})"}
+    decision = judge(change.changed_fields, stored, integration_user_id=deps.integration_user_id)
+    return _settle(change.lead_id, stored, decision.action.value, decision.reason, deps=deps, now=now)
+
+
+def _settle(
+    lead_id: str, stored: dict[str, Any], action_name: str, reason: str, *, deps: IntakeDeps, now: datetime
+) -> dict[str, Any]:
+    """Apply a lifecycle decision (ATTENDED / CLOSED / DELETED / anything else: no change) and announce it."""
     if action_name == "ATTENDED":
-        released = deps.lifecycle.mark_attended(change.lead_id, now=now, reason=reason)
+        released = deps.lifecycle.mark_attended(lead_id, now=now, reason=reason)
         _announce(deps, DETAIL_LEAD_ATTENDED, stored, LeadStatus.ATTENDED, now, reason, released)
         return {"action": "attended", "released": released}
     if action_name in ("CLOSED", "DELETED"):
         status = LeadStatus.CLOSED if action_name == "CLOSED" else LeadStatus.DELETED
-        released = deps.lifecycle.release(change.lead_id, new_status=status, now=now, reason=reason)
+        released = deps.lifecycle.release(lead_id, new_status=status, now=now, reason=reason)
         _announce(deps, DETAIL_LEAD_CLOSED, stored, status, now, reason, released)
         return {"action": action_name.lower(), "released": released}
-    if action_name == "GEOCODED":
-        return _follow_location(change, stored, deps=deps, now=now)
     return {"action": "no_change", "reason": reason}
 
 
@@ -154,18 +189,7 @@ def _announce(
     """Tell the app bus (reports, time to first touch) — only when this call changed the lead."""
     if deps.events is None or not released:
         return
-    detail = LeadLifecycleDetail(
-        lead_id=stored["lead_id"],
-        status=status.value,
-        owner_id=stored.get("owner_id"),
-        territory_id=stored.get("territory_id"),
-        assigned_at=stored.get("assigned_at"),
-        sla_due_at=(
-            datetime.fromtimestamp(int(stored["sla_due_at"]), tz=now.tzinfo) if stored.get("sla_due_at") else None
-        ),
-        at=now,
-        reason=reason,
-    )
+    detail = lifecycle_detail(stored, status.value, now, reason)
     failed = deps.events.publish([(detail.lead_id, detail_type, detail.model_dump(mode="json"))])
     if failed:
         log.error("could not announce a lifecycle change", extra={"lead_id": detail.lead_id, "detail_type": detail_type})

@@ -1,11 +1,93 @@
-"""LeadRerouteFunction orchestration: re-route or escalate the leads whose SLA ran out.
+"""LeadRerouteFunction orchestration: re-read the due leads from Salesforce, then re-route or escalate the rest.
 
-The handler calls ``reroute_due_leads(store=..., now=..., max_reroutes=settings.max_reroutes)`` and puts one
-``LeadRerouted`` event per ``report.rerouted`` detail and one ``LeadEscalated`` per ``report.escalated`` detail.
+The handler calls ``services.assignment.reroute_and_announce(..., screen=SalesforceScreen(...))`` when a
+Salesforce connection is configured (``WritebackEnabled=true``: the credentials secret is set). Before anything
+moves, ``SalesforceScreen`` reads every due lead back with one SOQL query per 200 ids (``lifecycle.STATE_FIELDS``)
+and judges it with ``lifecycle.classify_current`` (the lifecycle rule set: initial statuses, closed markers):
+
+* worked in Salesforce (status moved on, an activity logged since the assignment, taken over) -> ATTENDED;
+* converted or closed -> CLOSED; absent from the answer (deleted) -> DELETED;
+* nobody touched it -> REROUTE (the SLA rules decide);
+* the query for its batch failed (unreachable, API limit, credentials refused) -> UNVERIFIED: the lead stays as
+  it is and comes back in the next run. A re-route is never decided blind.
+
+Without a connection (``WritebackEnabled=false``) there is no screen and the run trusts its own record, as it
+always did: nothing is written to Salesforce either, so there is nothing to take from anyone there.
 """
 
 from __future__ import annotations
 
-from territory_router.assignment.reroute import RerouteReport, reroute_due_leads
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["RerouteReport", "reroute_due_leads"]
+from territory_router.assignment.reroute import (
+    SCREEN_ATTENDED,
+    SCREEN_CLOSED,
+    SCREEN_DELETED,
+    SCREEN_REROUTE,
+    SCREEN_UNVERIFIED,
+    RerouteReport,
+    reroute_due_leads,
+)
+from territory_router.salesforce.ids import to_18
+from territory_router.salesforce.lifecycle import STATE_FIELDS, Action
+from territory_router.salesforce.soql import MAX_IDS_PER_QUERY, LeadReader, chunks
+from territory_router.salesforce.writeback import SalesforceAuthError, SalesforceError
+from territory_router.services.salesforce_state import judge
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RerouteReport", "SalesforceScreen", "reroute_due_leads"]
+
+_OUTCOME = {
+    Action.ATTENDED: SCREEN_ATTENDED,
+    Action.CLOSED: SCREEN_CLOSED,
+    Action.DELETED: SCREEN_DELETED,
+    Action.NONE: SCREEN_REROUTE,
+}
+
+
+@dataclass
+class SalesforceScreen:
+    """Reads the due leads back from Salesforce and says, per lead, whether it may be re-routed.
+
+    ``reader`` returns a ``LeadReader`` (built lazily: the secret is read only when leads are due); ``reset`` is
+    called after an authentication failure so the next run builds a client from the (corrected) secret.
+    """
+
+    reader: Callable[[], LeadReader]
+    integration_user_id: str | None = None
+    reset: Callable[[], None] | None = None
+    initial_statuses: Collection[str] | None = None
+    closed_status_markers: Collection[str] | None = None
+    batch_size: int = MAX_IDS_PER_QUERY
+    failures: list[dict[str, str]] = field(default_factory=list)  # one per batch that could not be read
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+        by_id = {to_18(i["lead_id"]): i for i in items}
+        verdicts: dict[str, tuple[str, str]] = {}
+        for batch in chunks(list(by_id), self.batch_size):
+            try:
+                records = self.reader().get_leads(batch, STATE_FIELDS)
+            except Exception as exc:  # noqa: BLE001 - whatever stops the read, this batch must not move blind
+                code = exc.code if isinstance(exc, SalesforceError) else type(exc).__name__
+                reason = f"Salesforce could not be read ({code}): not re-routed blind; next run tries again"
+                self.failures.append({"code": str(code), "message": str(exc)[:300], "leads": str(len(batch))})
+                log.error("re-read before re-route failed; this batch is not re-routed",
+                          extra={"code": code, "leads": len(batch), "error": str(exc)[:300]})
+                if isinstance(exc, SalesforceAuthError) and self.reset is not None:
+                    self.reset()
+                verdicts.update({lead_id: (SCREEN_UNVERIFIED, reason) for lead_id in batch})
+                continue
+            for lead_id in batch:
+                decision = judge(
+                    records.get(lead_id),
+                    by_id[lead_id],
+                    integration_user_id=self.integration_user_id,
+                    initial_statuses=self.initial_statuses,
+                    closed_status_markers=self.closed_status_markers,
+                )
+                verdicts[lead_id] = (_OUTCOME.get(decision.action, SCREEN_REROUTE), decision.reason)
+        return {item["lead_id"]: verdicts[to_18(item["lead_id"])] for item in items}
