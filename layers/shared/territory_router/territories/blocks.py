@@ -46,6 +46,8 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from territory_router.territories import packing
+
 MAGIC = b"TRBK"
 FORMAT_VERSION = 2
 SCALE = 1_000_000  # coordinates are int32 multiples of 1/SCALE degrees
@@ -81,31 +83,17 @@ def write_artifact(
     county coordinates (x and y deltas as int32 runs), the ZIPs (sorted ZIP numbers as uint32 deltas, then each
     ZIP's county as an int16 position in the metadata's county list) and the ZIP3 area coordinates (as the
     counties', at ``ZIP3_SCALE``)."""
-    meta_counties: list[list[Any]] = []
-    coords: list[np.ndarray] = []
-    position: dict[str, int] = {}
-    for fips, name, usps, polygons in counties:
-        parts = []
-        for polygon in polygons:
-            rings = []
-            for ring in polygon:
-                arr = np.round(np.asarray(ring, dtype=float)[:, :2] * SCALE).astype(np.int64)
-                rings.append(len(arr))
-                coords.append(arr)
-            parts.append(rings)
-        position[fips] = len(meta_counties)
-        meta_counties.append([fips, name, usps, parts])
-    flat = np.concatenate(coords) if coords else np.zeros((0, 2), dtype=np.int64)
-    deltas = np.diff(flat, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).astype("<i4")
-    # x and y deltas in separate runs compress better than interleaved
-    coords_z = zlib.compress(np.ascontiguousarray(deltas.T).tobytes(), 9)
+    rows = list(counties)
+    position = {fips: n for n, (fips, *_rest) in enumerate(rows)}
+    county_parts, coords_z = packing.pack((polygons for *_rest, polygons in rows), SCALE)
+    meta_counties = [[fips, name, usps, parts] for (fips, name, usps, _), parts in zip(rows, county_parts, strict=True)]
     pairs = sorted((int(code), position[fips]) for code, fips in (zips or {}).items())
     numbers = np.array([p[0] for p in pairs], dtype=np.int64)
     zip_deltas = np.diff(numbers, prepend=0).astype("<u4")
     owners = np.array([p[1] for p in pairs], dtype="<i2")
     zips_z = zlib.compress(zip_deltas.tobytes() + owners.tobytes(), 9)
     zip3_rows = list(zip3)
-    zip3_parts, zip3_z = _pack_geometries([g for _, _, g in zip3_rows], ZIP3_SCALE)
+    zip3_parts, zip3_z = packing.pack((packing.rings_of(g) for _, _, g in zip3_rows), ZIP3_SCALE)
     meta = {
         "format": FORMAT_VERSION,
         "scale": SCALE,
@@ -121,43 +109,6 @@ def write_artifact(
     }
     meta_bytes = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
     return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(meta_bytes)) + meta_bytes + coords_z + zips_z + zip3_z
-
-
-def _pack_geometries(geometries: Sequence[BaseGeometry], scale: int) -> tuple[list[list[list[int]]], bytes]:
-    """Per geometry its parts' ring lengths, and the zlib of every ring's coordinate deltas (x run, then y run)."""
-    parts_meta: list[list[list[int]]] = []
-    coords: list[np.ndarray] = []
-    for geometry in geometries:
-        parts = []
-        for poly in getattr(geometry, "geoms", [geometry]):
-            rings = []
-            for ring in (poly.exterior, *poly.interiors):
-                arr = np.round(np.asarray(ring.coords)[:, :2] * scale).astype(np.int64)
-                rings.append(len(arr))
-                coords.append(arr)
-            parts.append(rings)
-        parts_meta.append(parts)
-    flat = np.concatenate(coords) if coords else np.zeros((0, 2), dtype=np.int64)
-    deltas = np.diff(flat, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).astype("<i4")
-    return parts_meta, zlib.compress(np.ascontiguousarray(deltas.T).tobytes(), 9)
-
-
-def _unpack_geometries(parts_meta: Sequence, data: bytes, scale: int) -> list[BaseGeometry | None]:
-    raw = zlib.decompress(data)
-    coords = np.cumsum(np.frombuffer(raw, dtype="<i4").reshape(2, -1).T.astype(np.int64), axis=0) / float(scale)
-    out: list[BaseGeometry | None] = []
-    pos = 0
-    for parts in parts_meta:
-        polygons = []
-        for rings in parts:
-            shells = []
-            for n in rings:
-                shells.append(coords[pos : pos + n])
-                pos += n
-            if len(shells[0]) >= 4:
-                polygons.append(shapely.Polygon(shells[0], [r for r in shells[1:] if len(r) >= 4]))
-        out.append(_valid_area(polygons))
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,23 +148,12 @@ class BlockCatalog:
         meta = json.loads(data[_HEADER.size : _HEADER.size + meta_len])
         start = _HEADER.size + meta_len
         coords_len, zips_len, zip3_len = meta["sections"]
-        raw = zlib.decompress(data[start : start + coords_len])
-        deltas = np.frombuffer(raw, dtype="<i4").reshape(2, -1).T.astype(np.int64)
-        coords = np.cumsum(deltas, axis=0) / float(meta["scale"])
+        geometries = packing.unpack([parts for *_, parts in meta["counties"]], data[start : start + coords_len],
+                                    meta["scale"])  # fmt: skip
         counties: dict[str, County] = {}
         order: list[str] = []
-        pos = 0
-        for fips, name, usps, parts in meta["counties"]:
-            polygons = []
-            for rings in parts:
-                shells = []
-                for n in rings:
-                    shells.append(coords[pos : pos + n])
-                    pos += n
-                if len(shells[0]) >= 4:
-                    polygons.append(shapely.Polygon(shells[0], [r for r in shells[1:] if len(r) >= 4]))
-            geometry = _valid_area(polygons)
-            counties[fips] = County(fips, name, usps, geometry)
+        for (fips, name, usps, _), polygons in zip(meta["counties"], geometries, strict=True):
+            counties[fips] = County(fips, name, usps, _area(polygons))
             order.append(fips)
         by_state: dict[str, list[str]] = {}
         for fips, county in counties.items():
@@ -245,7 +185,7 @@ class BlockCatalog:
         if self._zip3_packed is None:
             return {}
         parts, data, scale = self._zip3_packed
-        geometries = _unpack_geometries(parts, data, scale)
+        geometries = [_area(polygons) for polygons in packing.unpack(parts, data, scale)]
         return {p: g for p, g in zip(self.zip3_states, geometries, strict=True) if g is not None}
 
     @cached_property
@@ -351,6 +291,13 @@ class BlockCatalog:
         if kind == "zip3":
             return self.zip3_areas.get(value)
         return None
+
+
+def _area(polygons: list[packing.Rings]) -> BaseGeometry | None:
+    """A block's geometry from its unpacked rings (rings too short for a polygon dropped), None without area."""
+    return _valid_area(
+        [shapely.Polygon(rings[0], [r for r in rings[1:] if len(r) >= 4]) for rings in polygons if len(rings[0]) >= 4]
+    )
 
 
 def _valid_area(polygons: list) -> BaseGeometry | None:

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import json
 import struct
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from html import escape
 from importlib import resources
-from typing import Any
 
-import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
+
+from territory_router.territories import packing
 
 MAGIC = b"TRMC"
 FORMAT_VERSION = 1
@@ -50,23 +49,12 @@ class Feature:
 
 
 def write_artifact(features: Iterable[tuple[str, str, str, BaseGeometry, tuple[float, float]]]) -> bytes:
-    meta: list[list[Any]] = []
-    coords: list[np.ndarray] = []
-    for kind, name, code, geometry, label_at in features:
-        parts = []
-        for poly in getattr(geometry, "geoms", [geometry]):
-            rings = []
-            for ring in (poly.exterior, *poly.interiors):
-                arr = np.round(np.asarray(ring.coords)[:, :2] * SCALE).astype(np.int64)
-                rings.append(len(arr))
-                coords.append(arr)
-            parts.append(rings)
-        meta.append([kind, name, code, parts, [round(label_at[0], 3), round(label_at[1], 3)]])
-    flat = np.concatenate(coords)
-    deltas = np.diff(flat, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).astype("<i4")
+    rows = list(features)
+    parts, payload = packing.pack((packing.rings_of(geometry) for _, _, _, geometry, _ in rows), SCALE)
+    meta = [[kind, name, code, p, [round(label_at[0], 3), round(label_at[1], 3)]]
+            for (kind, name, code, _, label_at), p in zip(rows, parts, strict=True)]  # fmt: skip
     meta_bytes = json.dumps({"format": FORMAT_VERSION, "scale": SCALE, "features": meta}, ensure_ascii=False,
                             separators=(",", ":")).encode()  # fmt: skip
-    payload = zlib.compress(np.ascontiguousarray(deltas.T).tobytes(), 9)
     return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(meta_bytes)) + meta_bytes + payload
 
 
@@ -75,19 +63,11 @@ def read_artifact(data: bytes) -> tuple[Feature, ...]:
     if magic != MAGIC or version != FORMAT_VERSION:
         raise ValueError("not a map context artifact this code can read")
     meta = json.loads(data[_HEADER.size : _HEADER.size + meta_len])
-    raw = zlib.decompress(data[_HEADER.size + meta_len :])
-    coords = np.cumsum(np.frombuffer(raw, dtype="<i4").reshape(2, -1).T.astype(np.int64), axis=0) / meta["scale"]
+    geometries = packing.unpack([f[3] for f in meta["features"]], data[_HEADER.size + meta_len :], meta["scale"])
     out = []
-    pos = 0
-    for kind, name, code, parts, label_at in meta["features"]:
-        polygons = []
-        for rings in parts:
-            shell_and_holes = []
-            for n in rings:
-                shell_and_holes.append(coords[pos : pos + n])
-                pos += n
-            polygons.append(shapely.Polygon(shell_and_holes[0], shell_and_holes[1:]))
-        geometry = polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons)
+    for (kind, name, code, _, label_at), polygons in zip(meta["features"], geometries, strict=True):
+        shapes = [shapely.Polygon(rings[0], rings[1:]) for rings in polygons]
+        geometry = shapes[0] if len(shapes) == 1 else shapely.MultiPolygon(shapes)
         out.append(Feature(kind, name, code, geometry, (label_at[0], label_at[1])))
     return tuple(out)
 
