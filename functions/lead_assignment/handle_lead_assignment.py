@@ -1,4 +1,5 @@
-"""LeadAssignmentFunction: picks the owner of each tagged lead and announces it with ``LeadAssigned``.
+"""LeadAssignmentFunction: picks the owner of each tagged lead and announces it with ``LeadAssigned`` (or keeps the
+rep who already owns it and announces ``LeadKept``).
 
 The assignment and the rep's workload counter change in one DynamoDB transaction (see
 territory_router.adapters.routing_store); a redelivered message finds the lead already assigned and re-emits the
@@ -53,12 +54,18 @@ def record_handler(record: SQSRecord) -> None:
         )
         return
     outcome = assign_only(
-        request, store=_store(), now=datetime.now(UTC), default_sla_minutes=config.default_sla_minutes
+        request, store=_store(), now=datetime.now(UTC), default_sla_minutes=config.default_sla_minutes,
+        integration_user_id=config.salesforce_integration_user_id,
     )
     if outcome.detail is not None:
         _outbox.append((record.message_id, outcome.detail, outcome.detail_type))
     if request.retag_reason is not None and not outcome.duplicate:
         metrics.add_metric(name=f"LateGeocode_{outcome.detail_type}", unit=MetricUnit.Count, value=1)
+    if outcome.kept and not outcome.duplicate:
+        # Not an assignment by us: the rep who owns the lead keeps it (tagged, counted in their load).
+        metrics.add_metric(name="LeadsKeptOwner", unit=MetricUnit.Count, value=1)
+        territory_metrics.add_metric(name="LeadsKeptOwner", territory_id=outcome.detail.territory_id, value=1)
+        return
     if outcome.announced and not outcome.duplicate and outcome.detail_type == "LeadAssigned":
         metrics.add_metric(name="LeadsAssigned", unit=MetricUnit.Count, value=1)
         territory = outcome.detail.territory_id

@@ -1,4 +1,5 @@
-"""LeadIntakeFunction: Salesforce Event Relay events (via IntakeQueue) → lead records → TaggingQueue.
+"""LeadIntakeFunction: Salesforce Event Relay events (via IntakeQueue) → lead records → TaggingQueue; lead updates
+and Task/Event activities → attended/closed; wildcard record ids → a reconciliation request.
 
 Thin handler: parse each SQS record into ``LeadChange`` values, apply each once (powertools idempotency keyed
 on the Salesforce event id and lead id), report partial batch failures. Malformed and foreign events are set
@@ -27,6 +28,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
+from territory_router.adapters.event_schemas import EventSchemaCache
 from territory_router.adapters.events import EventPublisher
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
@@ -60,13 +62,24 @@ salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=c
 @cache
 def _deps() -> IntakeDeps:
     """Built once per container, not once per change: the collaborators hold no per-event state."""
+    lifecycle = routing_lifecycle(config)
     return IntakeDeps(
         leads=LeadRepository(aws.client("dynamodb"), config.leads_table),
-        lifecycle=routing_lifecycle(config),
+        lifecycle=lifecycle,
         integration_user_id=config.salesforce_integration_user_id,
         events=EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE),
         reconcile=ReconciliationTrigger(aws.client("sqs"), config.reconcile_queue_url),
+        roster_people=lifecycle.roster_people,
     )
+
+
+@cache
+def _schemas() -> EventSchemaCache | None:
+    """Event schemas for bitmap change fields, fetched from Salesforce once per schema id and container (only with a
+    Salesforce connection, WritebackEnabled=true: before that the secret holds placeholders)."""
+    if not (config.writeback_enabled and config.salesforce_secret_name):
+        return None
+    return EventSchemaCache(lambda schema_id: salesforce.event_schema(schema_id))
 
 
 @idempotent_function(data_keyword_argument="change", config=idempotency_config, persistence_store=persistence)
@@ -81,7 +94,9 @@ _outbox: list[tuple[str, str]] = []  # (message id, TagRequest json) of the batc
 
 def record_handler(record: SQSRecord) -> None:
     try:
-        changes = parse_relay_message(record.body, expected_org_id=config.salesforce_org_id or None)
+        changes = parse_relay_message(
+            record.body, expected_org_id=config.salesforce_org_id or None, schemas=_schemas()
+        )
     except InvalidEvent as exc:
         foreign = isinstance(exc, ForeignOrgEvent)
         code = "FOREIGN_ORG" if foreign else "INVALID_EVENT"
@@ -114,6 +129,12 @@ def record_handler(record: SQSRecord) -> None:
             return
         metrics.add_metric(name="GapEventsRefetched", unit=MetricUnit.Count, value=1)
     for change in changes:
+        if change.changed_fields_source != "header":
+            # Bitmap change fields: decoded with the event schema, or (schema unknown) read from the payload keys.
+            metrics.add_metric(
+                name="BitmapFieldsDecoded" if change.changed_fields_source == "bitmap" else "BitmapFieldsFromPayload",
+                unit=MetricUnit.Count, value=1,
+            )
         result = apply_change(change=change.model_dump(mode="json"))
         if result.get("queue"):
             _outbox.append((record.message_id, tag_request_for(change, now=datetime.now(UTC))))

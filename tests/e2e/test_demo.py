@@ -54,6 +54,14 @@ def test_bad_events_are_set_aside_and_writeback_reaches_salesforce(demo) -> None
     assert "territory" in output and "Salesforce writeback" in output
 
 
+def test_reps_own_leads_keep_their_owner_and_calls_count_as_attention(demo) -> None:
+    result, output = demo
+    kept = sum(row.get("kept", 0) for row in result.by_territory.values())
+    assert result.created_by_reps > 0 and kept == result.created_by_reps
+    assert result.attended_by_activity > 0
+    assert "kept owner:" in output and "attended by a logged call" in output
+
+
 def test_leads_no_event_brought_are_routed_once(demo) -> None:
     result, output = demo
     truth = result.salesforce_truth

@@ -239,7 +239,7 @@ def _who(cfn_template, predicate) -> set[str]:
 SALESFORCE_CALLERS = {
     "SalesforceWritebackFunction",  # writes owners
     "LeadRerouteFunction",  # re-reads the due leads before re-routing them
-    "LeadIntakeFunction",  # reads the leads a GAP_* event names
+    "LeadIntakeFunction",  # reads the leads a GAP_* event names; event schemas to decode bitmap change fields
     "LeadReconcileFunction",  # finds the leads no event brought
 }
 
@@ -310,4 +310,5 @@ def test_s3_access_by_prefix(cfn_template):
     # nobody may write what the uploaders read, and only the uploaders write at all
     assert _who(cfn_template, lambda a, r: a == "s3:PutObject") == {"TerritoryUploadFunction", "RosterUploadFunction"}
     assert _who(cfn_template, lambda a, r: a == "s3:PutObject" and r in {"S3:territories/*", "S3:roster/*"}) == set()
-    assert s3("LeadIntakeFunction", "s3:GetObject") == set()
+    # intake reads the compiled roster: an activity logged by someone the roster counts is attention
+    assert s3("LeadIntakeFunction", "s3:GetObject") == {"S3:rosters/*"}

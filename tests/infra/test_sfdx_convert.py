@@ -85,7 +85,11 @@ def converted(tmp_path_factory) -> dict:
 def test_the_package_converts_to_exactly_the_components_of_its_files(converted) -> None:
     found = {(c["type"], c["fullName"]) for c in converted["components"]}
     assert found == _expected_components()
-    assert len(found) == 18  # 14, the notification flow, its notification type, its custom permission, the precision field
+    # 14, the notification flow, its notification type, its custom permission, the precision field (18), and the
+    # activity members of the change channel (Task/Event change events: a logged call is attention)
+    assert len(found) == 20
+    assert {("PlatformEventChannelMember", "Territory_Router_Lead_Changes_chn_TaskChangeEvent"),
+            ("PlatformEventChannelMember", "Territory_Router_Lead_Changes_chn_EventChangeEvent")} <= found
     assert {("Flow", "Territory_Router_Notify_Lead_Owner"),
             ("CustomNotificationType", "Territory_Router_Lead_Assigned"),
             ("CustomPermission", "Territory_Router_Integration")} <= found

@@ -317,13 +317,17 @@ def test_bucket_versioning_ownership_and_lifecycle(cfn_template):
     [("SalesforceLeadEventsRule", "SalesforceEventBusName"), ("SalesforceRoutingEventsRule", "SalesforceRoutingEventBusName")],
 )
 def test_salesforce_rules_read_the_partner_buses_into_intake(cfn_template, rule_id, bus_parameter):
-    from territory_router.salesforce.events import CDC_DETAIL_TYPES, PLATFORM_DETAIL_TYPES
+    from territory_router.salesforce.events import (
+        ACTIVITY_DETAIL_TYPES,
+        CDC_DETAIL_TYPES,
+        PLATFORM_DETAIL_TYPES,
+    )
 
     rule = cfn_template["Resources"][rule_id]["Properties"]
     assert rule["EventBusName"] == {"Ref": bus_parameter}
     assert rule["EventPattern"]["source"] == [{"prefix": "aws.partner/salesforce.com"}]
     # exactly what the intake parser accepts: the rule neither drops events it handles nor feeds it others
-    assert set(rule["EventPattern"]["detail-type"]) == CDC_DETAIL_TYPES | PLATFORM_DETAIL_TYPES
+    assert set(rule["EventPattern"]["detail-type"]) == CDC_DETAIL_TYPES | ACTIVITY_DETAIL_TYPES | PLATFORM_DETAIL_TYPES
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["IntakeDLQ", "Arn"]}}
@@ -335,8 +339,8 @@ def test_writeback_rule_matches_the_app_events(cfn_template):
     assert rule["EventBusName"] == {"Ref": "AppEventBus"}
     assert rule["EventPattern"]["source"] == [messages.APP_EVENT_SOURCE]
     assert sorted(rule["EventPattern"]["detail-type"]) == sorted(
-        [messages.DETAIL_LEAD_ASSIGNED, messages.DETAIL_LEAD_REROUTED, messages.DETAIL_LEAD_ESCALATED,
-         messages.DETAIL_LEAD_REASSIGNED,
+        [messages.DETAIL_LEAD_ASSIGNED, messages.DETAIL_LEAD_KEPT, messages.DETAIL_LEAD_REROUTED,
+         messages.DETAIL_LEAD_ESCALATED, messages.DETAIL_LEAD_REASSIGNED,
          messages.DETAIL_LEAD_RETAGGED]  # a late geocode refining the stamp: written back without OwnerId
     )
     (target,) = rule["Targets"]

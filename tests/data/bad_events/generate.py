@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from territory_router.salesforce.samples import cdc_create_event, platform_event, sample_lead
+from territory_router.salesforce.samples import (
+    cdc_activity_event,
+    cdc_create_event,
+    platform_event,
+    sample_lead,
+)
 
 HERE = Path(__file__).resolve().parent
 EXPECTED_ORG = "00Dxx0000001gErEAI"
@@ -32,6 +37,14 @@ def _cdc() -> dict[str, Any]:
 def _pe() -> dict[str, Any]:
     event = platform_event(sample_lead(LEAD), org_id=EXPECTED_ORG, event_id="bad-pe", time=T0)
     event["id"] = "00000000-0000-4000-8000-000000000001"
+    return event
+
+
+def _task() -> dict[str, Any]:
+    event = cdc_activity_event("Task", "00Txx0000001AbCEAU", {"WhoId": LEAD, "TaskSubtype": "Call"},
+                               org_id=EXPECTED_ORG, event_id="bad-task", time=T0)
+    event["id"] = "00000000-0000-4000-8000-000000000002"
+    event["detail"]["payload"]["ChangeEventHeader"]["transactionKey"] = "tx-2"
     return event
 
 
@@ -176,6 +189,16 @@ CASES: dict[str, tuple[bytes, str, str]] = {
     "53_lone_surrogate_escape": (
         json.dumps(_cdc()).replace("Analytical Engines Ltd", "Bad \\ud800 Co").encode(), INVALID,
         "invalid Unicode"),
+    # Activities (TaskChangeEvent/EventChangeEvent) and wildcard record ids: malformed ones are refused like the rest
+    # (an activity on a contact, or a 00Q* wildcard, is valid and is not here).
+    "54_activity_who_id_malformed": (
+        _mutate(_task, _set([*P, "WhoId"], "00Q-not-an-id")), INVALID, "payload.WhoId: not a 15/18"),
+    "55_activity_entity_mismatch": (
+        _mutate(_task, _set([*H, "entityName"], "Lead")), INVALID, "a TaskChangeEvent must be about Task"),
+    "56_activity_record_id_is_a_lead": (
+        _mutate(_task, _set([*H, "recordIds"], [LEAD])), INVALID, "not a Task id"),
+    "57_wildcard_of_another_entity": (
+        _mutate(_cdc, _set([*H, "recordIds"], ["001*"])), INVALID, "wildcard names records that are not"),
 }
 
 

@@ -149,6 +149,18 @@ class Pipeline:
         """At least ``containers`` concurrent instances of ``function_id`` (the package's stack keeps them)."""
         self.scale(function_id, max(0, containers - self.containers[function_id]))
 
+    def activate_roster(self, doc: dict[str, Any], key: str) -> None:
+        """Upload a roster under ``roster/<key>.json`` and wait until the upload function has activated it (its reps
+        and queues become users and queues of the test org first)."""
+        self.salesforce.adopt_roster(doc)
+        before = (self.active("ROSTER") or {}).get("version")
+        self.stack.client("s3").put_object(Bucket=self.r["TerritoryBucket"], Key=f"roster/{key}.json",
+                                           Body=json.dumps(doc).encode())
+        deadline = time.monotonic() + 30
+        while (self.active("ROSTER") or {}).get("version") == before:
+            assert time.monotonic() < deadline, f"roster {key} did not activate"
+            time.sleep(0.2)
+
     def wait(self, timeout_s: float = 60.0, quiet_s: float = 1.5) -> None:
         assert self.stack.wait_idle(timeout_s=timeout_s, quiet_s=quiet_s), self.stack.queue_depths()
 
@@ -190,10 +202,12 @@ class Pipeline:
         }
 
     def true_open_leads(self) -> dict[str, int]:
-        """Per rep, the leads it really holds: ASSIGNED to it and counted for it (the ground truth)."""
+        """Per rep, the leads it really holds: ASSIGNED to it (or KEPT_OWNER: created with it as owner) and counted
+        for it (the ground truth)."""
         return dict(Counter(
             i["counted_rep_id"] for i in self.scan("LeadsTable")
-            if i.get("counted_rep_id") and i.get("status") == "ASSIGNED" and i.get("owner_id") == i["counted_rep_id"]
+            if i.get("counted_rep_id") and i.get("status") in ("ASSIGNED", "KEPT_OWNER")
+            and i.get("owner_id") == i["counted_rep_id"]
         ))
 
     def assert_counters_exact(self) -> dict[str, int]:

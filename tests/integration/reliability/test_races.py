@@ -15,7 +15,6 @@ The service-level versions of both (``assign_lead`` from eight threads, ``rerout
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -43,23 +42,12 @@ def _race_roster() -> dict:
     return doc
 
 
-def _activate(pipeline: Pipeline, doc: dict) -> None:
-    before = (pipeline.active("ROSTER") or {}).get("version")
-    pipeline.salesforce.adopt_roster(doc)  # its reps and queue are users and a queue of the org
-    pipeline.stack.client("s3").put_object(Bucket=pipeline.r["TerritoryBucket"], Key="roster/race.json",
-                                           Body=json.dumps(doc).encode())
-    deadline = time.monotonic() + 30
-    while (pipeline.active("ROSTER") or {}).get("version") == before:
-        assert time.monotonic() < deadline, "the race roster did not activate"
-        time.sleep(0.2)
-
-
 def test_eight_containers_and_a_reroute_racing_acceptance(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch,
                                                            figures) -> None:
     from territory_router.adapters.routing_store import RoutingStore
 
     pipeline.wait()
-    _activate(pipeline, _race_roster())
+    pipeline.activate_roster(_race_roster(), "race")
     pipeline.scale_to("LeadAssignmentFunction", WORKERS)
     leads = [Lead(lead_id=to_18(f"00QRAC{i:09d}"), last_name=f"Racer lead {i}", company="Acme", org_id=ORG_ID)
              for i in range(40)]

@@ -129,7 +129,19 @@ def test_event_relays_point_at_existing_channels_and_credential() -> None:
     for channel, entity in selected:
         assert channel in channels
         assert types[channel] == ("data" if entity.endswith("ChangeEvent") else "event")
-    assert {entity for _, entity in selected} == {"LeadChangeEvent", LEAD_ROUTING_EVENT}
+    # Activities share the Lead change channel: a Task/Event on a lead is how a rep's call or email shows up.
+    assert {entity for _, entity in selected} == {"LeadChangeEvent", "TaskChangeEvent", "EventChangeEvent",
+                                                  LEAD_ROUTING_EVENT}
+
+
+def test_channel_member_file_names_follow_the_developer_name_rule() -> None:
+    # ChannelName_EventName with the channel's double underscore collapsed to one (PlatformEventChannelMember,
+    # Tooling API DeveloperName): Territory_Router_Lead_Changes__chn + TaskChangeEvent
+    for path in DEFAULT.glob("platformEventChannelMembers/*"):
+        root = _parse(path)
+        channel, entity = _text(root, "eventChannel"), _text(root, "selectedEntity")
+        expected = f"{channel.replace('__', '_')}_{entity}"
+        assert path.name == f"{expected}.platformEventChannelMember-meta.xml"
 
 
 def test_named_credential_endpoint_is_an_eventbridge_account_arn() -> None:

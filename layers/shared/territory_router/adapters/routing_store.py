@@ -393,6 +393,20 @@ class RoutingStore:
     # -------------------------------------------------------------------------------------- transactions
 
     def _counter_op(self, change: CounterChange, now: datetime) -> dict[str, Any]:
+        if change.delta > 0 and change.capacity is None:
+            # A kept lead: the rep already owns it in Salesforce, so it counts even above capacity.
+            return {
+                "Update": {
+                    "TableName": self.routing_table,
+                    "Key": self._load_key(change.rep_id),
+                    "UpdateExpression": "ADD open_leads :one SET rep_id = :rid, updated_at = :now",
+                    "ExpressionAttributeValues": {
+                        ":one": to_av(1),
+                        ":rid": to_av(change.rep_id),
+                        ":now": to_av(iso(now)),
+                    },
+                }
+            }
         if change.delta > 0:
             return {
                 "Update": {

@@ -445,6 +445,25 @@ class SalesforceClient:
         data = response.json()
         return data if isinstance(data, dict) else None
 
+    # --- Event schemas ----------------------------------------------------------------------------------
+
+    def event_schema(self, schema_id: str) -> dict[str, Any] | None:
+        """The Avro schema (JSON) of an event by its schema id (``detail.schemaId`` of a relayed event), from
+        ``GET /services/data/vXX.X/event/eventSchema/{schemaId}``; ``None`` when Salesforce does not know it.
+
+        https://developer.salesforce.com/docs/platform/api-rest/guide/resources-event-eventschema.html
+        """
+        if not schema_id or not all(c.isalnum() or c in "-_" for c in schema_id) or len(schema_id) > 64:
+            raise ValueError("not an event schema id")
+        try:
+            response = self.request("GET", f"/services/data/{self.api_version}/event/eventSchema/{schema_id}")
+        except SalesforceError as exc:
+            if exc.status in (400, 404):
+                return None
+            raise
+        data = response.json()
+        return data if isinstance(data, dict) else None
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Factory from Secrets Manager

@@ -210,6 +210,8 @@ def format_trail(trail: Mapping[str, Any]) -> str:
         + (f" via {trail['tag_method']}" if trail.get("tag_method") else "")
         + f"; roster {trail.get('roster_version') or '?'}; decided at {trail.get('at')}"
     )
+    if trail.get("owner_rule"):
+        lines.append(f"Who gets routed: {trail['owner_rule']}")
     if trail.get("required_skills"):
         lines.append("Required skills: " + ", ".join(trail["required_skills"]))
     if trail.get("excluded"):

@@ -37,7 +37,8 @@ class TransactionCancelled(RuntimeError):
 
 @dataclass(frozen=True)
 class CounterChange:
-    """One rep counter touched by a transaction: +1 (conditional on ``capacity``) or -1."""
+    """One rep counter touched by a transaction: +1 (conditional on ``capacity``; ``None`` = no cap, for a lead
+    that keeps the rep who already owns it) or -1."""
 
     rep_id: str
     delta: int
@@ -122,6 +123,7 @@ def detail_from_item(item: Mapping[str, Any]) -> LeadAssignedDetail:
         reroute_count=int(item.get("reroute_count") or 0),
         previous_owner_id=previous[-1] if previous else None,
         fallback=bool(item.get("fallback")),
+        kept_owner=bool(item.get("kept_owner")),
         decision=item.get("decision") or {},
         reroute_reason=item.get("reroute_reason"),
     )

@@ -2,7 +2,8 @@
 
 The run reads only the late leads: a Query of the sparse index ``RerouteDueIndex``
 (``reroute_shard = "DUE" AND sla_due_at <= now``); a lead is in that index only while it is assigned to a counted
-rep and unattended. Each lead then changes in one transaction (lead version check, old rep -1, new rep +1 within
+rep and unattended (a lead that kept its owner is listed only when its group sets ``reroute_kept_leads``). Each
+lead then changes in one transaction (lead version check, old rep -1, new rep +1 within
 capacity, group pointer), so a lead attended at the same moment either stays put (its version moved) or is
 released by ``mark_attended`` from its new owner - never counted twice.
 """
@@ -65,6 +66,10 @@ class RerouteReport:
     attended: list[LeadLifecycleDetail] = field(default_factory=list)  # worked in Salesforce: emit LeadAttended
     closed: list[LeadLifecycleDetail] = field(default_factory=list)  # closed/deleted in Salesforce: emit LeadClosed
     blocked: list[dict[str, str]] = field(default_factory=list)  # Salesforce unreadable: {"lead_id", "reason"}
+
+
+# Leads the SLA run may move: assigned by us, or kept with their owner in a group that re-routes kept leads.
+_WAITING = (LeadStatus.ASSIGNED.value, LeadStatus.KEPT_OWNER.value)
 
 
 def _lead_of(item: dict[str, Any]) -> Lead:
@@ -187,7 +192,7 @@ class _Run:
         lead_id = item["lead_id"]
         excluded_full: dict[str, str] = {}
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            if item.get("status") != LeadStatus.ASSIGNED.value or item.get("reroute_shard") != REROUTE_SHARD:
+            if item.get("status") not in _WAITING or item.get("reroute_shard") != REROUTE_SHARD:
                 self.report.skipped.append({"lead_id": lead_id, "reason": f"no longer waiting ({item.get('status')})"})
                 return
             if int(item.get("sla_due_at") or 0) > epoch(self.now):
@@ -220,8 +225,14 @@ class _Run:
         count = int(item.get("reroute_count") or 0)
         limit = _max_for(roster, group, self.max_reroutes)
         previous = list(item.get("previous_owners") or [])
-        condition = "#version = :v_seen AND #status = :s_assigned AND #shard = :due"
-        cvalues = {":v_seen": int(item.get("version") or 0), ":s_assigned": LeadStatus.ASSIGNED.value, ":due": REROUTE_SHARD}
+        condition = "#version = :v_seen AND #status IN (:s_assigned, :s_kept) AND #shard = :due"
+        cvalues = {
+            ":v_seen": int(item.get("version") or 0),
+            ":s_assigned": LeadStatus.ASSIGNED.value,
+            ":s_kept": LeadStatus.KEPT_OWNER.value,
+            ":due": REROUTE_SHARD,
+        }
+        kept = item.get("status") == LeadStatus.KEPT_OWNER.value
         due_was = int(item.get("sla_due_at") or 0)
 
         if count >= limit:
@@ -251,7 +262,7 @@ class _Run:
             rep = roster.reps.get(owner)
             if rep is not None and rep.name:
                 values["owner_name"] = rep.name
-            remove = ["reroute_shard", "counted_rep_id"]
+            remove = ["reroute_shard", "counted_rep_id", "kept_owner"]
             if not (rep is not None and rep.name):
                 remove.append("owner_name")
             counters = [CounterChange(counted, -1)] if counted else []
@@ -296,6 +307,7 @@ class _Run:
         reason = (
             f"re-route {count + 1} of {limit}: {current} missed the SLA due "
             f"{iso(datetime.fromtimestamp(due_was, now.tzinfo))}"
+            + (" (the owner the lead was created with; its group re-routes kept leads)" if kept else "")
         )
         detail = self.reassign(
             item, _lead_of(item), _tag_of(item), excluded_full=excluded_full, exclude=exclude,
@@ -330,8 +342,9 @@ class _Run:
         condition = "#version = :v_seen AND #status = :s_assigned"
         cvalues: dict[str, Any] = {":v_seen": int(item.get("version") or 0), ":s_assigned": LeadStatus.ASSIGNED.value}
         if reroute_reason == REASON_SLA:
-            condition += " AND #shard = :due"
-            cvalues[":due"] = REROUTE_SHARD
+            # a lead that kept its owner is re-routed by its SLA too when its group says so (reroute_kept_leads)
+            condition = "#version = :v_seen AND #status IN (:s_assigned, :s_kept) AND #shard = :due"
+            cvalues.update({":s_kept": LeadStatus.KEPT_OWNER.value, ":due": REROUTE_SHARD})
         decision = decide(lead, tag, roster, self.loads, self.pointers, now, exclude_reps=exclude, group_id=group_id,
                           unusable_owners=self.unusable)  # fmt: skip
         dgroup = roster.groups.get(decision.group_id) if decision.group_id else None
@@ -341,6 +354,7 @@ class _Run:
         trail["sla"] = f"{sla.describe()}: due {iso(due)}"
         trail["reroute"] = why
         values = {
+            "status": LeadStatus.ASSIGNED.value,
             "version": int(item.get("version") or 0) + 1,
             "updated_at": iso(now),
             "rerouted_at": iso(now),
@@ -354,7 +368,7 @@ class _Run:
             "sla_minutes": sla.minutes,
             **(tag_values or {}),
         }
-        remove: list[str] = []
+        remove: list[str] = ["kept_owner"]  # from now on the owner is ours: the writeback sets OwnerId
         for attr, value in (("owner_name", decision.owner_name), ("group_id", decision.group_id), ("strategy", decision.strategy)):
             if value is not None:
                 values[attr] = value

@@ -329,6 +329,11 @@ class Group(BaseModel):
     business_hours: WorkingHours | None = None  # the SLA clock (default: Mon-Fri 09:00-17:00 of the group's tz)
     max_reroutes: int | None = Field(default=None, ge=0, le=100)
     escalation_owner: str | None = None
+    # Who gets routed (docs/assignment.md, "Who gets routed"): a new lead of this group's territories whose owner
+    # is an active rep keeps that owner unless ``always_route``; a kept lead is re-routed by its SLA only when
+    # ``reroute_kept_leads``.
+    always_route: bool = False
+    reroute_kept_leads: bool = False
 
     @field_validator("territories", mode="before")
     @classmethod
@@ -389,6 +394,19 @@ class Roster(BaseModel):
     default_sla_minutes: int | None = Field(default=None, ge=1)
     max_reroutes: int | None = Field(default=None, ge=0)
     territory_sla: dict[str, SlaSettings] = Field(default_factory=dict)
+    # Owners whose new leads are always routed even when they are reps of this roster (a sales-ops user who
+    # imports leads, an SDR whose leads go to account executives). User or Queue ids, 18 characters.
+    always_route_owners: tuple[str, ...] = ()
+
+    @field_validator("always_route_owners", mode="before")
+    @classmethod
+    def _inboxes(cls, v: Any) -> tuple[str, ...]:
+        out: list[str] = []
+        for raw in _norm_ids(v):
+            oid = _owner_id(raw, "always_route_owners")
+            if oid and oid not in out:
+                out.append(oid)
+        return tuple(out)
 
     def group_for_territory(self, territory_id: str | None) -> Group | None:
         default = None
@@ -411,6 +429,14 @@ class Roster(BaseModel):
     def groups_for_lead(self, territory_id: str | None) -> list[Group]:
         g = self.group_for_territory(territory_id)
         return self.overflow_chain(g) if g else []
+
+    def people(self) -> frozenset[str]:
+        """User ids of everyone the roster counts as working leads: its reps, their managers and the groups'
+        escalation owners (an activity one of them logs on a lead is attention)."""
+        ids = set(self.reps)
+        ids.update(r.manager_id for r in self.reps.values() if r.manager_id)
+        ids.update(g.escalation_owner for g in self.groups.values() if g.escalation_owner)
+        return frozenset(i for i in ids if i.startswith(USER_PREFIX))
 
     def groups_of_rep(self, rep_id: str) -> list[str]:
         return [g.group_id for g in self.groups.values() if rep_id in g.members]
@@ -487,6 +513,7 @@ def _build(
         "territory_sla",
         "default_strategy",
         "description",
+        "always_route_owners",
     }
     for key in doc:
         if key not in known:
@@ -603,6 +630,18 @@ def _build(
             {"roster": "default_fallback_owner", "reason": "required: the User or Queue id that takes leads nobody else can"}
         )
 
+    inboxes = doc.get("always_route_owners") or []
+    if isinstance(inboxes, str):
+        inboxes = [inboxes]
+    if not isinstance(inboxes, list):
+        errors.append({"roster": "always_route_owners", "reason": "always_route_owners must be a list of User or Queue ids"})
+        inboxes = []
+    for raw in inboxes:
+        try:
+            _owner_id(str(raw), "always_route_owners")
+        except ValueError as exc:
+            errors.append({"roster": "always_route_owners", "reason": str(exc)})
+
     if errors:
         return None
     try:
@@ -615,6 +654,7 @@ def _build(
             default_sla_minutes=doc.get("default_sla_minutes"),
             max_reroutes=doc.get("max_reroutes"),
             territory_sla=doc.get("territory_sla") or {},
+            always_route_owners=tuple(str(i) for i in inboxes),
         )
     except ValidationError as exc:
         errors.append({"roster": "roster", "reason": _pydantic_reason(exc)})
@@ -642,6 +682,7 @@ def _csv_document(text: str, errors: list[dict[str, str]]) -> dict[str, Any]:
         errors.append({"roster": "csv", "reason": "a rep_id column is required"})
         return {}
     reps: list[dict[str, Any]] = []
+    route_own: list[str] = []  # reps whose own new leads are routed anyway (column route_own_leads)
     group_settings: dict[str, dict[str, Any]] = {}
     fallback: str | None = None
     for line_no, row in enumerate(reader, start=2):
@@ -666,6 +707,8 @@ def _csv_document(text: str, errors: list[dict[str, str]]) -> dict[str, Any]:
             rep["active"] = r["active"].lower() in {"1", "true", "yes", "y", "active"}
         if r.get("manager_id"):
             rep["manager_id"] = r["manager_id"]
+        if r.get("route_own_leads", "").lower() in {"1", "true", "yes", "y"}:
+            route_own.append(rep["rep_id"])
         if r.get("tz") or r.get("days") or r.get("start") or r.get("end"):
             wh = {k: r[k] for k in ("tz", "days", "start", "end") if r.get(k)}
             rep["working_hours"] = wh
@@ -692,6 +735,8 @@ def _csv_document(text: str, errors: list[dict[str, str]]) -> dict[str, Any]:
                 ("fallback_owner", "fallback_owner"),
                 ("sla_minutes", "sla_minutes"),
                 ("escalation_owner", "escalation_owner"),
+                ("always_route", "always_route"),
+                ("reroute_kept_leads", "reroute_kept_leads"),
             ):
                 if r.get(col) and key not in gs:
                     gs[key] = r[col]
@@ -709,15 +754,17 @@ def _csv_document(text: str, errors: list[dict[str, str]]) -> dict[str, Any]:
                 errors.append({"group": terr, "reason": "sla_minutes must be a whole number"})
                 g.pop("sla_minutes")
         groups.append(g)
-    return {"reps": reps, "groups": groups, "default_fallback_owner": fallback}
+    return {"reps": reps, "groups": groups, "default_fallback_owner": fallback, "always_route_owners": route_own}
 
 
 def parse_roster(filename: str, data: bytes, *, default_fallback_owner: str | None = None) -> RosterParseResult:
     """Validate an uploaded roster: ``*.json`` (one document) or ``*.csv`` (one row per rep).
 
     A CSV derives one group per territory (group id = territory id) with the strategy, fallback owner and SLA of the
-    first row that sets them (columns ``strategy``, ``fallback_owner``, ``sla_minutes``, ``escalation_owner``) and the
-    default fallback owner from a ``default_fallback_owner`` column (or the ``default_fallback_owner`` argument).
+    first row that sets them (columns ``strategy``, ``fallback_owner``, ``sla_minutes``, ``escalation_owner``,
+    ``always_route``, ``reroute_kept_leads``) and the default fallback owner from a ``default_fallback_owner`` column
+    (or the ``default_fallback_owner`` argument). A rep row with ``route_own_leads`` true lists that rep in
+    ``always_route_owners``.
     """
     errors: list[dict[str, str]] = []
     warnings: list[dict[str, str]] = []

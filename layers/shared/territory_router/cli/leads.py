@@ -51,6 +51,8 @@ def explain_text(item: dict[str, Any], now: datetime | None = None) -> str:
         name = f" {item['owner_name']}" if item.get("owner_name") else ""
         kind = item.get("owner_kind", "USER").lower()
         extra = " (fallback)" if item.get("fallback") else ""
+        if item.get("kept_owner"):
+            extra += " (kept: the lead was created with this owner, a rep of the roster; we never changed OwnerId)"
         lines.append(f"Owner: {owner}{name} [{kind}]{extra}, group {item.get('group_id') or '-'}, since {item.get('assigned_at', '-')}")
     else:
         lines.append("Owner: none yet")
@@ -65,6 +67,8 @@ def explain_text(item: dict[str, Any], now: datetime | None = None) -> str:
         precision = item.get("tag_precision") or default_precision(item["tag_method"]).value
         lines.append(f"Located by: {_PRECISION_TEXT.get(precision, precision)} (precision {precision})")
     due = item.get("sla_due_at")
+    if due is None and item.get("kept_owner") and item.get("status") == "KEPT_OWNER":
+        lines.append("SLA: none (the group does not re-route leads that kept their owner)")
     if due is not None:
         state = "waiting for a first touch" if item.get("reroute_shard") else "not re-routed (attended, closed or queue-owned)"
         late = " - LATE" if item.get("reroute_shard") and int(due) <= now.timestamp() else ""

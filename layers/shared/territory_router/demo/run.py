@@ -5,12 +5,13 @@
 2. upload the sample territories (US states grouped into sales regions) and the sample roster to S3;
 3. publish Salesforce Event Relay events for N leads built from real ZIP centroids (CDC and platform events,
    some bulk events with several record ids, some delivered twice, one malformed, one from a foreign org);
-4. let the pipeline run; reps attend most leads in the test org (``FakeOrg``): they change the Status or log a
-   call, and the org's own change events (LeadChangeEvent, TaskChangeEvent, and the echo of every writeback) reach
-   the partner bus through its relay; the re-route runs as if one and two hours had passed, so unattended leads
-   are re-routed once and then escalated to the group's manager (the demo's copy of the sample roster allows one
-   re-route; the sample itself allows two); before moving a lead the re-route reads it back from the org, so a lead
-   whose rep only logged a call is released as attended, never re-routed;
+4. let the pipeline run (a few leads were created by reps themselves: they keep their owner, KEPT_OWNER); reps
+   attend most leads in the test org (``FakeOrg``): they change the Status or log a call, and the org's own change
+   events (LeadChangeEvent, TaskChangeEvent, and the echo of every writeback) reach the partner bus through its
+   relay; the re-route runs as if one and two hours had passed, so unattended leads are re-routed once and then
+   escalated to the group's manager (the demo's copy of the sample roster allows one re-route; the sample itself
+   allows two); before moving a lead the re-route reads it back from the org, so a lead whose rep only logged a call
+   is released as attended, never re-routed;
 5. leads no ordinary event brings: two created with a GAP_CREATE event (intake reads them back from the org), two
    created while the org's relay was stopped longer than the 72-hour retention (their events are lost: the
    reconciliation run finds them by query);
@@ -50,6 +51,8 @@ class DemoResult:
     methods: dict[str, int]
     counted_by_rep: dict[str, int] = field(default_factory=dict)  # open leads per rep, counted from the lead records
     notes: list[str] = field(default_factory=list)
+    created_by_reps: int = 0  # leads whose CREATE named a rep of the roster as owner (they keep that owner)
+    attended_by_activity: int = 0  # leads attended by a logged call (TaskChangeEvent), not a Status change
     # Leads no ordinary event brought: {"gap_refetched", "relay_lost", "reconciled"} and their ids
     salesforce_truth: dict[str, int] = field(default_factory=dict)
     truth_leads: list[str] = field(default_factory=list)
@@ -57,7 +60,7 @@ class DemoResult:
 
 LEAD_SUMMARY_ATTRIBUTES = (
     "lead_id", "status", "owner_id", "owner_kind", "territory_id", "tag_method", "reroute_count", "fallback",
-    "counted_rep_id",
+    "counted_rep_id", "kept_owner",
 )
 
 
@@ -148,7 +151,9 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
         say("territories and roster active")
 
         leads, kinds = make_leads(n_leads, seed)
+        _reps_create_some(leads, rng, json.loads(_demo_roster(data)))
         events = _lead_events(leads, rng, cdc_create_event, platform_event)
+        created_by_reps = sum(1 for lead in leads if lead.owner_id)  # after bulk inserts copied some
         bus = r.get("SalesforceEventBus") or stack.template.parameters["SalesforceEventBusName"]
         salesforce.connect(stack.client("events"), bus)  # the org's relay: every change it makes reaches the bus
         salesforce.adopt_relay_events(events)
@@ -160,12 +165,17 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
         records = {i["lead_id"]: i for i in _scan(ddb, r["LeadsTable"], LEAD_SUMMARY_ATTRIBUTES)}
         say(f"pipeline idle: {len(records)} lead records, assigned {sum(1 for i in records.values() if i.get('owner_id'))}")
 
+        kept = sum(1 for i in records.values() if i.get("status") == "KEPT_OWNER")
+        say(f"{kept} of the {created_by_reps} leads reps created themselves kept their owner (KEPT_OWNER)")
+
         # Reps attend three leads in four in Salesforce: most change the Status, some only log a call (a Task on
-        # the lead: Salesforce sends a TaskChangeEvent, no LeadChangeEvent); the rest stay untouched.
+        # the lead: Salesforce sends a TaskChangeEvent, no LeadChangeEvent); the rest stay untouched. Leads that
+        # kept their owner are worked the same way.
         emitted_before = len(salesforce.emitted)
         status_changes = calls = 0
         for lead_id, item in sorted(records.items()):
-            if item.get("status") == "ASSIGNED" and item.get("owner_kind", "USER") == "USER" and rng.random() < 0.75:
+            if (item.get("status") in ("ASSIGNED", "KEPT_OWNER") and item.get("owner_kind", "USER") == "USER"
+                    and rng.random() < 0.75):
                 if salesforce.leads.get(lead_id, {}).get("OwnerId") != item["owner_id"]:
                     continue  # not written back (yet): the rep does not see it as theirs
                 if rng.random() < 0.15:
@@ -205,6 +215,8 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
         result.salesforce_truth, result.truth_leads = truth, truth_ids
         result.leads_sent = len(leads) + len(truth_ids)
         result.events_sent = len(events) + len(attended)
+        result.created_by_reps = created_by_reps
+        result.attended_by_activity = calls
         from territory_router.reporting.run import write_demo_report
 
         report_path = write_demo_report(stack, *([report_dir] if report_dir is not None else []))
@@ -245,6 +257,15 @@ def _demo_roster(data) -> bytes:
         if "max_reroutes" in group:
             group["max_reroutes"] = 1
     return json.dumps(roster).encode()
+
+
+def _reps_create_some(leads: list[Lead], rng: random.Random, roster: dict[str, Any]) -> None:
+    """About one lead in twenty is created by a rep of the roster (its OwnerId): such a lead keeps its owner."""
+    inboxes = set(roster.get("always_route_owners") or [])
+    reps = [r["rep_id"] for r in roster.get("reps", []) if r.get("active", True) and r["rep_id"] not in inboxes]
+    for i in range(1, len(leads)):  # the first lead is reused for the malformed and foreign-org events
+        if reps and rng.random() < 0.05:
+            leads[i] = leads[i].model_copy(update={"owner_id": rng.choice(reps)})
 
 
 def _lead_events(leads: list[Lead], rng: random.Random, cdc_create_event, platform_event) -> list[dict[str, Any]]:
@@ -311,6 +332,8 @@ def _collect(stack, kinds: dict[str, str], salesforce) -> DemoResult:
         methods[item.get("tag_method", "?")] += 1
         if item.get("owner_id"):
             c["assigned"] += 1
+        if item.get("kept_owner"):
+            c["kept"] += 1
         if item.get("status") == "ATTENDED":
             c["attended"] += 1
         if int(item.get("reroute_count") or 0) > 0:
@@ -348,7 +371,7 @@ def _collect(stack, kinds: dict[str, str], salesforce) -> DemoResult:
 
 def _print_report(result: DemoResult, out: TextIO) -> None:
     p = lambda text="": print(text, file=out)  # noqa: E731
-    cols = ["leads", "assigned", "attended", "rerouted", "escalated", "fallback"]
+    cols = ["leads", "assigned", "kept", "attended", "rerouted", "escalated", "fallback"]
     p()
     p(f"{'territory':<16}" + "".join(f"{c:>10}" for c in cols))
     p("-" * (16 + 10 * len(cols)))
@@ -361,6 +384,9 @@ def _print_report(result: DemoResult, out: TextIO) -> None:
     p(f"{'total':<16}" + "".join(f"{total.get(c, 0):>10}" for c in cols))
     p()
     p("tag methods: " + ", ".join(f"{k} {v}" for k, v in sorted(result.methods.items())))
+    p(f"kept owner: {total.get('kept', 0)} leads created by a rep of the roster kept that rep (tagged, counted, "
+      "OwnerId never written); assigned includes them")
+    p(f"attended by a logged call (TaskChangeEvent, Status untouched): {result.attended_by_activity}")
     p()
     p(f"{'rep':<22}{'open':>6}{'cap':>6}{'assigned':>10}")
     for rep in sorted(result.rep_loads, key=lambda x: x["rep"]):

@@ -16,13 +16,14 @@ class LeadStatus(StrEnum):
     RECEIVED = "RECEIVED"  # taken in, waiting for a territory
     TAGGED = "TAGGED"  # territory stamped, waiting for an owner
     ASSIGNED = "ASSIGNED"  # owned by a rep or queue, SLA clock running
+    KEPT_OWNER = "KEPT_OWNER"  # created with an active rep of the roster as owner: tagged, counted, owner kept
     ATTENDED = "ATTENDED"  # a person acted on it: SLA met, counter released
     ESCALATED = "ESCALATED"  # re-routed too often: handed to the group's manager/queue
     CLOSED = "CLOSED"  # converted / disqualified: counter released
     DELETED = "DELETED"  # deleted in Salesforce: counter released
 
 
-OPEN_STATUSES = frozenset({LeadStatus.ASSIGNED})
+OPEN_STATUSES = frozenset({LeadStatus.ASSIGNED, LeadStatus.KEPT_OWNER})
 
 
 class TagMethod(StrEnum):

@@ -11,6 +11,7 @@ from territory_router.domain.leads import Lead, TagResult
 
 APP_EVENT_SOURCE = "territory-router"
 DETAIL_LEAD_ASSIGNED = "LeadAssigned"
+DETAIL_LEAD_KEPT = "LeadKept"  # a new lead kept the rep who owns it: tagged and counted, owner not changed by us
 DETAIL_LEAD_REROUTED = "LeadRerouted"
 DETAIL_LEAD_ESCALATED = "LeadEscalated"
 DETAIL_LEAD_ATTENDED = "LeadAttended"  # a person acted on the lead: SLA clock stopped (first touch)
@@ -55,7 +56,11 @@ class RetagRequest(BaseModel):
 
 
 class LeadAssignedDetail(BaseModel):
-    """Detail of ``LeadAssigned`` / ``LeadRerouted`` / ``LeadEscalated`` events on the app bus."""
+    """Detail of ``LeadAssigned`` / ``LeadKept`` / ``LeadRerouted`` / ``LeadEscalated`` events on the app bus.
+
+    ``kept_owner``: the lead kept the owner it was created with (status ``KEPT_OWNER``); the writeback then sets the
+    territory fields only, never ``OwnerId``.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -75,6 +80,7 @@ class LeadAssignedDetail(BaseModel):
     reroute_count: int = 0
     previous_owner_id: str | None = None
     fallback: bool = False
+    kept_owner: bool = False
     decision: dict[str, Any] = Field(default_factory=dict)
     # LeadRerouted: why ("SLA_MISSED", "GEOCODED"); None for other events and events from before it existed.
     reroute_reason: str | None = None

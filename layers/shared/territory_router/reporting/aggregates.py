@@ -19,6 +19,7 @@ from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
     DETAIL_LEAD_ESCALATED,
+    DETAIL_LEAD_KEPT,
     DETAIL_LEAD_REASSIGNED,
     DETAIL_LEAD_REROUTED,
     REASON_GEOCODED,
@@ -34,6 +35,7 @@ USER_PREFIX = "005"  # Salesforce User ids; queues (00G) are owners but not reps
 
 # Counters kept on both TERRITORY# and REP# items.
 ASSIGNED = "assigned"  # leads given to this territory's reps / to this rep (first assignment)
+KEPT = "kept"  # new leads that kept the rep who owns them (not an assignment by us: tagged and counted only)
 REROUTED = "rerouted"  # re-routed after a missed SLA (territory) / received by re-routing (rep: rerouted_in)
 REROUTED_IN = "rerouted_in"
 ESCALATED = "escalated"
@@ -53,12 +55,12 @@ TAG_PREFIX = "tag_"  # tag_POLYGON, tag_NEAREST, ... (territory items only)
 PRECISION_PREFIX = "precision_"  # precision_ROOFTOP, precision_POSTAL_CODE, ... (territory items only)
 
 COUNTERS = (
-    ASSIGNED, REROUTED, REROUTED_IN, ESCALATED, ESCALATED_IN, MISSED, ATTENDED, ATTENDED_LATE, CLOSED, FALLBACK,
+    ASSIGNED, KEPT, REROUTED, REROUTED_IN, ESCALATED, ESCALATED_IN, MISSED, ATTENDED, ATTENDED_LATE, CLOSED, FALLBACK,
     SLA_BREACHES, TTFT_SUM, TTFT_COUNT, TTA_SUM, TTA_COUNT, GEOCODE_MOVES,
 ) + tuple(f"{TAG_PREFIX}{m.value}" for m in TagMethod) + tuple(f"{PRECISION_PREFIX}{p.value}" for p in TagPrecision)
 
-APP_DETAIL_TYPES = (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_ATTENDED, DETAIL_LEAD_CLOSED,
-                    DETAIL_LEAD_REASSIGNED)
+APP_DETAIL_TYPES = (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_KEPT, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED,
+                    DETAIL_LEAD_ATTENDED, DETAIL_LEAD_CLOSED, DETAIL_LEAD_REASSIGNED)
 
 
 class NotAnAppEvent(ValueError):
@@ -127,7 +129,8 @@ def _parse_time(value: Any) -> datetime | None:
 
 def delta_for_event(detail_type: str, detail: Mapping[str, Any]) -> AggregateDelta:
     """The increments of one app event. Raises ``NotAnAppEvent`` for anything else."""
-    if detail_type in (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_REASSIGNED):
+    if detail_type in (DETAIL_LEAD_ASSIGNED, DETAIL_LEAD_KEPT, DETAIL_LEAD_REROUTED, DETAIL_LEAD_ESCALATED,
+                       DETAIL_LEAD_REASSIGNED):
         try:
             d = LeadAssignedDetail.model_validate(detail)
         except ValueError as exc:
@@ -148,7 +151,16 @@ def _assignment_delta(detail_type: str, d: LeadAssignedDetail, received_at: date
     reps: dict[str, dict[str, int]] = {}
     owner_is_rep = d.owner_kind == "USER" and _is_rep(d.owner_id)
     tta: int | None = None
-    if detail_type == DETAIL_LEAD_ASSIGNED:
+    if detail_type == DETAIL_LEAD_KEPT:
+        # The lead kept its owner: it is tagged and counted in the rep's load, but we did not assign it.
+        _add(territory, KEPT)
+        method = d.tag_method if d.tag_method in TagMethod.__members__ else TagMethod.UNTAGGED.value
+        _add(territory, TAG_PREFIX + method)
+        precision = d.tag_precision if d.tag_precision in TagPrecision.__members__ else default_precision(method).value
+        _add(territory, PRECISION_PREFIX + precision)
+        if owner_is_rep:
+            _add(reps.setdefault(d.owner_id, {}), KEPT)
+    elif detail_type == DETAIL_LEAD_ASSIGNED:
         _add(territory, ASSIGNED)
         method = d.tag_method if d.tag_method in TagMethod.__members__ else TagMethod.UNTAGGED.value
         _add(territory, TAG_PREFIX + method)

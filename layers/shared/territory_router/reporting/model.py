@@ -20,11 +20,11 @@ from territory_router.reporting import aggregates as agg
 MAX_DAYS = 400  # one Query per day: keep a report's cost bounded
 
 TERRITORY_COLUMNS = (
-    agg.ASSIGNED, agg.REROUTED, agg.ESCALATED, agg.ATTENDED, agg.ATTENDED_LATE, agg.CLOSED, agg.FALLBACK,
+    agg.ASSIGNED, agg.KEPT, agg.REROUTED, agg.ESCALATED, agg.ATTENDED, agg.ATTENDED_LATE, agg.CLOSED, agg.FALLBACK,
     agg.SLA_BREACHES, agg.TTFT_SUM, agg.TTFT_COUNT, agg.TTA_SUM, agg.TTA_COUNT,
 ) + tuple(f"{agg.TAG_PREFIX}{m.value}" for m in TagMethod) + tuple(f"{agg.PRECISION_PREFIX}{p.value}" for p in TagPrecision)
 REP_COLUMNS = (
-    agg.ASSIGNED, agg.REROUTED_IN, agg.ESCALATED_IN, agg.MISSED, agg.ATTENDED, agg.ATTENDED_LATE, agg.CLOSED,
+    agg.ASSIGNED, agg.KEPT, agg.REROUTED_IN, agg.ESCALATED_IN, agg.MISSED, agg.ATTENDED, agg.ATTENDED_LATE, agg.CLOSED,
     agg.SLA_BREACHES, agg.TTFT_SUM, agg.TTFT_COUNT,
 )
 

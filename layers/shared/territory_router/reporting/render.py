@@ -347,14 +347,15 @@ def render_rep_load_chart(model: ReportModel) -> str:
 
 
 def _territory_table(model: ReportModel) -> str:
-    head = ["territory", "name", "assigned", "re-routed", "escalated", "attended", "closed", "SLA breaches", "breach rate",
-            "avg first touch", "fallback", "polygon", "nearest", "postal", "centroid", "state/country", "untagged",
-            "located by"]
+    head = ["territory", "name", "assigned", "kept owner", "re-routed", "escalated", "attended", "closed", "SLA breaches",
+            "breach rate", "avg first touch", "fallback", "polygon", "nearest", "postal", "centroid", "state/country",
+            "untagged", "located by"]
     rows = []
     for r in model.territories:
         c = r.counters
         rows.append([
-            r.territory_id + ("" if r.in_active_set else " *"), r.name, c.get(agg.ASSIGNED, 0), c.get(agg.REROUTED, 0),
+            r.territory_id + ("" if r.in_active_set else " *"), r.name, c.get(agg.ASSIGNED, 0), c.get(agg.KEPT, 0),
+            c.get(agg.REROUTED, 0),
             c.get(agg.ESCALATED, 0), c.get(agg.ATTENDED, 0), c.get(agg.CLOSED, 0), c.get(agg.SLA_BREACHES, 0),
             _pct(r.breach_rate), _fmt_duration(r.ttft_avg_s), c.get(agg.FALLBACK, 0), c.get("tag_POLYGON", 0),
             c.get("tag_NEAREST", 0), c.get("tag_POSTAL_CODE", 0),
@@ -375,13 +376,15 @@ def _precision_text(shares: dict[str, float]) -> str:
 
 
 def _rep_table(model: ReportModel) -> str:
-    head = ["rep", "id", "open now", "capacity", "load", "assigned", "re-routed to", "missed", "attended", "late", "avg first touch"]
+    head = ["rep", "id", "open now", "capacity", "load", "assigned", "kept own", "re-routed to", "missed", "attended",
+            "late", "avg first touch"]
     rows = []
     for r in model.reps:
         c = r.counters
         rows.append([
             (r.rep.name or r.rep.rep_id) + ("" if r.in_roster else " *"), r.rep.rep_id, r.rep.open_leads,
             "–" if r.rep.capacity is None else r.rep.capacity, _pct(r.load_ratio), c.get(agg.ASSIGNED, 0),
+            c.get(agg.KEPT, 0),
             c.get(agg.REROUTED_IN, 0), c.get(agg.MISSED, 0), c.get(agg.ATTENDED, 0), c.get(agg.ATTENDED_LATE, 0),
             _fmt_duration(r.ttft_avg_s),
         ])
@@ -401,6 +404,7 @@ def render_report_html(model: ReportModel, *, title: str = "Territory performanc
     assigned = t.get(agg.ASSIGNED, 0)
     cards = [
         ("leads assigned", f"{assigned}"),
+        ("kept by their owner", f"{t.get(agg.KEPT, 0)}"),
         ("re-routed", f"{t.get(agg.REROUTED, 0)}"),
         ("escalated", f"{t.get(agg.ESCALATED, 0)}"),
         ("first touches", f"{t.get(agg.ATTENDED, 0)}"),

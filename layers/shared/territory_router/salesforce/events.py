@@ -1,9 +1,11 @@
 """Salesforce events as Event Relay delivers them to Amazon EventBridge, parsed into ``LeadChange`` values.
 
-Two kinds of Salesforce events reach the intake:
+Three kinds of Salesforce events reach the intake:
 
 * Change Data Capture ``LeadChangeEvent`` (detail-type ``/data/LeadChangeEvent``): a ``ChangeEventHeader`` plus
   the changed Lead fields, with the compound ``Name`` and ``Address`` fields nested as CDC sends them.
+* Change Data Capture ``TaskChangeEvent`` / ``EventChangeEvent`` (activities: a logged call or email, a meeting):
+  their ``WhoId`` names the lead a rep worked (``LastActivityDate`` is never in a ``LeadChangeEvent``).
 * Our platform event ``Lead_Routing__e`` (detail-type ``/event/Lead_Routing__e``): flat custom fields
   (``Lead_Id__c``, ``Street__c``, ``Latitude__c`` ...) published by a flow/trigger when a lead asks for routing.
 
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -27,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from territory_router.domain.leads import Lead
+from territory_router.salesforce.bitmap import EventSchema, UndecodableBitmap, decode_field_list, has_bitmaps
 from territory_router.salesforce.ids import (
     LEAD_KEY_PREFIX,
     ORG_KEY_PREFIX,
@@ -38,9 +42,21 @@ from territory_router.salesforce.ids import (
 PARTNER_SOURCE_PREFIX = "aws.partner/salesforce.com/"
 LEAD_CHANGE_EVENT = "LeadChangeEvent"
 LEAD_ROUTING_EVENT = "Lead_Routing__e"
+TASK_CHANGE_EVENT = "TaskChangeEvent"
+EVENT_CHANGE_EVENT = "EventChangeEvent"
 # Event Relay names the channel in detail-type; accept the bare event name too.
 CDC_DETAIL_TYPES = frozenset({"/data/LeadChangeEvent", "LeadChangeEvent"})
 PLATFORM_DETAIL_TYPES = frozenset({"/event/Lead_Routing__e", "Lead_Routing__e"})
+ACTIVITY_DETAIL_TYPES = frozenset(
+    {"/data/TaskChangeEvent", "TaskChangeEvent", "/data/EventChangeEvent", "EventChangeEvent"}
+)
+# Activity entity -> key prefix of its record ids (Task 00T, Event 00U).
+ACTIVITY_KEY_PREFIXES = {"Task": "00T", "Event": "00U"}
+# A recordIds entry that names no record but a set of them: after a field-type conversion Salesforce may send
+# "00Q*" (the affected records are unknown). It asks for a reconciliation, never the DLQ.
+_WILDCARD_ID = re.compile(r"^[A-Za-z0-9]{0,17}\*$")
+
+SchemaLookup = Callable[[str], EventSchema | None]
 
 MAX_EVENT_BYTES = 256 * 1024  # EventBridge's own limit for one event
 MAX_DEPTH = 16  # envelope > detail > payload > compound field > value is 5 deep; leave room, refuse abuse
@@ -71,6 +87,8 @@ class ChangeKind(StrEnum):
     DELETE = "DELETE"
     UNDELETE = "UNDELETE"
     GAP = "GAP"  # GAP_* and GAP_OVERFLOW: the change is known, the data is not (refetch/report)
+    ACTIVITY = "ACTIVITY"  # a Task/Event change: ``activity`` says what, ``lead_id`` is its WhoId when a lead
+    RECONCILE = "RECONCILE"  # wildcard recordIds: the leads are unknown, reconcile by query (``reconcile``)
 
 
 class EventSource(StrEnum):
@@ -137,7 +155,7 @@ class ChangeEventHeader(BaseModel):
     commitTimestamp: int | str | None = None  # noqa: N815
     commitNumber: int | str | None = None  # noqa: N815
     commitUser: str | None = None  # noqa: N815
-    changedFields: list[str] = Field(default_factory=list)  # noqa: N815
+    changedFields: list[str] = Field(default_factory=list)  # noqa: N815 - names, or bitmaps (see bitmap.py)
     nulledFields: list[str] = Field(default_factory=list)  # noqa: N815
     diffFields: list[str] = Field(default_factory=list)  # noqa: N815
 
@@ -158,13 +176,39 @@ class LeadRoutingEventPayload(BaseModel):
 # ---------------------------------------------------------------------------------------------------------
 
 
+class ActivityInfo(BaseModel):
+    """What a ``TaskChangeEvent`` / ``EventChangeEvent`` says about one activity (no subject or description: they
+    may hold personal data and routing does not need them)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity: str  # Task | Event
+    activity_id: str
+    who_id: str | None = None  # the WhoId in the event (a lead 00Q, a contact 003...), when the event names it
+    owner_id: str | None = None  # OwnerId (Assigned To)
+    created_by: str | None = None  # CreatedById
+    subtype: str | None = None  # TaskSubtype / EventSubtype (Call, Email, Task, Event...)
+
+
+class ReconcileScope(BaseModel):
+    """A change Salesforce could not attribute to records (wildcard ``recordIds`` such as ``00Q*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity: str
+    record_pattern: str
+    reason: str
+
+
 class LeadChange(BaseModel):
     """One change to one Lead. A CDC event naming several records gives one ``LeadChange`` per record.
 
-    ``lead_id`` is the 18-character id; it is ``None`` only for a ``GAP_OVERFLOW`` event, which names no record.
+    ``lead_id`` is the 18-character id; it is ``None`` for a ``GAP_OVERFLOW`` event (which names no record), for a
+    ``RECONCILE`` (wildcard record ids) and for an ``ACTIVITY`` whose ``WhoId`` is not a lead.
     ``lead`` is filled for CREATE, UNDELETE and the platform event. ``changed_fields`` maps Lead field API
     names (compound fields flattened: ``City``, ``LastName``) to their new values; a field set to null maps to
-    ``None``.
+    ``None``. ``changed_fields_source`` says where the names came from: ``header`` (field names),
+    ``bitmap`` (decoded with the event's schema) or ``payload`` (bitmaps without a schema: the payload's own keys).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -184,6 +228,9 @@ class LeadChange(BaseModel):
     transaction_key: str | None = None
     sequence_number: int | None = None
     gap: bool = False
+    changed_fields_source: str = "header"
+    activity: ActivityInfo | None = None
+    reconcile: ReconcileScope | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -433,26 +480,50 @@ def _build_lead(lead_id: str, org_id: str, fields: Mapping[str, Any], field_map:
         raise InvalidEvent(_validation_reason("lead.", exc)) from None
 
 
-def _changed_fields(header: ChangeEventHeader, flat: Mapping[str, Any]) -> dict[str, Any]:
-    names: list[str] = []
-    for raw in header.changedFields + header.nulledFields:
-        if raw.startswith("0x"):
-            continue  # Pub/Sub bitmap form: fall back to the payload's own keys
-        names.append(raw.split(".", 1)[1] if raw.startswith(("Name.", "Address.")) else raw)
+def _component(name: str) -> str:
+    """``Address.City`` -> ``City``: compound components are flattened like the payload."""
+    return name.split(".", 1)[1] if name.startswith(tuple(f"{c}." for c in _COMPOUND_FIELDS)) else name
+
+
+def _changed_fields(
+    header: ChangeEventHeader, flat: Mapping[str, Any], schema: EventSchema | None
+) -> tuple[dict[str, Any], str]:
+    """(changed field -> new value, where the names came from: ``header`` / ``bitmap`` / ``payload``).
+
+    Bitmap ``changedFields``/``nulledFields`` are decoded with the event's schema when it is known. Otherwise
+    (or when the bitmap does not fit the schema) the payload's own non-null keys are the changed fields: Event
+    Relay sends unchanged fields as null or not at all, so a Status or OwnerId change is never lost; nulled
+    fields cannot be told from unchanged ones then (neither Status nor OwnerId can be null).
+    """
+    changed_raw, nulled_raw, source = list(header.changedFields), list(header.nulledFields), "header"
+    if has_bitmaps(changed_raw) or has_bitmaps(nulled_raw):
+        source = "payload"
+        if schema is not None:
+            try:
+                changed_raw = decode_field_list(changed_raw, schema)
+                nulled_raw = decode_field_list(nulled_raw, schema)
+                source = "bitmap"
+            except UndecodableBitmap:
+                source = "payload"
+        if source == "payload":
+            changed_raw = [k for k, v in flat.items() if v is not None]
+            nulled_raw = []
+    names = [_component(raw) for raw in changed_raw + nulled_raw]
     if not names:
         names = [k for k, v in flat.items() if v is not None]
     changed: dict[str, Any] = {}
     for name in names:
-        if name in _COMPOUND_FIELDS:
+        if name in _COMPOUND_FIELDS or name == _HEADER_FIELD:
             continue
         value = flat.get(name)
         if isinstance(value, Mapping | list):
             continue
         changed[name] = _sf_scalar(value, field=f"detail.payload.{name}")
-    for raw in header.nulledFields:
-        name = raw.split(".", 1)[1] if raw.startswith(("Name.", "Address.")) else raw
-        changed[name] = None
-    return changed
+    for raw in nulled_raw:
+        name = _component(raw)
+        if name not in _COMPOUND_FIELDS and name != _HEADER_FIELD:
+            changed[name] = None
+    return changed, source
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -490,7 +561,9 @@ def lead_from_record(record: Mapping[str, Any], *, org_id: str) -> Lead:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def parse_relay_message(body: str | bytes, *, expected_org_id: str | None) -> list[LeadChange]:
+def parse_relay_message(
+    body: str | bytes, *, expected_org_id: str | None, schemas: SchemaLookup | None = None
+) -> list[LeadChange]:
     """Parse the raw JSON text of an Event Relay event (e.g. an SQS message body)."""
     if isinstance(body, bytes | bytearray):
         if len(body) > MAX_EVENT_BYTES:
@@ -509,14 +582,18 @@ def parse_relay_message(body: str | bytes, *, expected_org_id: str | None) -> li
         raise InvalidEvent(f"event nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
         raise InvalidEvent(f"event is not JSON ({exc.msg} at position {exc.pos})") from None
-    return parse_relay_event(event, expected_org_id=expected_org_id)
+    return parse_relay_event(event, expected_org_id=expected_org_id, schemas=schemas)
 
 
-def parse_relay_event(event: dict, *, expected_org_id: str | None) -> list[LeadChange]:
-    """Parse one Event Relay EventBridge event into one ``LeadChange`` per Lead it names.
+def parse_relay_event(
+    event: dict, *, expected_org_id: str | None, schemas: SchemaLookup | None = None
+) -> list[LeadChange]:
+    """Parse one Event Relay EventBridge event into one ``LeadChange`` per Lead (or activity) it names.
 
-    Raises ``InvalidEvent`` (reason names what is wrong) for anything malformed or not about Leads, and
-    ``ForeignOrgEvent`` when the org in ``source`` is not ``expected_org_id`` (``None`` accepts any org).
+    Raises ``InvalidEvent`` (reason names what is wrong) for anything malformed or not about Leads or their
+    activities, and ``ForeignOrgEvent`` when the org in ``source`` is not ``expected_org_id`` (``None`` accepts any
+    org). ``schemas`` looks an event schema up by ``detail.schemaId``, to decode bitmap change fields; without it
+    (or when it returns None) the payload's own keys stand in for the bitmaps.
     """
     if not isinstance(event, Mapping):
         raise InvalidEvent(f"event must be a JSON object, got {type(event).__name__}")
@@ -543,11 +620,14 @@ def parse_relay_event(event: dict, *, expected_org_id: str | None) -> list[LeadC
 
     detail_type = envelope.detail_type
     if detail_type in CDC_DETAIL_TYPES:
-        return _parse_cdc(envelope, org_id)
+        return _parse_cdc(envelope, org_id, schemas)
+    if detail_type in ACTIVITY_DETAIL_TYPES:
+        return _parse_activity(envelope, org_id)
     if detail_type in PLATFORM_DETAIL_TYPES:
         return _parse_platform_event(envelope, org_id)
     raise InvalidEvent(
-        "detail-type: unsupported event channel (expected /data/LeadChangeEvent or /event/Lead_Routing__e)"
+        "detail-type: unsupported event channel (expected /data/LeadChangeEvent, /data/TaskChangeEvent, "
+        "/data/EventChangeEvent or /event/Lead_Routing__e)"
     )
 
 
@@ -562,8 +642,7 @@ def _event_id(envelope: RelayEnvelope, payload: Mapping[str, Any]) -> str:
     return envelope.id
 
 
-def _parse_cdc(envelope: RelayEnvelope, org_id: str) -> list[LeadChange]:
-    payload = envelope.detail.payload
+def _header(payload: Mapping[str, Any]) -> ChangeEventHeader:
     raw_header = payload.get(_HEADER_FIELD)
     if raw_header is None:
         raise InvalidEvent("detail.payload.ChangeEventHeader: missing (not a Change Data Capture event)")
@@ -573,30 +652,59 @@ def _parse_cdc(envelope: RelayEnvelope, org_id: str) -> list[LeadChange]:
         header = ChangeEventHeader.model_validate(raw_header)
     except ValidationError as exc:
         raise InvalidEvent(_validation_reason("detail.payload.ChangeEventHeader.", exc)) from None
-    if header.entityName != "Lead":
-        raise InvalidEvent("detail.payload.ChangeEventHeader.entityName: only Lead changes are accepted")
-    kind = _CHANGE_TYPES.get(header.changeType)
-    if kind is None:
+    if _CHANGE_TYPES.get(header.changeType) is None:
         raise InvalidEvent(
             "detail.payload.ChangeEventHeader.changeType: unknown change type "
             f"(expected one of {', '.join(sorted(_CHANGE_TYPES))})"
         )
     if len(header.recordIds) > MAX_RECORD_IDS:
         raise InvalidEvent(f"detail.payload.ChangeEventHeader.recordIds: more than {MAX_RECORD_IDS} ids")
+    return header
+
+
+def _wildcard(raw_id: Any, key_prefix: str, *, field: str) -> str | None:
+    """``"00Q*"`` (a wildcard over this entity's records) -> the pattern; None for anything that is no wildcard."""
+    if not isinstance(raw_id, str) or not _WILDCARD_ID.match(raw_id):
+        return None
+    stem = raw_id[:-1]
+    if not (key_prefix.startswith(stem) or stem.startswith(key_prefix)):
+        raise InvalidEvent(f"{field}: wildcard names records that are not of this entity (expected {key_prefix}*)")
+    return raw_id
+
+
+def _parse_cdc(envelope: RelayEnvelope, org_id: str, schemas: SchemaLookup | None = None) -> list[LeadChange]:
+    payload = envelope.detail.payload
+    header = _header(payload)
+    if header.entityName != "Lead":
+        raise InvalidEvent("detail.payload.ChangeEventHeader.entityName: only Lead changes are accepted")
+    kind = _CHANGE_TYPES[header.changeType]
     record_ids: list[str] = []
+    wildcards: list[str] = []
     for index, raw_id in enumerate(header.recordIds):
-        lead_id = _lead_id(raw_id, field=f"detail.payload.ChangeEventHeader.recordIds.{index}")
+        field = f"detail.payload.ChangeEventHeader.recordIds.{index}"
+        pattern = _wildcard(raw_id, LEAD_KEY_PREFIX, field=field)
+        if pattern is not None:
+            wildcards.append(pattern)
+            continue
+        lead_id = _lead_id(raw_id, field=field)
         if lead_id not in record_ids:
             record_ids.append(lead_id)
     overflow = header.changeType == "GAP_OVERFLOW"
-    if not record_ids and not overflow:
+    if not record_ids and not wildcards and not overflow:
         raise InvalidEvent("detail.payload.ChangeEventHeader.recordIds: no record id")
 
     commit_user = _optional_id(header.commitUser, field="detail.payload.ChangeEventHeader.commitUser")
     commit_ts = parse_datetime(header.commitTimestamp, field="detail.payload.ChangeEventHeader.commitTimestamp")
     event_id = _event_id(envelope, payload)
     flat = _flatten(payload)
-    changed = _changed_fields(header, flat) if kind is ChangeKind.UPDATE else {}
+    changed: dict[str, Any] = {}
+    source = "header"
+    if kind is ChangeKind.UPDATE:
+        schema = None
+        schema_id = envelope.detail.schemaId
+        if schemas is not None and schema_id and has_bitmaps(header.changedFields + header.nulledFields):
+            schema = schemas(schema_id)
+        changed, source = _changed_fields(header, flat, schema)
 
     common = {
         "kind": kind,
@@ -611,8 +719,9 @@ def _parse_cdc(envelope: RelayEnvelope, org_id: str) -> list[LeadChange]:
         "transaction_key": header.transactionKey,
         "sequence_number": header.sequenceNumber,
         "gap": kind is ChangeKind.GAP,
+        "changed_fields_source": source,
     }
-    if overflow and not record_ids:
+    if overflow and not record_ids and not wildcards:
         return [LeadChange(lead_id=None, idempotency_key=f"{event_id}:*", **common)]
 
     changes = []
@@ -621,7 +730,81 @@ def _parse_cdc(envelope: RelayEnvelope, org_id: str) -> list[LeadChange]:
         if kind in (ChangeKind.CREATE, ChangeKind.UNDELETE):
             lead = _build_lead(lead_id, org_id, flat, _LEAD_FIELD_MAP, skip=frozenset({"Id"}))
         changes.append(LeadChange(lead_id=lead_id, idempotency_key=f"{event_id}:{lead_id}", lead=lead, **common))
+    if wildcards:
+        scope = ReconcileScope(
+            entity="Lead",
+            record_pattern=wildcards[0],
+            reason=f"{header.changeType} for {wildcards[0]}: Salesforce did not say which leads changed",
+        )
+        common_reconcile = {**common, "kind": ChangeKind.RECONCILE, "changed_fields": {}, "gap": False}
+        changes.append(
+            LeadChange(lead_id=None, idempotency_key=f"{event_id}:{wildcards[0]}", reconcile=scope, **common_reconcile)
+        )
     return changes
+
+
+def _parse_activity(envelope: RelayEnvelope, org_id: str) -> list[LeadChange]:
+    """A ``TaskChangeEvent`` / ``EventChangeEvent``: one ``ACTIVITY`` change per activity record.
+
+    ``lead_id`` is the activity's ``WhoId`` when it is a lead (``00Q``); a contact (``003``), no ``WhoId`` (an update
+    that did not touch it) or a wildcard gives ``lead_id = None``: intake ignores it cleanly. Field shapes follow the
+    CDC event body (Task and Event have no compound fields).
+    """
+    payload = envelope.detail.payload
+    header = _header(payload)
+    expected = TASK_CHANGE_EVENT if envelope.detail_type.endswith(TASK_CHANGE_EVENT) else EVENT_CHANGE_EVENT
+    entity = expected.removesuffix("ChangeEvent")
+    if header.entityName != entity:
+        raise InvalidEvent(f"detail.payload.ChangeEventHeader.entityName: a {expected} must be about {entity} records")
+    key_prefix = ACTIVITY_KEY_PREFIXES[entity]
+    activity_ids: list[str] = []
+    wildcard = None
+    for index, raw_id in enumerate(header.recordIds):
+        field = f"detail.payload.ChangeEventHeader.recordIds.{index}"
+        pattern = _wildcard(raw_id, key_prefix, field=field)
+        if pattern is not None:
+            wildcard = pattern
+            continue
+        if not is_salesforce_id(raw_id) or not raw_id.startswith(key_prefix):
+            raise InvalidEvent(f"{field}: not a {entity} id ({entity} ids start with {key_prefix})")
+        activity_id = to_18(raw_id)
+        if activity_id not in activity_ids:
+            activity_ids.append(activity_id)
+    if not activity_ids and wildcard is None and header.changeType != "GAP_OVERFLOW":
+        raise InvalidEvent("detail.payload.ChangeEventHeader.recordIds: no record id")
+
+    who_id = _optional_id(payload.get("WhoId"), field="detail.payload.WhoId")
+    owner_id = _optional_id(payload.get("OwnerId"), field="detail.payload.OwnerId")
+    created_by = _optional_id(payload.get("CreatedById"), field="detail.payload.CreatedById")
+    subtype = _text(payload.get(f"{entity}Subtype"), field=f"detail.payload.{entity}Subtype")
+    commit_user = _optional_id(header.commitUser, field="detail.payload.ChangeEventHeader.commitUser")
+    commit_ts = parse_datetime(header.commitTimestamp, field="detail.payload.ChangeEventHeader.commitTimestamp")
+    event_id = _event_id(envelope, payload)
+    lead_id = who_id if who_id and who_id.startswith(LEAD_KEY_PREFIX) else None
+    common = {
+        "kind": ChangeKind.ACTIVITY,
+        "org_id": org_id,
+        "event_id": event_id,
+        "source": EventSource.CDC,
+        "change_type": header.changeType,
+        "commit_user": commit_user,
+        "commit_timestamp": commit_ts,
+        "change_origin": header.changeOrigin,
+        "transaction_key": header.transactionKey,
+        "sequence_number": header.sequenceNumber,
+        "gap": header.changeType.startswith("GAP_"),
+    }
+    ids = activity_ids or [wildcard or "*"]
+    return [
+        LeadChange(
+            lead_id=lead_id if activity_id in activity_ids else None,
+            idempotency_key=f"{event_id}:{activity_id}",
+            activity=ActivityInfo(entity=entity, activity_id=activity_id, who_id=who_id, owner_id=owner_id,
+                                  created_by=created_by, subtype=subtype),
+            **common,
+        )
+        for activity_id in ids
+    ]
 
 
 def _parse_platform_event(envelope: RelayEnvelope, org_id: str) -> list[LeadChange]:

@@ -9,6 +9,8 @@ leads, tasks and events, and answers what Territory Router calls the way Salesfo
   per-record errors ``INACTIVE_OWNER_OR_USER``, ``INVALID_CROSS_REFERENCE_KEY``, ``FIELD_INTEGRITY_EXCEPTION``,
   ``ENTITY_IS_DELETED``, ``UNABLE_TO_LOCK_ROW``, ``CANNOT_UPDATE_CONVERTED_LEAD`` ..., ``allOrNone`` roll-back);
 * ``GET /services/data/vXX.X/sobjects/{Lead|Task|Event}/{id}[?fields=...]``;
+* ``GET /services/data/vXX.X/event/eventSchema/{schemaId}`` (the Avro schema of its change events; every event it
+  emits carries that ``schemaId``, so bitmap change fields can be decoded);
 * ``GET /services/data/vXX.X/query?q=SOQL`` and ``.../query/<cursor>`` (the subset of ``fake_soql``; ``totalSize``,
   ``done``, ``records[]`` with ``attributes``, ``nextRecordsUrl`` pages of 2,000 or ``Sforce-Query-Options``);
 * a rolling 24-hour API allocation: ``Sforce-Limit-Info: api-usage=N/M`` on every ``/services/data`` response and
@@ -29,6 +31,8 @@ This is tooling: no handler imports it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
 import re
@@ -417,6 +421,7 @@ class FakeOrg:
             return None
         event = builder(*args, org_id=self.org_id, relay_id=self.relay_id, entity=entity, time=self.now(), **kwargs)
         event["detail"]["replayId"] = str(next(self._replay))
+        event["detail"]["schemaId"] = change_event_schema_id(entity)  # served by GET /event/eventSchema/{id}
         if self.bitmap_fields:
             _to_bitmaps(event["detail"]["payload"]["ChangeEventHeader"], entity)
         return event
@@ -649,6 +654,8 @@ class FakeOrg:
                 status, body = self._query(query.get("q", [""])[0], request, version)
             elif rest.startswith("/query/") and request.method == "GET":
                 status, body = self._query_more(rest.rsplit("/", 1)[-1], version)
+            elif rest.startswith("/event/eventSchema/") and request.method == "GET":
+                status, body = self._event_schema(rest.rsplit("/", 1)[-1])
             elif rest in ("/composite/sobjects", "/query") or rest.startswith(("/sobjects/", "/query/")):
                 status, body = 405, [{"errorCode": "METHOD_NOT_ALLOWED",
                                       "message": f"HTTP Method '{request.method}' not allowed. Allowed are GET"}]
@@ -657,6 +664,14 @@ class FakeOrg:
         except fake_soql.SoqlError as exc:
             status, body = 400, [{"message": exc.message, "errorCode": exc.code}]
         return status, body, self._limit_header()
+
+    def _event_schema(self, schema_id: str) -> tuple[int, Any]:
+        """``GET /event/eventSchema/{schemaId}``: the Avro schema of this org's change events by schema id
+        (https://developer.salesforce.com/docs/platform/api-rest/guide/resources-event-eventschema.html)."""
+        for entity in self.cdc_entities:
+            if schema_id == change_event_schema_id(entity):
+                return 200, change_event_avro(entity)
+        return 404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
 
     def _token(self, request: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
         form = urllib.parse.parse_qs(request.body.decode("utf-8", errors="replace"))
@@ -946,24 +961,43 @@ def event_schema(entity: str) -> list[str | tuple[str, tuple[str, ...]]]:
     return top
 
 
+def change_event_schema_id(entity: str) -> str:
+    """The schema id of this org's change events of ``entity`` (22 characters, like Salesforce's): it changes when
+    the field list changes, as a real schema id does."""
+    digest = hashlib.sha256(json.dumps(event_schema(entity)).encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:22]
+
+
+def change_event_avro(entity: str) -> dict[str, Any]:
+    """The Avro record schema ``GET /event/eventSchema/{id}`` returns for ``entity``'s change events: fields in
+    ``event_schema`` order, optional values as ``["null", type]`` unions, compound fields as nested records."""
+    def optional(name: str) -> dict[str, Any]:
+        return {"name": name, "type": ["null", "string"], "default": None}
+
+    fields: list[dict[str, Any]] = []
+    for entry in event_schema(entity):
+        if entry == "ChangeEventHeader":
+            fields.append({"name": "ChangeEventHeader", "type": {
+                "type": "record", "name": "ChangeEventHeader", "fields": [
+                    {"name": n, "type": "string"} for n in ("entityName", "changeType", "changeOrigin", "transactionKey")
+                ]}})
+        elif isinstance(entry, tuple):
+            parent, children = entry
+            fields.append({"name": parent, "type": ["null", {"type": "record", "name": f"{entity}_{parent}",
+                                                             "fields": [optional(c) for c in children]}],
+                           "default": None})
+        else:
+            fields.append(optional(entry))
+    return {"type": "record", "name": f"{entity}ChangeEvent", "namespace": "com.sforce.eventbus",
+            "fields": fields, "uuid": change_event_schema_id(entity)}
+
+
 def encode_bitmap(names: Iterable[str], entity: str) -> list[str]:
-    """Field names (``Status``, ``Address.City``) → Pub/Sub bitmap strings (``["0x...", "4-0x02"]``)."""
-    schema = event_schema(entity)
-    top_bits = 0
-    nested: dict[int, int] = {}
-    for name in names:
-        parent, _, child = name.partition(".")
-        for position, entry in enumerate(schema):
-            if isinstance(entry, tuple) and child and entry[0] == parent and child in entry[1]:
-                nested[position] = nested.get(position, 0) | (1 << entry[1].index(child))
-                break
-            if entry == name:
-                top_bits |= 1 << position
-                break
-    out = [hex(top_bits)] if top_bits or not nested else ["0x0"]
-    out[0] = "0x" + out[0][2:].upper()
-    out += [f"{position}-0x{bits:X}" for position, bits in sorted(nested.items())]
-    return out
+    """Field names (``Status``, ``Address.City``) → Pub/Sub bitmap strings (``["0x...", "4-0x02"]``), against this
+    org's schema (the encoder of ``salesforce.bitmap``, the inverse of the intake's decoder)."""
+    from territory_router.salesforce.bitmap import EventSchema, encode_field_list
+
+    return encode_field_list(list(names), EventSchema.from_avro(change_event_avro(entity)))
 
 
 def _to_bitmaps(header: dict[str, Any], entity: str) -> None:

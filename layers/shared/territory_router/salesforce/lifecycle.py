@@ -5,7 +5,7 @@ Pure rules over a parsed ``LeadChange``; the lifecycle service applies the actio
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -158,6 +158,73 @@ def classify_update(
                                reason="the lead's location changed (Latitude/Longitude or Address)")
 
     return LifecycleAction(action=Action.NONE, lead_id=lead_id, reason="no routing-relevant field changed")
+
+
+# Activity change types that can show a person's attention (a delete or a gap shows nothing).
+_ACTIVITY_CHANGES = frozenset({"CREATE", "UPDATE", "UNDELETE"})
+
+
+def classify_activity(
+    change: LeadChange,
+    *,
+    integration_user_id: str | None,
+    lead_owner_id: str | None,
+    roster_people: Callable[[], Collection[str]] | Collection[str] = (),
+    integration_client_name: str = INTEGRATION_CLIENT_NAME,
+) -> LifecycleAction:
+    """Is a Task/Event change attention on the lead it names (``change.lead_id`` = its ``WhoId``)?
+
+    Change Data Capture never puts ``LastActivityDate`` in a ``LeadChangeEvent``; logging a call or an email creates
+    a Task (or Event) whose ``WhoId`` is the lead, and that arrives as a ``TaskChangeEvent``/``EventChangeEvent``
+    (https://developer.salesforce.com/docs/atlas.en-us.change_data_capture.meta/change_data_capture/cdc_other_events.htm).
+    Rules in order: a delete or gap → NONE; no lead named (a contact, or an update that does not carry ``WhoId``)
+    → NONE; made by our integration (user or client tag) → NONE (echo); the activity's owner, creator or the
+    user who saved it is the lead's owner → ATTENDED; one of them is someone the roster counts (its reps, their
+    managers, escalation owners) → ATTENDED; anything else → NONE. ``roster_people`` may be a callable, asked
+    only when the owner rule did not decide.
+    """
+    info = change.activity
+    lead_id = change.lead_id
+    if info is None or change.kind is not ChangeKind.ACTIVITY:
+        return LifecycleAction(action=Action.NONE, lead_id=lead_id, reason="not an activity change")
+    entity = info.entity
+    if change.change_type not in _ACTIVITY_CHANGES:
+        return LifecycleAction(action=Action.NONE, lead_id=lead_id,
+                               reason=f"{entity} {change.change_type}: not attention")
+    if lead_id is None:
+        if info.who_id:
+            return LifecycleAction(action=Action.NONE, lead_id=None,
+                                   reason=f"{entity} on a record that is not a lead (WhoId {info.who_id[:3]}…)")
+        return LifecycleAction(action=Action.NONE, lead_id=None,
+                               reason=f"{entity} {change.change_type} names no lead (no WhoId in the event)")
+    by_integration_user = bool(
+        integration_user_id and change.commit_user and is_salesforce_id(integration_user_id)
+        and same_id(change.commit_user, integration_user_id)
+    )
+    by_integration_client = bool(
+        change.change_origin and f"client={integration_client_name}".lower() in change.change_origin.lower()
+    )
+    if by_integration_user or by_integration_client:
+        return LifecycleAction(action=Action.NONE, lead_id=lead_id, echo=True,
+                               reason=f"{entity} saved by the integration, not by a person")
+    actors = [a for a in (info.owner_id, info.created_by, change.commit_user) if a and is_salesforce_id(a)]
+    if integration_user_id and is_salesforce_id(integration_user_id):
+        actors = [a for a in actors if not same_id(a, integration_user_id)]
+    what = f"{entity}{f' ({info.subtype})' if info.subtype else ''} {info.activity_id}"
+    if lead_owner_id and is_salesforce_id(lead_owner_id):
+        for actor in actors:
+            if same_id(actor, lead_owner_id):
+                return LifecycleAction(action=Action.ATTENDED, lead_id=lead_id, owner_id=None,
+                                       reason=f"{what} logged on the lead by its owner {actor}")
+    if actors:
+        people = roster_people() if callable(roster_people) else roster_people
+        known = {p[:15] for p in people if is_salesforce_id(p)}
+        for actor in actors:
+            if actor[:15] in known:
+                return LifecycleAction(action=Action.ATTENDED, lead_id=lead_id,
+                                       reason=f"{what} logged on the lead by {actor}, someone the roster counts")
+    return LifecycleAction(action=Action.NONE, lead_id=lead_id,
+                           reason=f"{what} by someone who is neither the lead's owner nor in the roster")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from territory_router.domain.leads import Lead
+from territory_router.salesforce.bitmap import EventSchema, encode_field_list
 from territory_router.salesforce.events import LEAD_ROUTING_EVENT, PARTNER_SOURCE_PREFIX
 from territory_router.salesforce.ids import to_18
 
@@ -238,15 +239,18 @@ def cdc_update_event(
     replay_id: int | None = None,
     detail_type: str | None = None,
     entity: str = "Lead",
+    bitmap_schema: EventSchema | None = None,
 ) -> dict[str, Any]:
     """A ``LeadChangeEvent`` UPDATE: ``changes`` maps Lead API names to new values (``None`` = nulled).
 
     Name/Address components (``LastName``, ``City`` ...) are nested and listed as ``Address.City`` in
-    ``changedFields``, as CDC does; ``LastModifiedDate`` is always part of the change.
+    ``changedFields``, as CDC does; ``LastModifiedDate`` is always part of the change. With ``bitmap_schema``
+    ``changedFields``/``nulledFields`` are sent in the Pub/Sub bitmap form against that schema (``detail.schemaId``
+    is then the schema's id), as Event Relay may send them.
     """
     time = time or _now()
     ids = [lead_id] if isinstance(lead_id, str) else list(lead_id)
-    ids = [to_18(i) for i in ids]
+    ids = [i if i.endswith("*") else to_18(i) for i in ids]
     flat = {k: v for k, v in changes.items() if v is not None}
     flat["LastModifiedDate"] = _format_date(time, date_format)
     changed, nulled = [], []
@@ -254,14 +258,100 @@ def cdc_update_event(
         lead = entity == "Lead"
         name = f"Name.{key}" if lead and key in _NAME_PARTS else f"Address.{key}" if lead and key in _ADDRESS_PARTS else key
         (nulled if value is None else changed).append(name)
+    if bitmap_schema is not None:
+        changed = encode_field_list(changed, bitmap_schema)
+        nulled = encode_field_list(nulled, bitmap_schema) if nulled else []
     payload = {
         "ChangeEventHeader": _header("UPDATE", ids, commit_user=commit_user, time=time, changed_fields=changed,
                                      nulled_fields=nulled, change_origin=change_origin, entity=entity)
     }
     payload.update(_nest_compounds(flat, full=False) if entity == "Lead" else flat)
+    event = _envelope(detail_type or change_event_detail_type(entity), payload, org_id=org_id, relay_id=relay_id,
+                      event_id=event_id or str(uuid.uuid4()), time=time, account=account, region=region,
+                      replay_id=replay_id)
+    if bitmap_schema is not None and bitmap_schema.schema_id:
+        event["detail"]["schemaId"] = bitmap_schema.schema_id
+    return event
+
+
+def cdc_activity_event(
+    entity: Literal["Task", "Event"],
+    activity_ids: str | Iterable[str],
+    fields: Mapping[str, Any],
+    *,
+    org_id: str,
+    change_type: str = "CREATE",
+    relay_id: str = DEFAULT_RELAY_ID,
+    event_id: str | None = None,
+    commit_user: str = DEFAULT_COMMIT_USER,
+    change_origin: str = "com/salesforce/api/rest/62.0",
+    time: datetime | None = None,
+    detail_type: str | None = None,
+) -> dict[str, Any]:
+    """A ``TaskChangeEvent`` / ``EventChangeEvent`` (a logged call, email or meeting) as Event Relay delivers it.
+
+    ``fields`` are Task/Event API names (``WhoId``, ``OwnerId``, ``Subject``, ``TaskSubtype``...). A CREATE gets
+    ``CreatedById``/``OwnerId`` = ``commit_user`` unless given, ``CreatedDate`` and ``LastModifiedDate`` as CDC sends
+    them; an UPDATE lists ``fields`` in ``changedFields``.
+    """
+    time = time or _now()
+    ids = [activity_ids] if isinstance(activity_ids, str) else list(activity_ids)
+    ids = [i if i.endswith("*") else to_18(i) for i in ids]
+    body = dict(fields)
+    stamp = int(time.timestamp() * 1000)
+    if change_type == "CREATE":
+        body.setdefault("OwnerId", commit_user)
+        body.setdefault("CreatedById", commit_user)
+        body.setdefault("CreatedDate", stamp)
+        body.setdefault("LastModifiedById", commit_user)
+        body.setdefault("Status", "Completed" if entity == "Task" else None)
+        body = {k: v for k, v in body.items() if v is not None}
+    body["LastModifiedDate"] = stamp
+    changed = sorted(body) if change_type == "UPDATE" else []
+    payload = {"ChangeEventHeader": _header(change_type, ids, commit_user=commit_user, time=time,
+                                            changed_fields=changed, change_origin=change_origin, entity=entity)}
+    payload.update(body)
     return _envelope(detail_type or change_event_detail_type(entity), payload, org_id=org_id, relay_id=relay_id,
-                     event_id=event_id or str(uuid.uuid4()), time=time, account=account, region=region,
-                     replay_id=replay_id)
+                     event_id=event_id or str(uuid.uuid4()), time=time, account=DEFAULT_ACCOUNT,
+                     region=DEFAULT_REGION, replay_id=None)
+
+
+# A LeadChangeEvent Avro schema in the shape Salesforce serves it (GET /event/eventSchema/{id}): the header first,
+# compound fields as nested records in a ["null", record] union. A subset of Lead's fields, for tests and the demo;
+# a real org's schema has every field of its Lead object, in the org's own order.
+LEAD_CHANGE_EVENT_AVRO: dict[str, Any] = {
+    "type": "record",
+    "name": "LeadChangeEvent",
+    "namespace": "com.sforce.eventbus",
+    "uuid": "kX3pWq9dTnL0bR7yS2vHfA",  # the shape of a schema id (e.g. dffQ2QLzDNHqwB8_sHMxdA in the REST docs)
+    "fields": [
+        {"name": "ChangeEventHeader", "type": {"type": "record", "name": "ChangeEventHeader", "fields": [
+            {"name": "entityName", "type": "string"}, {"name": "recordIds", "type": {"type": "array", "items": "string"}},
+            {"name": "changeType", "type": "string"}, {"name": "changedFields", "type": {"type": "array", "items": "string"}},
+        ]}},
+        {"name": "Name", "type": ["null", {"type": "record", "name": "Switchable_PersonName", "fields": [
+            {"name": n, "type": ["null", "string"], "default": None}
+            for n in ("Salutation", "FirstName", "LastName", "MiddleName", "InformalName", "Suffix")
+        ]}], "default": None},
+        *({"name": n, "type": ["null", "string"], "default": None} for n in (
+            "RecordTypeId", "Title", "Company")),
+        {"name": "Address", "type": ["null", {"type": "record", "name": "Address", "fields": [
+            {"name": n, "type": ["null", "string"], "default": None}
+            for n in ("Street", "City", "State", "PostalCode", "Country", "StateCode", "CountryCode", "Latitude",
+                      "Longitude", "GeocodeAccuracy")
+        ]}], "default": None},
+        *({"name": n, "type": ["null", "string"], "default": None} for n in (
+            "Phone", "Email", "Website", "Description", "LeadSource", "Status", "Industry", "Rating",
+            "AnnualRevenue", "NumberOfEmployees", "OwnerId", "IsConverted", "ConvertedDate", "CreatedDate",
+            "CreatedById", "LastModifiedDate", "LastModifiedById", "Territory__c", "Territory_Tag_Method__c",
+            "Routing_Status__c", "Routing_Reason__c")),
+    ],
+}
+
+
+def lead_change_event_schema() -> EventSchema:
+    """:data:`LEAD_CHANGE_EVENT_AVRO` as an :class:`EventSchema` (what ``GET eventSchema`` would give)."""
+    return EventSchema.from_avro(LEAD_CHANGE_EVENT_AVRO)
 
 
 def cdc_header_only_event(

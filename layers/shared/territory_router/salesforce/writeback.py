@@ -2,7 +2,7 @@
 
 ``write_back`` is pure orchestration over a client that follows ``OwnerUpdater`` (the HTTP adapter
 ``territory_router.adapters.salesforce_client.SalesforceClient`` does): it builds one Lead update per lead
-(``OwnerId`` plus our custom fields), collapses duplicates to the latest decision, sends at most 200 records
+(``OwnerId`` plus our custom fields; the custom fields only for a lead that kept its owner), collapses duplicates to the latest decision, sends at most 200 records
 per call, and sorts the per-record outcomes into succeeded / transient (retry) / permanent (dead-letter).
 """
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from territory_router.domain.messages import (
     DETAIL_LEAD_ASSIGNED,
     DETAIL_LEAD_ESCALATED,
+    DETAIL_LEAD_KEPT,
     DETAIL_LEAD_REROUTED,
     DETAIL_LEAD_RETAGGED,
     LeadAssignedDetail,
@@ -195,6 +196,7 @@ class WritebackResult:
 
 _STATUS_BY_DETAIL_TYPE = {
     DETAIL_LEAD_ASSIGNED: "ASSIGNED",
+    DETAIL_LEAD_KEPT: "KEPT_OWNER",
     DETAIL_LEAD_RETAGGED: "RETAGGED",
     DETAIL_LEAD_REROUTED: "REROUTED",
     DETAIL_LEAD_ESCALATED: "ESCALATED",
@@ -202,7 +204,9 @@ _STATUS_BY_DETAIL_TYPE = {
 
 
 def routing_status(detail: LeadAssignedDetail, detail_type: str | None = None) -> str:
-    """``ASSIGNED`` / ``REROUTED`` / ``ESCALATED``, from the app-bus detail-type or else the detail itself."""
+    """``ASSIGNED`` / ``KEPT_OWNER`` / ``REROUTED`` / ``ESCALATED``, from the app-bus detail-type or else the detail."""
+    if detail.kept_owner:
+        return "KEPT_OWNER"
     if detail_type in _STATUS_BY_DETAIL_TYPE:
         return _STATUS_BY_DETAIL_TYPE[detail_type]
     if detail.stamp_only:
@@ -226,6 +230,9 @@ def routing_reason(detail: LeadAssignedDetail, status: str) -> str:
     owner = detail.owner_name or detail.owner_id
     via = f" by {detail.strategy}" if detail.strategy else ""
     group = f" in group {detail.group_id}" if detail.group_id else ""
+    if detail.kept_owner:
+        parts.append(f"owner kept: {owner} created or owns it and is a rep of the roster")
+        return truncate("; ".join(parts), MAX_TEXT)
     if detail.stamp_only:
         parts.append("territory refined after Salesforce geocoded the lead; owner unchanged")
         return truncate("; ".join(parts), MAX_TEXT)
@@ -255,12 +262,13 @@ def truncate(text: str, limit: int = MAX_TEXT) -> str:
 
 def build_record(detail: LeadAssignedDetail, field_map: WritebackFieldMap, detail_type: str | None = None
                  ) -> dict[str, Any]:
-    """The Lead update for one decision, in sObject Collections form. A ``stamp_only`` detail (late geocode of a
-    worked lead, or one that stays in its territory) writes the territory fields and the reason only: never
-    ``OwnerId``, nor the routing status."""
+    """The Lead update for one decision, in sObject Collections form. ``OwnerId`` is never sent for a lead that kept
+    its owner (the owner is the rep's choice, not ours; a late or stale write must never take the lead from its rep)
+    nor for a ``stamp_only`` detail (late geocode of a worked lead, or one that stays in its territory), which writes
+    the territory fields and the reason only, not the routing status either."""
     status = routing_status(detail, detail_type)
     record: dict[str, Any] = {"attributes": {"type": "Lead"}, "id": detail.lead_id}
-    if not detail.stamp_only:
+    if not (detail.kept_owner or detail.stamp_only):
         record[field_map.owner] = detail.owner_id
     if field_map.territory:
         territory = detail.territory_name or detail.territory_id

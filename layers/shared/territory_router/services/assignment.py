@@ -12,6 +12,7 @@ from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
     DETAIL_LEAD_ESCALATED,
+    DETAIL_LEAD_KEPT,
     DETAIL_LEAD_REROUTED,
     AssignRequest,
 )
@@ -23,11 +24,15 @@ class AnnouncedAssignment:
     duplicate: bool
     fallback: bool
     detail: Any
-    detail_type: str = DETAIL_LEAD_ASSIGNED  # LeadRerouted / LeadRetagged after a late geocode
+    kept: bool = False  # the lead kept the rep who owns it (LeadKept, not an assignment by us)
+    detail_type: str = DETAIL_LEAD_ASSIGNED  # LeadKept; LeadRerouted / LeadRetagged after a late geocode
 
 
-def assign_only(request: AssignRequest, *, store: Any, now: datetime, default_sla_minutes: int) -> AnnouncedAssignment:
-    """Assign the lead; the caller announces ``detail`` (batched with the rest of its SQS batch).
+def assign_only(
+    request: AssignRequest, *, store: Any, now: datetime, default_sla_minutes: int,
+    integration_user_id: str | None = None,
+) -> AnnouncedAssignment:
+    """Assign the lead (or keep its owner); the caller announces ``detail`` (batched with the rest of its SQS batch).
 
     A redelivered message finds the lead already assigned and returns the stored decision, so an announcement
     that failed the first time is made again; the writeback de-duplicates it.
@@ -36,9 +41,20 @@ def assign_only(request: AssignRequest, *, store: Any, now: datetime, default_sl
 
     if request.retag_reason is not None:
         return _after_late_geocode(request, store=store, now=now, default_sla_minutes=default_sla_minutes)
-    outcome = assign_lead(request, store=store, now=now, default_sla_minutes=default_sla_minutes)
+    outcome = assign_lead(
+        request, store=store, now=now, default_sla_minutes=default_sla_minutes,
+        integration_user_id=integration_user_id,
+    )
     duplicate = bool(getattr(outcome, "duplicate", False))
-    return AnnouncedAssignment(outcome.detail is not None, duplicate, bool(outcome.fallback), outcome.detail)
+    return AnnouncedAssignment(
+        outcome.detail is not None, duplicate, bool(outcome.fallback), outcome.detail, bool(outcome.kept),
+        detail_type_of(outcome.detail),
+    )
+
+
+def detail_type_of(detail: Any) -> str:
+    """``LeadKept`` for a lead that kept its owner, ``LeadAssigned`` otherwise."""
+    return DETAIL_LEAD_KEPT if getattr(detail, "kept_owner", False) else DETAIL_LEAD_ASSIGNED
 
 
 def _after_late_geocode(request: AssignRequest, *, store: Any, now: datetime, default_sla_minutes: int) -> AnnouncedAssignment:
@@ -49,14 +65,14 @@ def _after_late_geocode(request: AssignRequest, *, store: Any, now: datetime, de
     detail = outcome.detail
     return AnnouncedAssignment(
         detail is not None, outcome.duplicate, bool(detail and detail.fallback), detail,
-        outcome.detail_type or DETAIL_LEAD_ASSIGNED,
+        detail_type=outcome.detail_type or DETAIL_LEAD_ASSIGNED,
     )  # fmt: skip
 
 
 def announce_assignments(events: EventPublisher, details: list[tuple[str, Any]] | list[tuple[str, Any, str]]) -> set[str]:
-    """Publish ``(key, detail[, detail_type])`` (``LeadAssigned`` by default), ten per PutEvents; returns the keys
-    that failed."""
-    entries = [(key, rest[0] if rest else DETAIL_LEAD_ASSIGNED, d.model_dump(mode="json")) for key, d, *rest in details]
+    """Publish ``(key, detail[, detail_type])`` (``LeadKept`` for a lead that kept its owner, else ``LeadAssigned``
+    by default), ten per PutEvents; returns the keys that failed."""
+    entries = [(key, rest[0] if rest else detail_type_of(d), d.model_dump(mode="json")) for key, d, *rest in details]
     return set(events.publish(entries)) if entries else set()
 
 

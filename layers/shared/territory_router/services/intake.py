@@ -1,11 +1,13 @@
-"""Intake: Salesforce Event Relay events → lead records (idempotent) → tagging queue; lifecycle updates."""
+"""Intake: Salesforce Event Relay events → lead records (idempotent) → tagging queue; lifecycle updates; activities
+(Task/Event) that show attention; reconciliation requests for changes Salesforce could not attribute."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from territory_router.adapters.lead_repository import LeadRepository
@@ -21,6 +23,9 @@ from territory_router.domain.messages import (
 from territory_router.salesforce.events import ChangeKind, LeadChange
 
 log = logging.getLogger(__name__)
+
+# A reconciliation asked for by a wildcard event looks back this far before the event's commit.
+RECONCILE_LOOKBACK = timedelta(hours=1)
 
 
 class LifecyclePort(Protocol):
@@ -40,12 +45,19 @@ class IntakeDeps:
     events: Any = None  # EventPublisher for LeadAttended/LeadClosed (reports); None = do not announce
     # services.reconciliation.ReconciliationTrigger: "run a reconciliation now" (GAP_OVERFLOW, wildcard recordIds)
     reconcile: Any = None
+    # User ids the active roster counts (reps, managers, escalation owners), asked only when needed.
+    roster_people: Callable[[], Collection[str]] | None = None
+    classify_activity: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         if self.classify_update is None:
             from territory_router.salesforce.lifecycle import classify_update
 
             self.classify_update = classify_update
+        if self.classify_activity is None:
+            from territory_router.salesforce.lifecycle import classify_activity
+
+            self.classify_activity = classify_activity
 
 
 def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
@@ -56,6 +68,10 @@ def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dic
         if change.gap:  # a gap event resolved by reading the lead: Salesforce's state, not a diff
             return _follow_refetched_update(change, deps=deps, now=now)
         return _follow_update(change, deps=deps, now=now)
+    if change.kind == ChangeKind.ACTIVITY:
+        return _follow_activity(change, deps=deps, now=now)
+    if change.kind == ChangeKind.RECONCILE:
+        return _request_reconcile(change, deps=deps, now=now)
     if change.kind == ChangeKind.DELETE:
         if deps.lifecycle is None or change.lead_id is None:
             return {"action": "ignored", "reason": "no lifecycle handler"}
@@ -164,6 +180,51 @@ def _settle(
     return {"action": "no_change", "reason": reason}
 
 
+def _follow_activity(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+    """A Task/Event on a lead we route: attention when its owner, creator or saver is the lead's owner or someone
+    the roster counts (``classify_activity``). Activities on contacts, unknown leads or by our integration are
+    ignored, never dead-lettered."""
+    classify = deps.classify_activity
+    if classify is None or deps.lifecycle is None:
+        return {"action": "ignored", "reason": "no lifecycle handler"}
+    if change.lead_id is None:
+        decision = classify(change, integration_user_id=deps.integration_user_id, lead_owner_id=None)
+        return {"action": "activity_ignored", "reason": decision.reason}
+    stored = deps.leads.get(change.lead_id)
+    if stored is None:
+        return {"action": "activity_ignored", "reason": "activity on a lead we never routed"}
+    decision = classify(
+        change,
+        integration_user_id=deps.integration_user_id,
+        lead_owner_id=stored.get("owner_id"),
+        roster_people=deps.roster_people or (),
+    )
+    reason = getattr(decision, "reason", "")
+    if str(getattr(decision.action, "value", decision.action)) != "ATTENDED":
+        return {"action": "activity_ignored", "reason": reason}
+    return {**_settle(change.lead_id, stored, "ATTENDED", reason, deps=deps, now=now), "via": "activity"}
+
+
+def _request_reconcile(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+    """Wildcard record ids (``00Q*``): the leads are unknown, so ask for a reconciliation run by query.
+
+    The request goes through ``deps.reconcile`` (``ReconciliationTrigger.request(reason=, now=, source_event_id=,
+    since=)``: one message on ReconcileQueue, raising when it cannot be sent, so this event is retried, never lost).
+    The run looks back from an hour before the event's commit. Without a trigger the event is reported loudly.
+    """
+    scope = change.reconcile
+    at = change.commit_timestamp or now
+    reason = scope.reason if scope else f"{change.change_type} without record ids"
+    if deps.reconcile is None:
+        log.warning(
+            "Salesforce sent a change without record ids and no reconciliation trigger is configured",
+            extra={"change_type": change.change_type, "event_id": change.event_id, "reason": reason},
+        )
+        return {"action": "reconcile_reported", "change_type": change.change_type}
+    deps.reconcile.request(reason=reason, now=now, source_event_id=change.event_id, since=at - RECONCILE_LOOKBACK)
+    return {"action": "reconciliation_requested", "change_type": change.change_type}
+
+
 def _follow_location(change: LeadChange, stored: dict[str, Any], *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
     """The lead's location changed after it was taken in (a late Salesforce geocode, an address edit): record the
     new location and queue the lead to be tagged again (``queue``: the caller sends a RetagRequest). Tagging and
@@ -198,8 +259,22 @@ def _announce(
 class _RoutingLifecycle:
     """LifecyclePort over the assignment engine's release/attend operations (one RoutingStore)."""
 
-    def __init__(self, store: Any) -> None:
+    ROSTER_MAX_AGE_S = 300.0  # a warm container looks at ROSTER/ACTIVE again after this long (one GetItem)
+
+    def __init__(self, store: Any, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
+        self._clock = clock
+        self._checked_at: float | None = None
+
+    def roster_people(self) -> frozenset[str]:
+        """User ids the active roster counts (empty without an active roster). The compiled roster is cached per
+        container by version; the active version is read again when the last look is older than five minutes."""
+        now = self._clock()
+        refresh = self._checked_at is None or now - self._checked_at >= self.ROSTER_MAX_AGE_S
+        roster = self._store.active_roster_or_none(refresh=refresh)
+        if refresh:
+            self._checked_at = now
+        return roster.people() if roster is not None else frozenset()
 
     def mark_attended(self, lead_id: str, *, now: datetime, reason: str) -> bool:
         from territory_router.assignment.service import mark_attended
@@ -212,7 +287,8 @@ class _RoutingLifecycle:
         return release_lead(lead_id, new_status=new_status, store=self._store, now=now, reason=reason)
 
 
-def routing_lifecycle(settings: Any) -> LifecyclePort:
+def routing_lifecycle(settings: Any) -> _RoutingLifecycle:
     from territory_router.adapters.routing_store import routing_store_for
 
-    return _RoutingLifecycle(routing_store_for(settings, with_roster=False))
+    # With the roster: an activity by someone other than the lead's owner counts when the roster counts them.
+    return _RoutingLifecycle(routing_store_for(settings))
