@@ -41,8 +41,8 @@ from territory_router.tagging.index import TerritoryIndex, compile_index  # noqa
 from territory_router.tagging.triage import Tagger, TaggingConfig  # noqa: E402
 
 COUNTIES = REPO / "tests" / "data" / "us_counties.geojson"
-STATES = REPO / "layers" / "shared" / "territory_router" / "data" / "us_states.geojson"
-ZIPS = REPO / "layers" / "shared" / "territory_router" / "data" / "us_zip_sample.csv"
+STATES = REPO / "tooling" / "territory_router_tools" / "data" / "us_states.geojson"
+ZIPS = REPO / "tooling" / "territory_router_tools" / "data" / "us_zip_sample.csv"
 US_BBOX = (-125.0, 24.0, -66.0, 50.0)
 CATCH_ALL = "UNASSIGNED"
 

@@ -148,7 +148,7 @@ def markdown(r: dict[str, Any], prices: dict[str, Any]) -> str:
 
     # ------------------------------------------------------------------ accuracy
     w("## ZIP accuracy\n")
-    w(f"{a['zips']:,} ZIP centroids (`territory_router/data/us_zip_sample.csv`) tagged against the US states "
+    w(f"{a['zips']:,} ZIP centroids (`territory_router_tools/data/us_zip_sample.csv`) tagged against the US states "
       f"(`us_states.geojson`, territory id = USPS code) with coordinates, postal code and country: "
       f"**{a['zip_share_right_pct']:.3f} %** of the {a['located_with_state_territory']:,} located ZIPs whose state "
       f"has a polygon get their USPS state ({a['with_declared_state_share_right_pct']:.3f} % when the lead also "
@@ -355,6 +355,8 @@ What was done and what is left:
             ["the proposal validates", f"{d['valid']} ({d['overlaps']} overlaps, {d['gaps']} gaps)"],
             ["time, lead CSV to validated block CSV and balance report", f"{d['seconds']:.1f} s"],
             *[[f"  {name.removesuffix('_s').replace('_', ' ')}", f"{v:.2f} s"] for name, v in d["stages_s"].items()],
+            *_artifact_rows(d.get("blocks_artifact")),
+            *_zip3_rows(d.get("zip3"), d["k"]),
             ["`--keep` after the history changes", k["scenario"]],
             ["  CV before / after", f"{k['cv_before']:.3f} / {k['cv_after']:.3f}"],
             ["  blocks moved", f"{k['blocks_moved']:,} of {d['blocks']:,}"],
@@ -374,6 +376,36 @@ What was done and what is left:
     summary["accuracy"] = {k: v for k, v in summary["accuracy"].items() if k not in {"misses", "located_without_state_territory"}}
     w("```json\n" + json.dumps(summary, indent=2, default=str) + "\n```\n")
     return "\n".join(s)
+
+
+def _zip3_rows(z: dict[str, Any] | None, k: int) -> list[list[str]]:
+    if not z:
+        return []
+    return [
+        [f"`--blocks zip3`: {k} territories from the {z['areas']} approximate ZIP3 areas, same leads",
+         f"CV {z['cv_leads_per_territory']:.3f} ({z['min_max_leads'][0]:,} to {z['min_max_leads'][1]:,}), "
+         f"{z['contiguous_territories']} of {k} contiguous, valid {z['valid']}, {z['seconds']:.1f} s "
+         f"(partition {z['partition_s']:.1f} s, ±{z['epsilon']:.0%})"],
+        ["  ZIP centroids inside their own ZIP3 area",
+         f"{z['zip_centroids_in_their_area']:,} of {z['zip_centroids']:,} "
+         f"({z['zip_centroids_in_their_area'] / z['zip_centroids']:.1%}); areas decoded in {z['decode_ms']:.0f} ms"],
+    ]  # fmt: skip
+
+
+def _artifact_rows(a: dict[str, Any] | None) -> list[list[str]]:
+    if not a:
+        return []
+    return [
+        ["block artifact `data/us_blocks.bin` (counties, every located ZIP's county, ZIP3 areas)",
+         f"{a['bytes'] / 1000:,.0f} KB, loaded in {a['load_ms_median']:.0f} ms (median of 5)"],
+        ["  postal-only leads, one per located ZIP, tagged without gazetteer centroids",
+         f"{a['postal_only_zips_in_their_county_territory']:,} of {a['postal_only_zips_with_a_county_territory']:,} "
+         f"in the territory of their county ({a['postal_only_tag_s']:.1f} s)"],
+        ["  postal keys the 12 territories list",
+         f"{a['postal_keys_in_proposal']:,} ({a['zip3_keys_in_proposal']:,} whole ZIP3 areas, the rest ZIPs of "
+         f"split areas); compiled index {a['compiled_index_bytes'] / 1000:,.0f} KB, loaded in "
+         f"{a.get('compiled_index_load_ms_median', float('nan')):.0f} ms"],
+    ]  # fmt: skip
 
 
 def _reasons(r: dict[str, Any], prices: dict[str, Any]) -> dict[str, str]:

@@ -60,6 +60,8 @@ TARGETS = {  # name: (path in results, comparison, threshold, unit)
     "proposal: CV of leads per territory (12 from 3,231 counties)": ("design.cv_leads_per_territory", "<=", 0.05, ""),
     "proposal: contiguous territories (of 12)": ("design.contiguous_territories", ">=", 12, ""),
     "proposal: time from lead CSV to block CSV": ("design.seconds", "<=", 60.0, "s"),
+    "proposal on ZIP3 areas: CV of leads per territory": ("design.zip3.cv_leads_per_territory", "<=", 0.05, ""),
+    "proposal on ZIP3 areas: contiguous territories (of 12)": ("design.zip3.contiguous_territories", ">=", 12, ""),
 }
 
 

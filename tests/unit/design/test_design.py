@@ -61,15 +61,16 @@ def test_within_keeps_only_those_states_and_refuses_unknown_codes():
     assert len(graph.ids) == 64 + 29 and set(graph.states) == {"CO", "UT"}
     with pytest.raises(DesignError, match="XX not US state codes"):
         build_graph("counties", ["CO", "XX"])
-    with pytest.raises(DesignError, match="use counties or states"):
+    with pytest.raises(DesignError, match="use counties, states or zip3"):
         build_graph("parishes")
 
 
 def test_lead_history_uses_coordinates_then_zip_then_zip3():
-    data = (b"Id,Latitude,Longitude,PostalCode\n1,39.74,-104.99,\n2,,,80202\n3,,,80299\n4,,,\n"
+    data = (b"Id,Latitude,Longitude,PostalCode\n1,39.74,-104.99,\n2,,,80202\n3,,,80298\n4,,,\n"
             b"5,0,0,09001\n")  # fmt: skip
     history = read_lead_history(data)
-    assert history.how[:4] == ["coordinates", "zip3", "zip3", "unlocated"]  # 80202 is not in the 1-in-10 sample
+    assert history.how[:4] == ["coordinates", "zip", "zip3", "unlocated"]  # 80298 is no ZIP the gazetteer knows
+    assert history.lonlat[1] == pytest.approx((-104.99, 39.75), abs=0.02)  # the gazetteer's 80202 centroid
     assert history.how[4] == "unlocated"  # (0, 0) is no place, 09001 is an APO ZIP without one
     assert history.located.tolist() == [True, True, True, False, False]
     with pytest.raises(LeadFileError, match="needs Latitude and Longitude columns or a PostalCode"):
@@ -184,3 +185,44 @@ def test_runtime_never_imports_the_design_tooling():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_zip3_graph_counts_a_lead_with_a_zip_in_its_prefix_area_and_proposes_contiguous_territories():
+    graph = build_graph("zip3", ["CO", "UT"])
+    assert set(graph.states) == {"CO", "UT"} and "802" in graph.ids and "841" in graph.ids
+    index = graph.index()
+    assert {graph.ids[n] for n in graph.graph.neighbors(index["802"])} >= {"801", "800"}
+    # a lead whose coordinates lie in 802's approximate area but whose ZIP is an 801 ZIP counts for 801
+    x, y = graph.geometries[index["802"]].representative_point().coords[0]
+    graph.count_leads(np.array([[x, y], [x, y], [np.nan, np.nan]]), ["80120", None, "84101"])
+    assert (graph.leads[index["801"]], graph.leads[index["802"]], graph.leads[index["841"]]) == (1, 1, 1)
+    assert graph.unplaced_leads == 0
+    history = read_lead_history(_leads_csv({"CO", "UT"}, postal_every=10))
+    graph.count_leads(history.lonlat, history.postal)
+    assignment, _ = design.propose(graph, 3, seed=1)
+    assert cv(np.bincount(assignment, weights=graph.leads, minlength=3)) <= 0.05
+    for t in range(3):
+        pieces, masses = graph.pieces(np.flatnonzero(assignment == t).tolist())
+        assert pieces == masses
+    ids, names = design.names_for(graph, assignment, 3)
+    report = validate_files([("p.csv", design.to_block_csv(graph, assignment, ids, names))])
+    assert report.valid, report.format_text()
+    assert all(t.geometry is not None and t.metadata["blocks"][0].startswith("zip3:") for t in report.territories)
+    result = balance(list(report.territories), history, graph)
+    assert result.cv <= 0.05 and result.outside == 0
+
+
+def test_balance_counts_leads_the_way_the_tagger_routes_them():
+    """Inside an approximate ZIP3 area the lead's ZIP decides; a lead without coordinates goes to the territory
+    listing its ZIP; a county territory's polygon is exact and keeps its leads."""
+    from territory_router_tools.design.balance import lead_owners
+
+    rows = ("territory_id,territory_name,block_type,block_id\nden,Denver,zip3,802\nsub,Suburbs,zip3,801\n"
+            "cos,Springs,county,08041\n")  # fmt: skip
+    territories = list(validate_files([("s.csv", rows.encode())]).territories)
+    graph = build_graph("zip3", ["CO"])
+    x, y = graph.geometries[graph.index()["802"]].representative_point().coords[0]
+    leads = (f"Id,Latitude,Longitude,PostalCode\na,{y},{x},80120\nb,{y},{x},80202\nc,,,80120\n"
+             "d,38.85,-104.8,80202\n")  # fmt: skip
+    history = read_lead_history(leads.encode())
+    assert lead_owners(territories, history) == ["sub", "den", "sub", "cos"]

@@ -77,7 +77,8 @@ def test_state_and_zip_blocks_compile_to_regions_and_postal_keys_and_tag():
     by_id = {t.territory_id: t for t in report.territories}
     assert by_id["co"].regions == {("US", "CO")}
     assert by_id["co"].geometry.covers(shapely.Point(-104.99, 39.74))  # Denver
-    assert by_id["zips"].geometry is None
+    # the ZIP3 block brings its approximate area; a single ZIP has none
+    assert by_id["zips"].geometry.equals(blocks.catalog().zip3_areas["841"])
     assert by_id["zips"].postal_codes == {("US", "841"), ("US", "59001")}
     index = TerritoryIndex.from_bytes(compile_index(report.territory_set))
     assert index.ids[index.polygon_hits(-104.99, 39.74)[0]] == "co"
@@ -131,21 +132,62 @@ def test_a_block_listed_twice_by_one_territory_is_a_warning():
     assert [w.code for w in report.warnings] == ["duplicate_block"]
 
 
-def test_county_territories_answer_for_the_zips_inside_them_and_whole_zip3_areas():
+def test_every_located_zip_has_its_county_from_the_full_gazetteer():
+    from territory_router.geography.gazetteer import NO_LOCATION, default_gazetteer
+
+    cat = blocks.catalog()
+    gaz = default_gazetteer()
+    located = {f"{int(z):05d}" for z, lat in zip(gaz.zips, gaz.zip_lat, strict=True) if lat != NO_LOCATION}
+    assert len(located) > 41_000  # every US ZIP with a centroid, not a sample
+    counted = {code for codes in cat.zips.values() for code in codes}
+    # all but Palau, the Marshall Islands and one APO, which lie in no US county
+    assert located - counted == {"96507", "96940", "96960"}
+    assert cat.county_of_zip("80202") == "08031"  # downtown Denver
+    assert cat.county_of_zip("94105") == "06075"  # San Francisco
+    assert cat.county_of_zip("99999") is None and cat.county_of_zip("802") is None
+    assert cat.zip_source["located_zips"] == len(located)
+
+
+def test_county_territories_answer_for_every_located_zip_inside_them():
+    """A postal-only lead finds its county territory for every located ZIP: one territory per county of four
+    states (so many ZIP3 areas are split between territories), tagged without the gazetteer's centroids, so only the
+    postal keys the counties answer for can place the leads."""
+    from territory_router.domain.leads import Lead
+    from territory_router.tagging.triage import Tagger, TaggingConfig
+
+    cat = blocks.catalog()
+    states = ("CO", "UT", "WY", "NM")
+    report = _validate("".join(f"c{f},{f},county,{f}\n" for s in states for f in cat.by_state[s]))
+    assert report.valid, report.format_text()
+    index = TerritoryIndex.from_bytes(compile_index(report.territory_set))
+    expected = {code: f"c{fips}" for s in states for fips in cat.by_state[s] for code in cat.zips.get(fips, ())}
+    assert len(expected) > 1_500
+    leads = [Lead(lead_id=f"00Q{n:012d}AAA", postal_code=code) for n, code in enumerate(sorted(expected))]
+    tags = Tagger(index, TaggingConfig(use_gazetteer=False)).tag_many(leads)
+    got = {lead.postal_code: tag.territory_id for lead, tag in zip(leads, tags, strict=True)}
+    assert got == expected
+    assert {tag.method.value for tag in tags} == {"POSTAL_CODE"}
+    # compact: a prefix wholly inside one county stands for its ZIPs; split prefixes list their ZIPs
+    denver = {code for t in report.territories if t.territory_id == "c08031" for _, code in t.postal_codes}
+    assert "80202" in denver and "802" not in denver  # 802 is shared by the Denver metro counties
+
+
+def test_a_whole_zip3_area_inside_a_territory_also_answers_for_zips_the_gazetteer_does_not_know():
+    from territory_router.domain.leads import Lead
+    from territory_router.tagging.triage import Tagger, TaggingConfig
+
     cat = blocks.catalog()
     report = _validate("".join(f"co,Colorado,county,{f}\n" for f in cat.by_state["CO"]))
     (territory,) = report.territories
     codes = {code for _, code in territory.postal_codes}
-    denver_zips = set(cat.zips["08031"])
-    assert denver_zips and denver_zips <= codes  # the sample's Denver ZIPs, by centroid
-    assert "802" in codes  # every sampled 802xx ZIP is in Colorado: the prefix is answered too
+    assert {"800", "802", "816"} <= codes  # every located 800xx, 802xx, 816xx ZIP is in Colorado
+    assert not any(len(c) == 5 and c[:3] in codes for c in codes)  # no ZIP repeated under its prefix
     assert not any(len(c) == 3 and not c.startswith(("80", "81")) for c in codes)
+    unknown = next(f"802{n:02d}" for n in range(100) if cat.county_of_zip(f"802{n:02d}") is None)
     index = TerritoryIndex.from_bytes(compile_index(report.territory_set))
-    from territory_router.domain.leads import Lead
-    from territory_router.tagging.triage import Tagger, TaggingConfig
-
-    (tag,) = Tagger(index, TaggingConfig()).tag_many([Lead(lead_id="00Q000000000001AAA", postal_code="80299")])
+    (tag,) = Tagger(index, TaggingConfig()).tag_many([Lead(lead_id="00Q000000000001AAA", postal_code=unknown)])
     assert (tag.territory_id, tag.method.value) == ("co", "POSTAL_CODE")
+    assert "postal code US 802 is listed by" in tag.note
 
 
 def test_zips_derived_from_a_shared_county_are_not_a_second_overlap():
@@ -156,3 +198,73 @@ def test_zips_derived_from_a_shared_county_are_not_a_second_overlap():
     # a and b also share Denver's other derived ZIPs: not repeated; the ZIP listed by c is a real conflict
     assert postal and all(f"US-{denver_zip}" in o.postal_codes for o in postal)
     assert {(o.a, o.b) for o in postal} <= {("a", "c"), ("b", "c"), ("a", "b")}
+
+
+def test_zip3_areas_tile_the_states_and_hold_their_zips():
+    cat = blocks.catalog()
+    areas = cat.zip3_areas
+    assert len(areas) > 900 and cat.zip3_states["802"] == ("CO",)
+    geoms = list(areas.values())
+    assert shapely.coverage_is_valid(shapely.GeometryCollection(geoms))  # neighbours share identical edges
+    denver = shapely.Point(-104.99, 39.74)
+    assert [p for p, g in areas.items() if g.covers(denver)] == ["802"]
+    # the areas tile Colorado (the union of its counties) up to the simplification
+    colorado = shapely.union_all([g for p, g in areas.items() if cat.zip3_states[p][0] == "CO"])
+    state = cat.state_geometry("CO")
+    assert colorado.symmetric_difference(state).area < 0.002 * state.area
+    assert cat.label("zip3:802") == "zip3 802 (CO)"
+
+
+def test_a_zip3_without_located_zips_routes_by_postal_code_only_with_a_warning():
+    report = _validate("x,X,zip3,000\n")
+    assert report.valid
+    assert [w.code for w in report.warnings] == ["zip3_without_area"]
+    assert report.territories[0].geometry is None
+
+
+def test_inside_an_approximate_zip3_area_the_leads_own_zip_decides():
+    """Two neighbouring ZIP3 areas (Denver 802, Aurora-Littleton 801): a lead whose coordinates fall in 802's
+    approximate area but whose ZIP is an 801 ZIP goes to the 801 territory, by its postal code; without a postal
+    code, or with one nobody lists, the polygon decides."""
+    from territory_router.domain.leads import Lead
+    from territory_router.tagging.triage import Tagger, TaggingConfig
+
+    report = _validate("den,Denver,zip3,802\nsub,Suburbs,zip3,801\ncos,Springs,county,08041\n")
+    assert report.valid, report.format_text()
+    index = TerritoryIndex.from_bytes(compile_index(report.territory_set))
+    assert index.approximate_positions == {index.positions["den"], index.positions["sub"]}
+    x, y = blocks.catalog().zip3_areas["802"].representative_point().coords[0]
+    leads = [
+        Lead(lead_id="00Q000000000001AAA", latitude=y, longitude=x, postal_code="80120"),  # an 801 ZIP
+        Lead(lead_id="00Q000000000002AAA", latitude=y, longitude=x, postal_code="80202"),
+        Lead(lead_id="00Q000000000003AAA", latitude=y, longitude=x),
+        Lead(lead_id="00Q000000000004AAA", latitude=y, longitude=x, postal_code="59001"),  # listed by nobody
+    ]
+    tagger = Tagger(index, TaggingConfig())
+    many = tagger.tag_many(leads)
+    one = [Tagger(index, TaggingConfig()).tag(lead) for lead in leads]
+    for tags in (many, one):
+        assert [(t.territory_id, t.method.value) for t in tags] == [
+            ("sub", "POSTAL_CODE"), ("den", "POLYGON"), ("den", "POLYGON"), ("den", "POLYGON"),
+        ]  # fmt: skip
+        assert "an approximate ZIP3 area; the lead's ZIP decides: postal code US 801 is listed by" in tags[0].note
+    # a county territory's polygon is exact: its leads are not second-guessed by their ZIP
+    springs = blocks.catalog().counties["08041"].geometry.representative_point()
+    (tag,) = tagger.tag_many([Lead(lead_id="00Q000000000005AAA", latitude=springs.y, longitude=springs.x,
+                                   postal_code="80202")])  # fmt: skip
+    assert (tag.territory_id, tag.method.value) == ("cos", "POLYGON")
+
+
+def test_zip3_territories_report_overlaps_and_gaps_per_area_and_draw_their_outlines():
+    cat = blocks.catalog()
+    utah = sorted(p for p, states in cat.zip3_states.items() if states[0] == "UT")
+    assert len(utah) >= 3
+    rows = "".join(f"a,A,zip3,{p}\n" for p in utah[:-1]) + f"b,B,zip3,{utah[0]}\n"
+    report = _validate(rows)
+    assert [(o.a, o.b, o.block) for o in report.overlaps] == [("b", "a", cat.label(f"zip3:{utah[0]}"))]
+    assert [g.block for g in report.gaps] == [cat.label(f"zip3:{utah[-1]}")]  # the one Utah area nobody lists
+    outlines = blocks.block_outlines(report.territories)
+    assert len(outlines) == len(utah) - 1
+    # a ZIP3 territory against a county territory: their shared ground is one area overlap
+    mixed = _validate(f"z,Z,zip3,{utah[0]}\nc,C,state,UT\n")
+    assert [(o.block, o.area_km2 > 0) for o in mixed.overlaps] == [(None, True)]

@@ -22,7 +22,7 @@ def test_artifact_has_countries_and_every_state_with_label_points():
     countries = {f.name for f in features if f.kind == "country"}
     states = {f.code for f in features if f.kind == "state"}
     assert {"Canada", "Mexico", "United States of America", "France"} <= countries
-    assert len(states) == 56 and {"CO", "PR", "DC"} <= states
+    assert len(states) == 56 + 13 and {"CO", "PR", "DC"} <= states  # US states and Canada's provinces
     colorado = next(f for f in features if f.code == "CO")
     assert colorado.geometry.contains(shapely.Point(colorado.label_at))
     # no part spans the antimeridian (it would draw a line across the whole map)
@@ -40,6 +40,24 @@ def test_a_us_map_shows_neighbouring_countries_state_lines_and_state_names():
     assert ">Colorado<" in labels or ">CO<" in labels
     # land under the territories, state lines and names over them
     assert page.index("context-land") < page.index('id="territories"') < page.index("context-states")
+
+
+def test_canadian_provinces_and_territories_are_outlined_and_named():
+    from territory_router.geography.regions import CA_PROVINCES
+
+    provinces = {f.code: f for f in context.features() if f.kind == "state" and f.code in CA_PROVINCES}
+    assert set(provinces) == set(CA_PROVINCES)
+    assert provinces["ON"].name == "Ontario"
+    assert provinces["ON"].geometry.contains(shapely.Point(-80.99, 46.49))  # Sudbury
+    assert provinces["QC"].geometry.contains(shapely.Point(-71.89, 45.40))  # Sherbrooke
+    assert provinces["BC"].geometry.contains(shapely.Point(-120.33, 50.67))  # Kamloops
+    page = render_map_html([_square("prairies", -120, 49, 22)], title="t")
+    states = re.search(r'<g class="context context-states".*?</g>', page).group(0)
+    assert {'data-name="Alberta"', 'data-name="Saskatchewan"', 'data-name="Montana"'} <= set(
+        re.findall(r'data-name="[^"]+"', states)
+    )
+    labels = re.search(r'<g class="context context-labels".*?</g>', page).group(0)
+    assert ">Saskatchewan<" in labels or ">SK<" in labels
 
 
 def test_small_features_get_no_name_and_names_do_not_collide():

@@ -28,14 +28,15 @@ def register(sub: Any) -> None:
     p.add_argument("territories", type=Path, metavar="TERRITORIES", help="territory file (any format upload takes)")
     p.add_argument("leads", type=Path, metavar="LEADS.csv", help="Data Loader lead export (coordinates and/or PostalCode)")
     p.add_argument("--reps", type=Path, metavar="ROSTER", help="roster (.json/.csv): score leads per rep in each group")
-    p.add_argument("--blocks", default="counties", choices=("counties", "states"),
-                   help="blocks used to judge contiguity (default counties)")  # fmt: skip
+    p.add_argument("--blocks", choices=("counties", "states", "zip3"),
+                   help="blocks used to judge contiguity (default: zip3 for a set made of ZIP3 blocks, else counties)")  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_guard(cmd_balance))
 
     p = sub.add_parser("propose", help="propose N balanced, contiguous territories from building blocks")
     p.add_argument("leads", type=Path, metavar="LEADS.csv")
-    p.add_argument("--blocks", default="counties", choices=("counties", "states"))
+    p.add_argument("--blocks", default="counties", choices=("counties", "states", "zip3"),
+                   help="building blocks: counties (default), states, or zip3 (approximate 3-digit ZIP areas)")  # fmt: skip
     p.add_argument("--k", type=int, required=True, metavar="N", help="number of territories")
     p.add_argument("--within", metavar="CO,UT,...", help="only blocks in these states (USPS codes)")
     p.add_argument("--keep", type=Path, metavar="EXISTING",
@@ -51,7 +52,8 @@ def register(sub: Any) -> None:
     p.add_argument("territories", type=Path, metavar="TERRITORIES")
     p.add_argument("--leads", type=Path, metavar="LEADS.csv")
     p.add_argument("--reps", type=Path, metavar="ROSTER")
-    p.add_argument("--blocks", default="counties", choices=("counties", "states"))
+    p.add_argument("--blocks", choices=("counties", "states", "zip3"),
+                   help="blocks to edit (default: zip3 for a set made of ZIP3 blocks, else counties)")  # fmt: skip
     p.add_argument("--within", metavar="CO,UT,...", help="only blocks in these states (default: the states the set touches)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="EDITOR.html")
     p.set_defaults(func=_guard(cmd_edit))
@@ -114,6 +116,14 @@ def _roster(path: Path | None):
     return result.roster
 
 
+def _blocks_of(territories, requested: str | None) -> str:
+    """The block kind to work on: the one asked for, else ZIP3 areas for a set whose blocks are ZIP3 areas."""
+    if requested:
+        return requested
+    kinds = {key.partition(":")[0] for t in territories for key in t.metadata.get("blocks", ())}
+    return "zip3" if "zip3" in kinds and not kinds & {"county", "state"} else "counties"
+
+
 def _within(value: str | None) -> list[str] | None:
     return [s for s in value.split(",") if s.strip()] if value else None
 
@@ -124,7 +134,7 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
     territories = _territories(args.territories)
     history = _history(args.leads)
-    report = balance(territories, history, build_graph(args.blocks), _roster(args.reps))
+    report = balance(territories, history, build_graph(_blocks_of(territories, args.blocks)), _roster(args.reps))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_text())
     return 0
 
@@ -142,7 +152,7 @@ def cmd_propose(args: argparse.Namespace) -> int:
         raise CommandError("--k must be at least 1")
     history = _history(args.leads)
     graph = build_graph(args.blocks, _within(args.within))
-    graph.count_leads(history.lonlat)
+    graph.count_leads(history.lonlat, history.postal)
     summary: dict[str, Any] = {"blocks": len(graph.ids), "block_type": graph.kind}
     old = None
     if args.keep:
@@ -198,7 +208,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     territories = _territories(args.territories)
     history = _history(args.leads) if args.leads else None
     page = render_editor(
-        territories, history=history, roster=_roster(args.reps), blocks=args.blocks, within=_within(args.within),
+        territories, history=history, roster=_roster(args.reps), blocks=_blocks_of(territories, args.blocks),
+        within=_within(args.within),
         title=f"Territory editor: {args.territories.name}",
     )  # fmt: skip
     try:

@@ -111,12 +111,42 @@ def territory_blocks(graph: BlockGraph, territories: Sequence[Territory]) -> np.
     return np.array([position.get(o, -1) if o is not None else -1 for o in owners], dtype=np.int64)
 
 
+def lead_owners(territories: Sequence[Territory], history: LeadHistory) -> list[str | None]:
+    """The territory of each lead as the tagger decides it (``territories`` in precedence order), None for a lead
+    no territory gets: a lead without coordinates goes first to the territory listing its ZIP (or ZIP3 prefix),
+    else by the point it was placed at; a lead with coordinates goes by its point, except inside a polygon built
+    from ZIP3 areas (an approximation) or outside every polygon, where a territory listing its ZIP wins."""
+    located = np.flatnonzero(history.located)
+    points = [LeadPoint(history.ids[i], *history.lonlat[i]) for i in located]
+    owners: list[str | None] = [None] * len(history.ids)
+    for i, owner in zip(located.tolist(), locate(territories, points), strict=True):
+        owners[i] = owner
+    listing: dict[str, str] = {}
+    for t in territories:  # precedence order: the first that lists a key keeps it
+        for country, code in t.postal_codes:
+            if country == "US":
+                listing.setdefault(code, t.territory_id)
+    if not listing or not history.postal:
+        return owners
+    approximate = {t.territory_id for t in territories if any(k.startswith("zip3:") for k in t.metadata.get("blocks", ()))}
+    for i, code in enumerate(history.postal):
+        if not code:
+            continue
+        listed = listing.get(code) or listing.get(code[:3])
+        if listed is None:
+            continue
+        # (a point in no polygon: the tagger tries the nearest polygon first, then the postal code; the postal
+        # code stands for both here, as the nearest polygon is nearly always the one listing the lead's ZIP)
+        if history.how[i] != "coordinates" or owners[i] is None or owners[i] in approximate:
+            owners[i] = listed
+    return owners
+
+
 def balance(
     territories: Sequence[Territory], history: LeadHistory, graph: BlockGraph, roster=None
 ) -> BalanceReport:
     located = history.located
-    points = [LeadPoint(history.ids[i], *history.lonlat[i]) for i in np.flatnonzero(located)]
-    owners = locate(territories, points)
+    owners = [o for o, ok in zip(lead_owners(territories, history), located.tolist(), strict=True) if ok]
     counts = {t.territory_id: 0 for t in territories}
     outside = 0
     for owner in owners:

@@ -44,7 +44,7 @@ def render_editor(
         within = sorted({everything.states[n] for n in np.flatnonzero(owners >= 0)})
     graph = build_graph(blocks, within)
     if history is not None:
-        graph.count_leads(history.lonlat)
+        graph.count_leads(history.lonlat, history.postal)
     else:
         graph.leads = np.zeros(len(graph.ids), dtype=np.int64)
     assignment = territory_blocks(graph, territories)

@@ -1,4 +1,5 @@
-"""The building blocks as a graph: one node per county (or state), an edge where two share a border.
+"""The building blocks as a graph: one node per county (or state, or 3-digit ZIP area), an edge where two share a
+border.
 
 Edges join blocks whose boundaries share a line (a "rook" adjacency: touching at a single point is not a shared
 border). Land masses that share no border with the rest (Alaska, Hawaii, Puerto Rico, islands) are joined to the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import networkx as nx
 import numpy as np
@@ -18,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from territory_router.territories.blocks import BlockCatalog, catalog, dissolve
 
-BLOCK_KINDS = {"counties": "county", "county": "county", "states": "state", "state": "state"}
+BLOCK_KINDS = {"counties": "county", "county": "county", "states": "state", "state": "state", "zip3": "zip3"}
 
 
 class DesignError(ValueError):
@@ -27,8 +29,8 @@ class DesignError(ValueError):
 
 @dataclass(eq=False)
 class BlockGraph:
-    kind: str  # "county" | "state"
-    ids: list[str]  # block ids (FIPS or USPS), node n is ids[n]
+    kind: str  # "county" | "state" | "zip3"
+    ids: list[str]  # block ids (FIPS, USPS or ZIP prefix), node n is ids[n]
     names: list[str]
     states: list[str]  # USPS code of each block
     geometries: np.ndarray  # shapely geometries (lon/lat)
@@ -47,34 +49,49 @@ class BlockGraph:
     def label(self, n: int) -> str:
         return f"{self.names[n]}, {self.states[n]}" if self.kind == "county" else self.names[n]
 
-    def count_leads(self, lonlat: np.ndarray) -> None:
-        """Leads per block: each located lead goes to the block that contains it (first by id on a border)."""
+    def count_leads(self, lonlat: np.ndarray, postal: Sequence[str | None] | None = None) -> None:
+        """Leads per block: each located lead goes to the block that contains it (first by id on a border). With
+        the leads' ZIPs (``postal``), as the tagger routes them: on ZIP3 blocks a lead with a ZIP goes to its
+        prefix's block, whatever its coordinates say (the areas are approximations drawn from ZIP centroids, and
+        the tagger lets a lead's ZIP decide there); on county and state blocks a lead whose point lies in no block
+        (an offshore ZIP centroid) goes to the block of its ZIP's county."""
         self.leads = np.zeros(len(self.ids), dtype=np.int64)
-        ok = ~np.isnan(lonlat[:, 0])
-        pts = shapely.points(lonlat[ok])
-        tree = shapely.STRtree(self.geometries)
-        point_idx, block_idx = tree.query(pts, predicate="intersects")
-        first = np.full(len(pts), -1)
-        order = np.lexsort((block_idx, point_idx))
-        point_idx, block_idx = point_idx[order], block_idx[order]
-        keep = np.ones(len(point_idx), dtype=bool)
-        keep[1:] = point_idx[1:] != point_idx[:-1]
-        first[point_idx[keep]] = block_idx[keep]
-        placed = first[first >= 0]
-        np.add.at(self.leads, placed, 1)
-        self.unplaced_leads = int(np.count_nonzero(~ok) + np.count_nonzero(first < 0))
+        lonlat = np.array(lonlat, dtype=float, copy=True)
+        index = self.index()
+        codes = list(postal) if postal is not None else [None] * len(lonlat)
+        if self.kind == "zip3":
+            by_prefix = np.array([index.get(code[:3], -1) if code else -1 for code in codes], dtype=np.int64)
+            listed = by_prefix >= 0
+            np.add.at(self.leads, by_prefix[listed], 1)
+            lonlat[listed] = np.nan  # counted: not again by their point
+        else:
+            listed = np.zeros(len(lonlat), dtype=bool)
+        block = self.block_of_points(lonlat)
+        if self.kind != "zip3" and postal is not None:
+            cat = catalog()
+            for i in np.flatnonzero(block < 0).tolist():
+                fips = cat.county_of_zip(codes[i]) if codes[i] else None
+                if fips is not None:
+                    block[i] = index.get(fips if self.kind == "county" else cat.counties[fips].state, -1)
+        np.add.at(self.leads, block[block >= 0], 1)
+        self.unplaced_leads = int(np.count_nonzero((block < 0) & ~listed))
 
     def block_of_points(self, lonlat: np.ndarray) -> np.ndarray:
-        """The block (node) containing each point, -1 where none does."""
-        out = np.full(len(lonlat), -1)
+        """The block (node) containing each point (the first by id on a border), -1 where none does."""
+        out = np.full(len(lonlat), -1, dtype=np.int64)
         ok = np.flatnonzero(~np.isnan(lonlat[:, 0]))
         if not len(ok):
             return out
-        tree = shapely.STRtree(self.geometries)
-        point_idx, block_idx = tree.query(shapely.points(lonlat[ok]), predicate="intersects")
-        for p, b in sorted(zip(point_idx.tolist(), block_idx.tolist(), strict=True), reverse=True):
-            out[ok[p]] = b
+        point_idx, block_idx = self._tree.query(shapely.points(lonlat[ok]), predicate="intersects")
+        best = np.full(len(ok), len(self.ids), dtype=np.int64)
+        np.minimum.at(best, point_idx, block_idx)
+        found = best < len(self.ids)
+        out[ok[found]] = best[found]
         return out
+
+    @cached_property
+    def _tree(self) -> shapely.STRtree:
+        return shapely.STRtree(self.geometries)
 
     def pieces(self, nodes: Sequence[int]) -> tuple[int, int]:
         """``(pieces, land_masses)`` of a set of blocks: its connected pieces over shared borders, and the land
@@ -90,11 +107,12 @@ class BlockGraph:
 
 
 def build_graph(kind: str = "counties", within: Sequence[str] | None = None, cat: BlockCatalog | None = None) -> BlockGraph:
-    """The block graph of ``kind`` (counties or states), optionally only inside some states (USPS codes)."""
+    """The block graph of ``kind`` (counties, states or zip3), optionally only inside some states (USPS codes; a
+    ZIP3 area belongs to the state holding most of its ZIPs)."""
     cat = cat or catalog()
     block_kind = BLOCK_KINDS.get(kind.lower())
     if block_kind is None:
-        raise DesignError(f"--blocks {kind!r}: use counties or states")
+        raise DesignError(f"--blocks {kind!r}: use counties, states or zip3")
     wanted = None
     if within:
         wanted = {s.strip().upper() for s in within if s.strip()}
@@ -110,6 +128,15 @@ def build_graph(kind: str = "counties", within: Sequence[str] | None = None, cat
             names.append(county.name)
             states.append(county.state)
             geoms.append(county.geometry)
+    elif block_kind == "zip3":
+        for prefix, geometry in sorted(cat.zip3_areas.items()):
+            state = cat.zip3_states[prefix][0]
+            if wanted and state not in wanted:
+                continue
+            ids.append(prefix)
+            names.append(f"({', '.join(cat.zip3_states[prefix])})")
+            states.append(state)
+            geoms.append(geometry)
     else:
         for usps in sorted(cat.state_fips):
             if wanted and usps not in wanted:

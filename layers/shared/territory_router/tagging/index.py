@@ -228,6 +228,18 @@ class TerritoryIndex:
             self._cache["territories"] = cached
         return cached
 
+    @property
+    def approximate_positions(self) -> frozenset[int]:
+        """Positions of the territories whose polygon only approximates what defines them: territories built from
+        ``zip3`` blocks (their areas are drawn from ZIP centroids, not USPS boundaries). For a lead inside such a
+        polygon, the lead's own ZIP decides (``tagging/triage.py``)."""
+        out = set()
+        for key, meta in (self._meta.get("metadata") or {}).items():
+            blocks = meta.get("blocks") if isinstance(meta, dict) else None
+            if isinstance(blocks, list) and any(str(b).startswith("zip3:") for b in blocks):
+                out.add(int(key))
+        return frozenset(out)
+
     def territory(self, territory_id: str) -> Territory | None:
         position = self.positions.get(territory_id)
         return None if position is None else self.territories[position]

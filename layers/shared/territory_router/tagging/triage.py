@@ -7,7 +7,9 @@ Each lead goes down this ladder and stops at the first step that gives a territo
 A lead **with usable coordinates** (precision ``ROOFTOP``, or what Salesforce's ``GeocodeAccuracy`` says):
 
 1. ``POLYGON``   the point lies in (or on the border of) a territory polygon. Overlaps: the first territory
-                 in precedence order (``TerritorySet.territories``) wins; the note names the others.
+                 in precedence order (``TerritorySet.territories``) wins; the note names the others. A polygon
+                 built from ``zip3`` blocks only approximates the ZIP areas that define it: when the lead's ZIP
+                 (or its prefix) is listed by another territory, that territory gets it (``POSTAL_CODE``).
 2. ``NEAREST``   no polygon holds the point but one lies within ``nearest_tolerance_km`` (great-circle km to
                  the nearest point of its boundary): coastlines, simplified borders.
 3. ``POSTAL_CODE`` a territory lists the lead's postal code, or its prefix (US ZIP3, Canadian FSA, UK
@@ -170,7 +172,12 @@ class Tagger:
         self._segments: BoundarySegments | None = (
             None  # polygon boundaries, built on the first nearest look-up
         )
-        self._has_regions = [p in index.regions_by_position for p in range(len(index))]
+        # polygons built from ZIP3 areas are approximations: a lead inside one is checked against its own ZIP
+        self._approximate = index.approximate_positions
+        # a polygon hit that needs the lead's declared address checked (regions, approximate polygons)
+        self._has_regions = [
+            p in index.regions_by_position or p in self._approximate for p in range(len(index))
+        ]
         self._has_regions_arr = np.array(self._has_regions, dtype=bool)
         self._any_regions = bool(self._has_regions_arr.any())
         self._polygon_results: list[TagResult | None] = [None] * len(index)
@@ -611,6 +618,14 @@ class Tagger:
         precision: TagPrecision | None = None,
     ) -> TagResult:
         position = hits[0]
+        if position in self._approximate and facts.postal and facts.country:
+            listed = self._postal_owner(facts)
+            if listed is not None and listed[0] != position:
+                notes.append(
+                    f"{prefix}inside the polygon of {self._label(position)}, an approximate ZIP3 area; the lead's "
+                    f"ZIP decides: postal code {facts.country} {listed[1]} is listed by {self._label(listed[0])}"
+                )
+                return self._result(listed[0], TagMethod.POSTAL_CODE, notes, precision)
         notes.append(f"{prefix}inside the polygon of {self._label(position)}")
         if len(hits) > 1:
             others = ", ".join(self.index.ids[p] for p in hits[1:])
@@ -698,6 +713,14 @@ class Tagger:
         # Not the coordinates themselves: the place index is SingleUse (results are not to be stored).
         notes.append(f"address {outcome.reason} (precision {outcome.precision.value})")
         return self._at_point(g_lon, g_lat, facts, notes, TagMethod.GEOCODED, outcome.precision)
+
+    def _postal_owner(self, facts: _Facts) -> tuple[int, str] | None:
+        """The first territory listing the lead's postal code (exact, then its prefixes) and the key it lists."""
+        for key in (facts.postal, *postal_prefixes(facts.postal, facts.country)):
+            position = self.index.postal_lookup.get((facts.country, key))
+            if position is not None:
+                return position, key
+        return None
 
     def _declared(self, facts: _Facts, notes: list[str], *, state_polygons: bool = True) -> TagResult | None:
         """Steps 3-4: postal code, state. ``state_polygons=False``: a state listed by a territory that has a

