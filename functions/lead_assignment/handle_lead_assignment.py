@@ -2,7 +2,7 @@
 rep who already owns it and announces ``LeadKept``).
 
 The assignment and the rep's workload counter change in one DynamoDB transaction (see
-territory_router.adapters.routing_store); a redelivered message finds the lead already assigned and re-emits the
+territory_router.adapters.lead_store); a redelivered message finds the lead already assigned and re-emits the
 stored decision, which the writeback de-duplicates.
 """
 
@@ -25,8 +25,8 @@ from territory_router.config import settings
 from territory_router.domain.messages import APP_EVENT_SOURCE, AssignRequest
 from territory_router.metrics import TerritoryMetrics, seconds_between
 from territory_router.observability import make_logger
-from territory_router.services.assignment import announce_assignments, assign_only
 from territory_router.services.dead_letters import DeadLetterSender
+from territory_router.services.lead_assignment import announce_assignments, assign_only
 
 logger = make_logger()
 metrics = Metrics()
@@ -38,9 +38,9 @@ config = settings()
 
 @cache
 def _store():
-    from territory_router.adapters.routing_store import routing_store_for
+    from territory_router.adapters.lead_store import lead_store_for
 
-    return routing_store_for(config)
+    return lead_store_for(config)
 
 
 def record_handler(record: SQSRecord) -> None:

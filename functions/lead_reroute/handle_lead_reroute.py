@@ -21,8 +21,7 @@ from territory_router.config import settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.lambda_events import scheduled_time
 from territory_router.observability import make_logger
-from territory_router.services.assignment import reroute_and_announce
-from territory_router.services.reroute import SalesforceScreen
+from territory_router.services.lead_reroute import SalesforceScreen, reroute_and_announce
 
 logger = make_logger()
 metrics = Metrics()
@@ -42,9 +41,9 @@ def _screen() -> SalesforceScreen | None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from territory_router.adapters.routing_store import routing_store_for
+    from territory_router.adapters.lead_store import lead_store_for
 
-    store = routing_store_for(config)
+    store = lead_store_for(config)
     summary = reroute_and_announce(
         store=store,
         events=EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE),

@@ -26,9 +26,9 @@ config = settings()
 @tracer.capture_lambda_handler(capture_response=False)
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
-    from territory_router.adapters.routing_store import routing_store_for
+    from territory_router.adapters.lead_store import lead_store_for
 
-    store = routing_store_for(config)
+    store = lead_store_for(config)
     results = []
     for record in event.records:
         key = urllib.parse.unquote_plus(record.s3.get_object.key)

@@ -45,14 +45,14 @@ def _client():
 def _deps():
     from territory_router.adapters.events import EventPublisher
     from territory_router.adapters.lead_repository import WritebackLedger
+    from territory_router.adapters.lead_store import lead_store_for
     from territory_router.adapters.queues import QueueVisibility
-    from territory_router.adapters.routing_store import routing_store_for
     from territory_router.domain.messages import APP_EVENT_SOURCE
     from territory_router.salesforce.writeback import write_back
     from territory_router.services.dead_letters import DeadLetterSender
     from territory_router.services.writeback import WritebackDeps, settle_refused_owners
 
-    store = routing_store_for(config)
+    store = lead_store_for(config)
     events = EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE)
     return WritebackDeps(
         ledger=WritebackLedger(aws.client("dynamodb"), config.leads_table),

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from territory_router.adapters.routing_store import RoutingStore, clear_roster_cache
+from territory_router.adapters.lead_store import DynamoLeadStore
+from territory_router.adapters.roster_store import clear_roster_cache
 
 LEADS = "LeadsTable"
 ROUTING = "RoutingTable"
@@ -59,8 +60,8 @@ def aws(aws_endpoint: str) -> Iterator[dict]:
 
 
 @pytest.fixture
-def store(aws: dict) -> RoutingStore:
-    return RoutingStore(aws["ddb"], LEADS, ROUTING, s3_client=aws["s3"], bucket=BUCKET)
+def store(aws: dict) -> DynamoLeadStore:
+    return DynamoLeadStore.on_tables(aws["ddb"], LEADS, ROUTING, s3_client=aws["s3"], bucket=BUCKET)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from datetime import datetime
 
-from territory_router.adapters.routing_store import RoutingStore
+from territory_router.adapters.lead_store import DynamoLeadStore
 from territory_router.assignment.roster import parse_roster, sf_id18
 from territory_router.domain.leads import Lead, TagMethod, TagResult
 from territory_router.domain.messages import AssignRequest
@@ -33,10 +33,10 @@ def roster_doc(n_reps: int = 3, cap: int = 5, strategy: str = "round_robin", **g
     return {"default_fallback_owner": QUEUE, "reps": reps, "groups": [g]}
 
 
-def activate(store: RoutingStore, doc: dict, now: datetime) -> None:
+def activate(store: DynamoLeadStore, doc: dict, now: datetime) -> None:
     result = parse_roster("roster.json", json.dumps(doc).encode())
     assert result.valid, result.errors
-    store.activate_roster(result.roster, now=now)
+    store.rosters.activate_roster(result.roster, now=now)
 
 
 def request(n: int, territory: str = "WEST") -> AssignRequest:
@@ -44,8 +44,8 @@ def request(n: int, territory: str = "WEST") -> AssignRequest:
     return AssignRequest(lead=lead, tag=TagResult(territory_id=territory, method=TagMethod.POLYGON))
 
 
-def scan_leads(store: RoutingStore) -> list[dict]:
-    from territory_router.adapters.routing_store import from_item
+def scan_leads(store: DynamoLeadStore) -> list[dict]:
+    from territory_router.adapters.dynamo import from_item
 
     out: list[dict] = []
     kwargs: dict = {"TableName": store.leads_table}
@@ -57,10 +57,10 @@ def scan_leads(store: RoutingStore) -> list[dict]:
         kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
 
-def counted(store: RoutingStore) -> Counter[str]:
+def counted(store: DynamoLeadStore) -> Counter[str]:
     return Counter(i["counted_rep_id"] for i in scan_leads(store) if i.get("counted_rep_id"))
 
 
-def open_loads(store: RoutingStore, reps: list[str]) -> dict[str, int]:
+def open_loads(store: DynamoLeadStore, reps: list[str]) -> dict[str, int]:
     loads = store.loads(reps)
     return {r: loads[r].open_leads for r in reps if r in loads and loads[r].open_leads}

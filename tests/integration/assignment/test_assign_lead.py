@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from territory_router.adapters.routing_store import RoutingStore, clear_roster_cache
+from territory_router.adapters.lead_store import DynamoLeadStore
+from territory_router.adapters.roster_store import clear_roster_cache
+from territory_router.assignment.assign import assign_lead
 from territory_router.assignment.roster import parse_roster
-from territory_router.assignment.service import assign_lead
 from territory_router.domain.leads import Lead, TagMethod, TagResult
 from territory_router.domain.messages import AssignRequest
 
@@ -30,12 +31,12 @@ def roster_doc(cap: int = 5, strategy: str = "round_robin") -> dict:
     }
 
 
-def activate(store: RoutingStore, doc: dict) -> None:
+def activate(store: DynamoLeadStore, doc: dict) -> None:
     import json
 
     result = parse_roster("roster.json", json.dumps(doc).encode())
     assert result.valid, result.errors
-    store.activate_roster(result.roster, now=NOW)
+    store.rosters.activate_roster(result.roster, now=NOW)
 
 
 def request(n: int, territory: str = "WEST") -> AssignRequest:
@@ -43,7 +44,7 @@ def request(n: int, territory: str = "WEST") -> AssignRequest:
     return AssignRequest(lead=lead, tag=TagResult(territory_id=territory, method=TagMethod.POLYGON))
 
 
-def put_tagged(store: RoutingStore, req: AssignRequest) -> None:
+def put_tagged(store: DynamoLeadStore, req: AssignRequest) -> None:
     store.ddb.put_item(
         TableName=store.leads_table,
         Item={
@@ -56,11 +57,11 @@ def put_tagged(store: RoutingStore, req: AssignRequest) -> None:
     )
 
 
-def load_of(store: RoutingStore, rep: str) -> int:
+def load_of(store: DynamoLeadStore, rep: str) -> int:
     return store.loads([rep]).get(rep).open_leads if rep in store.loads([rep]) else 0
 
 
-def test_assign_writes_lead_counter_pointer(store: RoutingStore) -> None:
+def test_assign_writes_lead_counter_pointer(store: DynamoLeadStore) -> None:
     activate(store, roster_doc())
     req = request(1)
     put_tagged(store, req)
@@ -82,7 +83,7 @@ def test_assign_writes_lead_counter_pointer(store: RoutingStore) -> None:
     assert second.detail.owner_id == R2  # round robin moves on; a lead not yet in the table is created
 
 
-def test_redelivery_does_not_double_count(store: RoutingStore) -> None:
+def test_redelivery_does_not_double_count(store: DynamoLeadStore) -> None:
     activate(store, roster_doc())
     req = request(7)
     put_tagged(store, req)
@@ -95,7 +96,7 @@ def test_redelivery_does_not_double_count(store: RoutingStore) -> None:
     assert sum(ld.open_leads for ld in store.loads([R1, R2, R3]).values()) == 1
 
 
-def test_full_reps_fall_back_to_queue(store: RoutingStore) -> None:
+def test_full_reps_fall_back_to_queue(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(cap=1))
     owners = [assign_lead(request(i), store=store, now=NOW, default_sla_minutes=60).detail for i in range(5)]
     assert [d.owner_id for d in owners[:3]] == [R1, R2, R3]
@@ -105,7 +106,7 @@ def test_full_reps_fall_back_to_queue(store: RoutingStore) -> None:
     assert "at capacity 1/1" in str(item["decision"])
 
 
-def test_common_case_round_trips(store: RoutingStore, aws: dict) -> None:
+def test_common_case_round_trips(store: DynamoLeadStore, aws: dict) -> None:
     activate(store, roster_doc(cap=50))
     calls: Counter[str] = Counter()
 
@@ -120,7 +121,8 @@ def test_common_case_round_trips(store: RoutingStore, aws: dict) -> None:
     try:
         # Cold container: the roster is not cached yet.
         clear_roster_cache()
-        cold = RoutingStore(ddb, store.leads_table, store.routing_table, s3_client=s3, bucket=store.bucket)
+        cold = DynamoLeadStore.on_tables(ddb, store.leads_table, store.routing_table, s3_client=s3,
+                                         bucket=store.rosters.bucket)
         req = request(1)
         put_tagged(cold, req)
         calls.clear()
@@ -139,7 +141,7 @@ def test_common_case_round_trips(store: RoutingStore, aws: dict) -> None:
         ddb.meta.events.unregister("before-call.dynamodb", count)
 
 
-def test_new_roster_version_is_picked_up_and_counters_survive(store: RoutingStore) -> None:
+def test_new_roster_version_is_picked_up_and_counters_survive(store: DynamoLeadStore) -> None:
     activate(store, roster_doc())
     for i in range(3):
         assign_lead(request(i), store=store, now=NOW, default_sla_minutes=60)
@@ -153,14 +155,14 @@ def test_new_roster_version_is_picked_up_and_counters_survive(store: RoutingStor
     assert out.detail.decision["roster_version"] == store.active_roster().version
 
 
-def test_no_roster_raises(store: RoutingStore) -> None:
-    from territory_router.assignment.records import NoActiveRoster
+def test_no_roster_raises(store: DynamoLeadStore) -> None:
+    from territory_router.assignment.ports import NoActiveRoster
 
     with pytest.raises(NoActiveRoster):
         assign_lead(request(1), store=store, now=NOW, default_sla_minutes=60)
 
 
-def test_rep_filled_by_a_racing_worker_is_excluded_and_the_lead_goes_on(store: RoutingStore) -> None:
+def test_rep_filled_by_a_racing_worker_is_excluded_and_the_lead_goes_on(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(cap=2, strategy="least_loaded"))
     # another worker filled rep 1 after our read: the store still shows them empty to us
     store.ddb.put_item(
@@ -185,8 +187,8 @@ def test_rep_filled_by_a_racing_worker_is_excluded_and_the_lead_goes_on(store: R
     assert store.loads([R1])[R1].open_leads == 2  # never above capacity
 
 
-def test_closed_before_assignment_is_not_assigned(store: RoutingStore) -> None:
-    from territory_router.assignment.service import release_lead
+def test_closed_before_assignment_is_not_assigned(store: DynamoLeadStore) -> None:
+    from territory_router.assignment.release import release_lead
     from territory_router.domain.leads import LeadStatus
 
     activate(store, roster_doc())

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from territory_router.adapters.routing_store import RoutingStore, clear_roster_cache
-from territory_router.assignment.service import assign_lead
+from territory_router.adapters.lead_store import DynamoLeadStore
+from territory_router.adapters.roster_store import clear_roster_cache
+from territory_router.assignment.assign import assign_lead
 from territory_router.services.roster_upload import process_roster_upload
 from territory_router_tools.cli.main import main
 
@@ -24,7 +25,7 @@ def upload(aws: dict, key: str, body: bytes) -> None:
     aws["s3"].put_object(Bucket=BUCKET, Key=key, Body=body)
 
 
-def test_upload_accepts_then_rejects_keeping_active_and_counters(store: RoutingStore, aws: dict) -> None:
+def test_upload_accepts_then_rejects_keeping_active_and_counters(store: DynamoLeadStore, aws: dict) -> None:
     upload(aws, "roster/team.json", json.dumps(roster_doc()).encode())
     ok = process_roster_upload(BUCKET, "roster/team.json", store=store, s3_client=aws["s3"], now=NOW)
     assert ok.accepted and ok.reps == 3 and ok.groups == 1
@@ -52,7 +53,7 @@ def test_upload_accepts_then_rejects_keeping_active_and_counters(store: RoutingS
     assert open_loads(store, [rep_id(i) for i in (1, 2, 3)]) == {rep_id(1): 1, rep_id(2): 1, rep_id(3): 1}
 
 
-def test_sample_roster_and_csv_uploads(store: RoutingStore, aws: dict) -> None:
+def test_sample_roster_and_csv_uploads(store: DynamoLeadStore, aws: dict) -> None:
     upload(aws, "roster/sample_roster.json", SAMPLE.read_bytes())
     assert process_roster_upload(BUCKET, "roster/sample_roster.json", store=store, s3_client=aws["s3"]).accepted
     csv_text = f"rep_id,name,territories,capacity,default_fallback_owner\n{rep_id(1)},Ana,WEST,10,{QUEUE}\n"
@@ -69,7 +70,7 @@ def stack_file(tmp_path: Path, aws_endpoint: str, aws: dict) -> Path:
     return path
 
 
-def test_reps_commands(store: RoutingStore, stack_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reps_commands(store: DynamoLeadStore, stack_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     activate(store, roster_doc(cap=4), NOW)
     for n in range(2):
         assign_lead(request(n), store=store, now=NOW, default_sla_minutes=60)
@@ -108,7 +109,7 @@ def test_reps_commands(store: RoutingStore, stack_file: Path, capsys: pytest.Cap
     assert main(["reps", "set", rep_id(1), "--hours", "Mars/Base,Mon-Fri,08:00,17:00", *sf]) == 2
 
 
-def test_leads_explain(store: RoutingStore, stack_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_leads_explain(store: DynamoLeadStore, stack_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc = roster_doc(cap=1)
     activate(store, doc, NOW)
     for n in range(2):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from territory_router.adapters.routing_store import RoutingStore
+from territory_router.adapters.lead_store import DynamoLeadStore
+from territory_router.assignment.assign import assign_lead
+from territory_router.assignment.release import mark_attended, release_lead
 from territory_router.assignment.reroute import reroute_due_leads
-from territory_router.assignment.service import assign_lead, mark_attended, release_lead
 from territory_router.domain.leads import LeadStatus
 
 from .helpers import QUEUE, activate, counted, open_loads, rep_id, request, roster_doc
@@ -22,7 +23,7 @@ def owned(n: int, owner: str | None, territory: str = "WEST"):
     return r.model_copy(update={"lead": r.lead.model_copy(update={"owner_id": owner})})
 
 
-def test_rep_owner_is_kept_counted_once_and_released_once(store: RoutingStore) -> None:
+def test_rep_owner_is_kept_counted_once_and_released_once(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(cap=1), NOW)
     # rep 3 is at capacity after an ordinary assignment round... and still keeps the lead they own
     out = assign_lead(owned(1, REPS[2]), store=store, now=NOW, default_sla_minutes=60)
@@ -52,7 +53,7 @@ def test_rep_owner_is_kept_counted_once_and_released_once(store: RoutingStore) -
     assert counted(store) == {REPS[2]: 1, REPS[0]: 1}
 
 
-def test_kept_lead_attended_releases_and_is_never_rerouted(store: RoutingStore) -> None:
+def test_kept_lead_attended_releases_and_is_never_rerouted(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(sla_minutes=30), NOW)
     out = assign_lead(owned(1, REPS[1]), store=store, now=NOW, default_sla_minutes=60)
     report = reroute_due_leads(store=store, now=NOW + timedelta(hours=5), max_reroutes=2)
@@ -63,7 +64,7 @@ def test_kept_lead_attended_releases_and_is_never_rerouted(store: RoutingStore) 
     assert open_loads(store, REPS) == {}
 
 
-def test_group_can_reroute_kept_leads_by_their_sla(store: RoutingStore) -> None:
+def test_group_can_reroute_kept_leads_by_their_sla(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(sla_minutes=30, reroute_kept_leads=True), NOW)
     out = assign_lead(owned(1, REPS[1]), store=store, now=NOW, default_sla_minutes=60)
     assert out.kept and out.detail.sla_due_at == NOW + timedelta(minutes=30)
@@ -76,7 +77,7 @@ def test_group_can_reroute_kept_leads_by_their_sla(store: RoutingStore) -> None:
     assert open_loads(store, REPS) == {moved.owner_id: 1}
 
 
-def test_routing_inboxes_are_routed(store: RoutingStore) -> None:
+def test_routing_inboxes_are_routed(store: DynamoLeadStore) -> None:
     doc = roster_doc()
     doc["always_route_owners"] = [REPS[2]]
     activate(store, doc, NOW)
@@ -89,7 +90,7 @@ def test_routing_inboxes_are_routed(store: RoutingStore) -> None:
     assert sum(open_loads(store, REPS).values()) == 5
 
 
-def test_always_route_group_routes_a_reps_own_lead(store: RoutingStore) -> None:
+def test_always_route_group_routes_a_reps_own_lead(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(always_route=True), NOW)
     out = assign_lead(owned(1, REPS[2]), store=store, now=NOW, default_sla_minutes=60)
     assert not out.kept and out.detail.owner_id == REPS[0]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from territory_router.adapters.lead_repository import LeadRepository
-from territory_router.adapters.routing_store import RoutingStore
-from territory_router.assignment.reroute import apply_late_geocode
-from territory_router.assignment.service import assign_lead, release_lead
+from territory_router.adapters.lead_store import DynamoLeadStore
+from territory_router.assignment.assign import assign_lead
+from territory_router.assignment.late_geocode import apply_late_geocode
+from territory_router.assignment.release import release_lead
 from territory_router.domain.leads import LeadStatus, TagMethod, TagPrecision, TagResult
 
 from .helpers import activate, open_loads, rep_id, request, roster_doc
@@ -30,7 +31,7 @@ def _tag(territory: str, method: TagMethod = TagMethod.POLYGON) -> TagResult:
     return TagResult(territory_id=territory, territory_name=territory.title(), method=method, note="geocoded")
 
 
-def test_unworked_lead_in_the_same_territory_only_gets_a_finer_stamp(store: RoutingStore) -> None:
+def test_unworked_lead_in_the_same_territory_only_gets_a_finer_stamp(store: DynamoLeadStore) -> None:
     activate(store, _roster(), NOW)
     first = assign_lead(request(1).model_copy(update={"tag": _tag("WEST", TagMethod.POSTAL_CENTROID)}), store=store,
                         now=NOW, default_sla_minutes=60).detail  # fmt: skip
@@ -45,7 +46,7 @@ def test_unworked_lead_in_the_same_territory_only_gets_a_finer_stamp(store: Rout
     assert (again.action, again.duplicate, again.detail_type) == ("unchanged", True, "LeadRetagged")
 
 
-def test_move_counts_once_and_a_redelivery_re_announces_the_move(store: RoutingStore) -> None:
+def test_move_counts_once_and_a_redelivery_re_announces_the_move(store: DynamoLeadStore) -> None:
     activate(store, _roster(), NOW)
     first = assign_lead(request(2), store=store, now=NOW, default_sla_minutes=60).detail
     out = apply_late_geocode(request(2).lead, _tag("EAST"), store=store, now=LATER, default_sla_minutes=60)
@@ -58,7 +59,7 @@ def test_move_counts_once_and_a_redelivery_re_announces_the_move(store: RoutingS
     assert open_loads(store, REPS) == {out.detail.owner_id: 1}
 
 
-def test_a_rep_of_both_territories_keeps_the_lead_without_counter_churn(store: RoutingStore) -> None:
+def test_a_rep_of_both_territories_keeps_the_lead_without_counter_churn(store: DynamoLeadStore) -> None:
     doc = _roster()
     doc["groups"][1]["members"] = [REPS[0]]  # REPS[0] covers EAST too
     activate(store, doc, NOW)
@@ -70,7 +71,7 @@ def test_a_rep_of_both_territories_keeps_the_lead_without_counter_churn(store: R
     assert "previous_owners" not in store.get_lead(first.lead_id)
 
 
-def test_not_assigned_yet_closed_and_unknown(store: RoutingStore) -> None:
+def test_not_assigned_yet_closed_and_unknown(store: DynamoLeadStore) -> None:
     activate(store, _roster(), NOW)
     new = apply_late_geocode(request(4).lead, _tag("EAST"), store=store, now=NOW, default_sla_minutes=60)
     assert new.action == "skipped" and new.reason == "lead not known"

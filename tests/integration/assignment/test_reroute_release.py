@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from territory_router.adapters.routing_store import RoutingStore, to_av
+from territory_router.adapters.dynamo import to_attr
+from territory_router.adapters.lead_store import DynamoLeadStore
+from territory_router.assignment.assign import assign_lead
+from territory_router.assignment.release import mark_attended, release_lead
 from territory_router.assignment.reroute import reroute_due_leads
-from territory_router.assignment.service import assign_lead, mark_attended, release_lead
 from territory_router.domain.leads import LeadStatus
 
 from .helpers import MANAGER, QUEUE, activate, counted, open_loads, rep_id, request, roster_doc, scan_leads
@@ -17,7 +19,7 @@ LATER = NOW + timedelta(minutes=61)
 REPS = [rep_id(i) for i in range(1, 4)]
 
 
-def test_release_decrements_exactly_once(store: RoutingStore) -> None:
+def test_release_decrements_exactly_once(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(), NOW)
     d = assign_lead(request(1), store=store, now=NOW, default_sla_minutes=60).detail
     assert open_loads(store, REPS) == {d.owner_id: 1}
@@ -32,7 +34,7 @@ def test_release_decrements_exactly_once(store: RoutingStore) -> None:
     assert again.duplicate and open_loads(store, REPS) == {}
 
 
-def test_mark_attended_once_and_stops_rerouting(store: RoutingStore) -> None:
+def test_mark_attended_once_and_stops_rerouting(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(), NOW)
     d = assign_lead(request(1), store=store, now=NOW, default_sla_minutes=60).detail
     assert mark_attended(d.lead_id, store=store, now=NOW, reason="call logged") is True
@@ -47,7 +49,7 @@ def test_mark_attended_once_and_stops_rerouting(store: RoutingStore) -> None:
     assert store.get_lead(d.lead_id)["status"] == "CLOSED"
 
 
-def test_reroute_moves_counter_never_to_previous_owner_then_escalates(store: RoutingStore) -> None:
+def test_reroute_moves_counter_never_to_previous_owner_then_escalates(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(max_reroutes=2, sla_minutes=30), NOW)
     d = assign_lead(request(1), store=store, now=NOW, default_sla_minutes=60).detail
     owners = [d.owner_id]
@@ -74,7 +76,7 @@ def test_reroute_moves_counter_never_to_previous_owner_then_escalates(store: Rou
     assert reroute_due_leads(store=store, now=t + timedelta(days=1), max_reroutes=5).items_read == 0
 
 
-def test_reroute_to_queue_when_nobody_else_is_free(store: RoutingStore) -> None:
+def test_reroute_to_queue_when_nobody_else_is_free(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(n_reps=1, fallback_owner=QUEUE), NOW)
     d = assign_lead(request(1), store=store, now=NOW, default_sla_minutes=60).detail
     report = reroute_due_leads(store=store, now=LATER, max_reroutes=2)
@@ -85,7 +87,7 @@ def test_reroute_to_queue_when_nobody_else_is_free(store: RoutingStore) -> None:
     assert "reroute_shard" not in store.get_lead(d.lead_id)
 
 
-def _bulk_leads(store: RoutingStore, total: int, late: int) -> dict[str, int]:
+def _bulk_leads(store: DynamoLeadStore, total: int, late: int) -> dict[str, int]:
     """``total`` assigned leads waiting in the index, ``late`` of them past their SLA and counted for a rep.
 
     The leads still within their SLA carry only what the index needs (the emulator copies the whole table on
@@ -107,7 +109,7 @@ def _bulk_leads(store: RoutingStore, total: int, late: int) -> dict[str, int]:
             )
         else:
             item["sla_due_at"] = due_ok + n
-        batch.append({"PutRequest": {"Item": {k: to_av(v) for k, v in item.items()}}})
+        batch.append({"PutRequest": {"Item": {k: to_attr(v) for k, v in item.items()}}})
         if len(batch) == 25:
             store.ddb.batch_write_item(RequestItems={store.leads_table: batch})
             batch = []
@@ -116,12 +118,12 @@ def _bulk_leads(store: RoutingStore, total: int, late: int) -> dict[str, int]:
     for rep, n in per_rep.items():
         store.ddb.put_item(
             TableName=store.routing_table,
-            Item={"pk": to_av(f"REP#{rep}"), "sk": to_av("LOAD"), "open_leads": to_av(n), "assigned_total": to_av(n)},
+            Item={"pk": to_attr(f"REP#{rep}"), "sk": to_attr("LOAD"), "open_leads": to_attr(n), "assigned_total": to_attr(n)},
         )
     return per_rep
 
 
-def test_reroute_reads_only_late_leads_among_10000(store: RoutingStore) -> None:
+def test_reroute_reads_only_late_leads_among_10000(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(cap=5000), NOW)
     started = time.monotonic()
     expected = _bulk_leads(store, 10_000, 50)
@@ -152,23 +154,22 @@ def test_reroute_reads_only_late_leads_among_10000(store: RoutingStore) -> None:
     assert time.monotonic() - started < 30
 
 
-def test_reroute_racing_mark_attended_leaves_attended_lead_put(store: RoutingStore) -> None:
+def test_reroute_racing_mark_attended_leaves_attended_lead_put(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(), NOW)
     leads = [assign_lead(request(i), store=store, now=NOW, default_sla_minutes=60).detail for i in range(4)]
     attended = {leads[0].lead_id, leads[2].lead_id}
-    original = store.transact_lead_change
+    original = store.reroute
     raced: set[str] = set()
 
-    def racing(**kwargs):  # the rep acts on the lead between the reroute's read and its write
-        lead_id = kwargs["lead_id"]
-        if lead_id in attended and lead_id not in raced:
-            raced.add(lead_id)
-            assert mark_attended(lead_id, store=store, now=LATER, reason="email sent") is True
-        return original(**kwargs)
+    def racing(seen, owner, **kwargs):  # the rep acts on the lead between the reroute's read and its change
+        if seen.lead_id in attended and seen.lead_id not in raced:
+            raced.add(seen.lead_id)
+            assert mark_attended(seen.lead_id, store=store, now=LATER, reason="email sent") is True
+        return original(seen, owner, **kwargs)
 
-    store.transact_lead_change = racing  # type: ignore[method-assign]
+    store.reroute = racing  # type: ignore[method-assign]
     report = reroute_due_leads(store=store, now=LATER, max_reroutes=2)
-    store.transact_lead_change = original  # type: ignore[method-assign]
+    store.reroute = original  # type: ignore[method-assign]
     assert {r.lead_id for r in report.rerouted} == {leads[1].lead_id, leads[3].lead_id}
     assert {s["lead_id"] for s in report.skipped} == attended
     for d in leads:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from territory_router.adapters.routing_store import RoutingStore
+from territory_router.adapters.lead_store import DynamoLeadStore
 from territory_router.adapters.salesforce_client import SalesforceClient
+from territory_router.assignment.assign import assign_lead
 from territory_router.assignment.reroute import reroute_due_leads
-from territory_router.assignment.service import assign_lead
-from territory_router.services.reroute import SalesforceScreen
+from territory_router.services.lead_reroute import SalesforceScreen
 from tests.fakes.salesforce_rest import RestTransport, StaticTokens
 
 from .helpers import activate, open_loads, rep_id, request, roster_doc
@@ -22,7 +22,7 @@ LATER = NOW + timedelta(minutes=61)
 REPS = [rep_id(i) for i in range(1, 4)]
 
 
-def _assign(store: RoutingStore, transport: RestTransport, n: int) -> str:
+def _assign(store: DynamoLeadStore, transport: RestTransport, n: int) -> str:
     detail = assign_lead(request(n), store=store, now=NOW, default_sla_minutes=60).detail
     # what Salesforce holds once our writeback landed
     transport.add_lead(detail.lead_id, Status="Open - Not Contacted", OwnerId=detail.owner_id, IsConverted=False,
@@ -35,7 +35,7 @@ def _screen(transport: RestTransport) -> SalesforceScreen:
     return SalesforceScreen(reader=lambda: client, integration_user_id="005xx000000IntgAAC")
 
 
-def test_worked_closed_and_deleted_leads_are_settled_not_rerouted(store: RoutingStore) -> None:
+def test_worked_closed_and_deleted_leads_are_settled_not_rerouted(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(cap=5), NOW)
     transport = RestTransport()
     worked, called, converted, deleted, untouched = (_assign(store, transport, n) for n in range(1, 6))
@@ -65,7 +65,7 @@ def test_worked_closed_and_deleted_leads_are_settled_not_rerouted(store: Routing
     assert sum(open_loads(store, REPS).values()) == 1
 
 
-def test_salesforce_unreachable_means_no_reroute_and_the_lead_waits(store: RoutingStore) -> None:
+def test_salesforce_unreachable_means_no_reroute_and_the_lead_waits(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(cap=5), NOW)
     transport = RestTransport()
     lead_id = _assign(store, transport, 1)
@@ -85,7 +85,7 @@ def test_salesforce_unreachable_means_no_reroute_and_the_lead_waits(store: Routi
     assert [d.lead_id for d in report.rerouted] == [lead_id] and report.blocked == []
 
 
-def test_without_a_screen_the_run_trusts_its_own_record(store: RoutingStore) -> None:
+def test_without_a_screen_the_run_trusts_its_own_record(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(cap=5), NOW)
     lead_id = assign_lead(request(1), store=store, now=NOW, default_sla_minutes=60).detail.lead_id
     report = reroute_due_leads(store=store, now=LATER, max_reroutes=2)

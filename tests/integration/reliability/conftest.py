@@ -23,7 +23,7 @@ from .pipeline import ORG_ID, Pipeline, small_roster
 @pytest.fixture(scope="package")
 def pipeline() -> Iterator[Pipeline]:
     from territory_router.adapters import aws
-    from territory_router.adapters.routing_store import clear_roster_cache
+    from territory_router.adapters.roster_store import clear_roster_cache
     from territory_router.config import settings
     from territory_router_tools.local.stack import LocalStack
     from territory_router_tools.salesforce.fake_org import FakeOrg

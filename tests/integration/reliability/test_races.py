@@ -44,7 +44,7 @@ def _race_roster() -> dict:
 
 def test_eight_containers_and_a_reroute_racing_acceptance(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch,
                                                            figures) -> None:
-    from territory_router.adapters.routing_store import RoutingStore
+    from territory_router.adapters.lead_store import DynamoLeadStore
 
     pipeline.wait()
     pipeline.activate_roster(_race_roster(), "race")
@@ -77,10 +77,10 @@ def test_eight_containers_and_a_reroute_racing_acceptance(pipeline: Pipeline, mo
     counted = {i: r["owner_id"] for i, r in records.items() if r.get("counted_rep_id")}
     accept = set(sorted(counted)[::5])  # every fifth lead held by a rep is accepted mid-re-route
     raced: list[str] = []
-    original = RoutingStore.transact_lead_change
+    original = DynamoLeadStore.reroute
 
-    def racing(self, **kwargs):
-        lead_id = kwargs["lead_id"]
+    def racing(self, seen, owner, **kwargs):  # between the re-route's read and its change
+        lead_id = seen.lead_id
         if lead_id in accept and lead_id not in raced:
             raced.append(lead_id)  # the rep works the lead now: Salesforce sends the CDC update
             pipeline.publish([cdc_update_event(lead_id, {"Status": "Working - Contacted"}, org_id=ORG_ID,
@@ -89,11 +89,11 @@ def test_eight_containers_and_a_reroute_racing_acceptance(pipeline: Pipeline, mo
             while pipeline.leads(lead_id)[lead_id]["status"] != "ATTENDED":
                 assert time.monotonic() < deadline, "the acceptance did not get through intake"
                 time.sleep(0.1)
-        return original(self, **kwargs)
+        return original(self, seen, owner, **kwargs)
 
-    monkeypatch.setattr(RoutingStore, "transact_lead_change", racing)
+    monkeypatch.setattr(DynamoLeadStore, "reroute", racing)
     summary = pipeline.stack.fire_schedule("LeadRerouteFunction", at=datetime.now(UTC) + timedelta(minutes=30))
-    monkeypatch.setattr(RoutingStore, "transact_lead_change", original)
+    monkeypatch.setattr(DynamoLeadStore, "reroute", original)
     pipeline.wait()
 
     assert sorted(raced) == sorted(accept)

@@ -89,7 +89,7 @@ def _run(tmp_path_factory, LocalStack, make_leads, cdc_create_event, cdc_update_
 
         # Duplicates: the same assignment announced again (new event id), and one app event delivered twice to the
         # queue exactly as EventBridge sent it.
-        from territory_router.assignment.records import detail_from_item
+        from territory_router.adapters.lead_store import detail_from_item
 
         first = next(i for i in _scan(ddb, r["LeadsTable"]) if i.get("owner_id") and not i.get("reroute_count"))
         _put(events, r["AppEventBus"], [{"Source": "territory-router", "DetailType": "LeadAssigned",

@@ -108,7 +108,7 @@ class Org:
 @pytest.fixture(scope="module")
 def org(tmp_path_factory) -> Iterator[Org]:
     from territory_router.adapters import aws
-    from territory_router.adapters.routing_store import clear_roster_cache
+    from territory_router.adapters.roster_store import clear_roster_cache
     from territory_router.config import settings
     from territory_router_tools.local.stack import LocalStack
     from territory_router_tools.salesforce.fake_org import FakeOrg

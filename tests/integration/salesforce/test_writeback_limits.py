@@ -21,9 +21,11 @@ from typing import Any
 import boto3
 import pytest
 
-from territory_router.adapters.routing_store import RoutingStore, clear_roster_cache, from_item
+from territory_router.adapters.dynamo import from_item
+from territory_router.adapters.lead_store import DynamoLeadStore
+from territory_router.adapters.roster_store import clear_roster_cache
+from territory_router.assignment.assign import assign_lead
 from territory_router.assignment.roster import parse_roster, sf_id18
-from territory_router.assignment.service import assign_lead
 from territory_router.domain.leads import Lead, TagMethod, TagResult
 from territory_router.domain.messages import AssignRequest, LeadAssignedDetail
 from territory_router_tools.local import moto_patches
@@ -49,8 +51,8 @@ class World:
         self.org = org
         self.ddb = boto3.client("dynamodb", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
-        self.store = RoutingStore(self.ddb, LEADS, ROUTING, s3_client=boto3.client("s3", region_name=REGION),
-                                  bucket=BUCKET)
+        self.store = DynamoLeadStore.on_tables(self.ddb, LEADS, ROUTING, s3_client=boto3.client("s3", region_name=REGION),
+                                               bucket=BUCKET)
         self.handler: Any = None
         self.queue_props = _template_redrive()
         self.receives: dict[str, int] = {}
@@ -198,7 +200,7 @@ def _roster(w: World) -> None:
            "groups": [{"group_id": "WEST", "territories": ["WEST"], "members": REPS, "strategy": "round_robin"}]}
     result = parse_roster("roster.json", json.dumps(doc).encode())
     assert result.valid, result.errors
-    w.store.activate_roster(result.roster, now=datetime.now(UTC))
+    w.store.rosters.activate_roster(result.roster, now=datetime.now(UTC))
 
 
 def _assigned(w: World, n: int) -> list[LeadAssignedDetail]:

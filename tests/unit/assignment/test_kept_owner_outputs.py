@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from territory_router.assignment.records import detail_from_item
+from territory_router.adapters.lead_store import detail_from_item
 from territory_router.domain.messages import LeadAssignedDetail
 from territory_router.reporting.aggregates import delta_for_event
 from territory_router.salesforce.writeback import WritebackFieldMap, build_record, latest_per_lead
-from territory_router.services.assignment import detail_type_of
+from territory_router.services.lead_assignment import detail_type_of
 from territory_router_tools.cli.leads import explain_text
 
 NOW = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)

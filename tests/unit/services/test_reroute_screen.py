@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from territory_router.adapters.salesforce_client import SalesforceClient
+from territory_router.assignment.ports import LeadRecord
 from territory_router.assignment.reroute import (
     SCREEN_ATTENDED,
     SCREEN_CLOSED,
@@ -12,9 +13,10 @@ from territory_router.assignment.reroute import (
     SCREEN_REROUTE,
     SCREEN_UNVERIFIED,
 )
+from territory_router.domain.leads import Lead, LeadStatus
 from territory_router.salesforce.ids import to_15, to_18
 from territory_router.salesforce.writeback import SalesforceAuthError, SalesforceRetryableError
-from territory_router.services.reroute import SalesforceScreen
+from territory_router.services.lead_reroute import SalesforceScreen
 from tests.fakes.salesforce_rest import RestTransport, StaticTokens
 
 REP = "005xx000002RepAAAS"
@@ -26,11 +28,11 @@ def lead_id(n: int) -> str:
     return to_18(f"00Qxx{n:010d}")
 
 
-def item(n: int, **kw) -> dict:
-    values = {"lead_id": lead_id(n), "status": "ASSIGNED", "owner_id": REP, "assigned_at": ASSIGNED.isoformat(),
-              "lead": {"lead_id": lead_id(n), "owner_id": QUEUE}, "previous_owners": []}
+def item(n: int, **kw) -> LeadRecord:
+    values = {"lead_id": lead_id(n), "status": LeadStatus.ASSIGNED, "owner_id": REP, "assigned_at": ASSIGNED,
+              "lead": Lead(lead_id=lead_id(n), owner_id=QUEUE), "previous_owners": ()}
     values.update(kw)
-    return values
+    return LeadRecord(**values)
 
 
 def seeded(n: int) -> RestTransport:

@@ -56,15 +56,16 @@ class ReportStore:
 
     def reps(self) -> list[RepInfo]:
         """Reps of the active roster with their open-lead counters (``REP#<id>/LOAD``); [] without a roster."""
-        from territory_router.adapters.routing_store import RoutingStore
+        from territory_router.adapters.lead_store import DynamoLeadStore
 
-        store = RoutingStore(self.ddb, self.leads_table, self.routing_table, s3_client=self.s3, bucket=self.bucket)
+        store = DynamoLeadStore.on_tables(self.ddb, self.leads_table, self.routing_table, s3_client=self.s3,
+                                          bucket=self.bucket)
         roster = store.active_roster_or_none(refresh=True)
         if roster is None:
             return []
         loads = store.loads(list(roster.reps))
         return [
             RepInfo(rep_id=rid, name=rep.name, capacity=rep.capacity, active=rep.active,
-                    open_leads=int(getattr(loads.get(rid), "open_leads", 0) or 0))
+                    open_leads=loads[rid].open_leads if rid in loads else 0)
             for rid, rep in roster.reps.items()
         ]

@@ -88,7 +88,7 @@ def explain_text(item: dict[str, Any], now: datetime | None = None) -> str:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from territory_router.adapters.routing_store import from_item, to_av
+    from territory_router.adapters.dynamo import from_item, to_attr
     from territory_router.assignment.roster import sf_id18
 
     try:
@@ -100,7 +100,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     try:
         stack = resolve_stack(args)
         table = stack.name("LeadsTable")
-        resp = stack.client("dynamodb").get_item(TableName=table, Key={"lead_id": to_av(lead_id)}, ConsistentRead=True)
+        resp = stack.client("dynamodb").get_item(TableName=table, Key={"lead_id": to_attr(lead_id)}, ConsistentRead=True)
     except StackNotFound as exc:
         print(f"territory-router: {exc}", file=sys.stderr)
         return 2

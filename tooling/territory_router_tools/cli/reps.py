@@ -73,10 +73,10 @@ def register(subparsers) -> None:
 
 
 def _store(args: argparse.Namespace):
-    from territory_router.adapters.routing_store import RoutingStore
+    from territory_router.adapters.lead_store import DynamoLeadStore
 
     stack = resolve_stack(args)
-    return RoutingStore(
+    return DynamoLeadStore.on_tables(
         stack.client("dynamodb"),
         stack.name("LeadsTable"),
         stack.name("RoutingTable"),
@@ -135,7 +135,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from territory_router.assignment.records import NoActiveRoster
+    from territory_router.assignment.ports import NoActiveRoster
 
     try:
         store = _store(args)
@@ -172,14 +172,14 @@ def edit_rep(store, rep_id: str, change: Callable[[dict[str, Any]], None], *, no
     new = new.model_copy(update={"version": f"r-{new.content_hash()}"})
     loads = store.loads([rid])
     warnings = roster_change_warnings(roster, new, {k: v.open_leads for k, v in loads.items()})
-    version = store.activate_roster(new, now=now, source_key=f"cli:reps:{rid}", warnings=warnings)
+    version = store.rosters.activate_roster(new, now=now, source_key=f"cli:reps:{rid}", warnings=warnings)
     return version, warnings
 
 
 def _run_edit(args: argparse.Namespace, change: Callable[[dict[str, Any]], None]) -> int:
     from pydantic import ValidationError
 
-    from territory_router.assignment.records import NoActiveRoster
+    from territory_router.assignment.ports import NoActiveRoster
 
     try:
         store = _store(args)

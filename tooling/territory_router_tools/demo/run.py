@@ -344,10 +344,10 @@ def _collect(stack, kinds: dict[str, str], salesforce) -> DemoResult:
             c["fallback"] += 1
     routing = _scan(ddb, r["RoutingTable"])
     loads = {i["pk"][4:]: i for i in routing if i["pk"].startswith("REP#") and i["sk"] == "LOAD"}
-    from territory_router.adapters.routing_store import RoutingStore
+    from territory_router.adapters.roster_store import RosterStore
 
-    roster = RoutingStore(ddb, r["LeadsTable"], r["RoutingTable"], s3_client=stack.client("s3"),
-                          bucket=r["TerritoryBucket"]).active_roster(refresh=True)
+    roster = RosterStore(ddb, r["RoutingTable"], s3_client=stack.client("s3"),
+                         bucket=r["TerritoryBucket"]).active_roster(refresh=True)
     rep_loads = []
     for rep in roster.reps.values() if isinstance(roster.reps, dict) else roster.reps:
         load = loads.get(rep.rep_id, {})

@@ -257,7 +257,7 @@ def _announce(
 
 
 class _RoutingLifecycle:
-    """LifecyclePort over the assignment engine's release/attend operations (one RoutingStore)."""
+    """LifecyclePort over the assignment rules' release/attend operations (one lead routing store)."""
 
     ROSTER_MAX_AGE_S = 300.0  # a warm container looks at ROSTER/ACTIVE again after this long (one GetItem)
 
@@ -277,18 +277,18 @@ class _RoutingLifecycle:
         return roster.people() if roster is not None else frozenset()
 
     def mark_attended(self, lead_id: str, *, now: datetime, reason: str) -> bool:
-        from territory_router.assignment.service import mark_attended
+        from territory_router.assignment.release import mark_attended
 
         return mark_attended(lead_id, store=self._store, now=now, reason=reason)
 
     def release(self, lead_id: str, *, new_status: LeadStatus, now: datetime, reason: str) -> bool:
-        from territory_router.assignment.service import release_lead
+        from territory_router.assignment.release import release_lead
 
         return release_lead(lead_id, new_status=new_status, store=self._store, now=now, reason=reason)
 
 
 def routing_lifecycle(settings: Any) -> _RoutingLifecycle:
-    from territory_router.adapters.routing_store import routing_store_for
+    from territory_router.adapters.lead_store import lead_store_for
 
     # With the roster: an activity by someone other than the lead's owner counts when the roster counts them.
-    return _RoutingLifecycle(routing_store_for(settings))
+    return _RoutingLifecycle(lead_store_for(settings))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from territory_router.adapters.routing_store import RoutingStore
+from territory_router.adapters.lead_store import DynamoLeadStore
 from territory_router.assignment.roster import Roster, parse_roster, roster_change_warnings
 
 MAX_ROSTER_BYTES = 5 * 1024 * 1024
@@ -44,19 +44,19 @@ class RosterUploadOutcome:
 
 
 def activate(
-    roster: Roster, *, store: RoutingStore, now: datetime, source_key: str, warnings: list[dict[str, str]]
+    roster: Roster, *, store: DynamoLeadStore, now: datetime, source_key: str, warnings: list[dict[str, str]]
 ) -> list[dict[str, str]]:
     """Make ``roster`` active, adding warnings about reps who leave with open leads. Returns all warnings."""
     old = store.active_roster_or_none(refresh=True)
     if old is not None:
         loads = store.loads(old.reps)
         warnings = warnings + roster_change_warnings(old, roster, {k: v.open_leads for k, v in loads.items()})
-    store.activate_roster(roster, now=now, source_key=source_key, warnings=warnings)
+    store.rosters.activate_roster(roster, now=now, source_key=source_key, warnings=warnings)
     return warnings
 
 
 def process_roster_upload(
-    bucket: str, key: str, *, store: RoutingStore, s3_client: Any, now: datetime | None = None
+    bucket: str, key: str, *, store: DynamoLeadStore, s3_client: Any, now: datetime | None = None
 ) -> RosterUploadOutcome:
     """Parse ``s3://bucket/key`` and activate it, or reject it with reasons (the active roster stays)."""
     now = now or datetime.now(UTC)
@@ -76,7 +76,7 @@ def process_roster_upload(
         else:
             outcome = RosterUploadOutcome(False, None, key, result.errors, result.warnings)
     if not outcome.accepted:
-        outcome.version = store.record_rejected_roster(
+        outcome.version = store.rosters.record_rejected_roster(
             now=now, source_key=key, errors=outcome.errors, warnings=outcome.warnings
         )
     report_key = f"reports/roster/{posixpath.basename(key)}.json"

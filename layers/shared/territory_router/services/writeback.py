@@ -5,7 +5,7 @@ Salesforce is called, and the Collections API updates up to 200 leads per call. 
 in SQS (its visibility set to Salesforce's ``Retry-After``, at least 15 minutes while the API allocation is spent
 or the writeback is paused above its share of it); what can never be written goes to the writeback DLQ with
 Salesforce's error code; a refused owner (inactive user, unknown id, queue without Leads) is handed back for a
-new decision (``territory_router.assignment.reroute.redecide_refused_owner``).
+new decision (``territory_router.assignment.refused_owner.redecide_refused_owner``).
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ def settle_refused_owners(refused: Sequence[RefusedOwner], *, store: Any, events
                           default_sla_minutes: int) -> SettleReport:
     """Mark each refused owner unusable (``OWNERS/UNUSABLE``), re-decide its lead, announce ``LeadReassigned``."""
     from territory_router.assignment.engine import NoUsableOwner
-    from territory_router.assignment.reroute import redecide_refused_owner
+    from territory_router.assignment.refused_owner import redecide_refused_owner
     from territory_router.domain.messages import DETAIL_LEAD_REASSIGNED
 
     report = SettleReport()
