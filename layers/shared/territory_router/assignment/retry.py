@@ -9,7 +9,9 @@ import time
 # redelivers it (nothing was written, so nothing is counted twice).
 MAX_ATTEMPTS = 30
 
+_sleep = time.sleep  # unit tests of the race logic replace it (no wall-clock waits)
+
 
 def backoff(attempt: int) -> None:
     """Sleep a random part of 5 ms x 2^attempt (at most 250 ms) so racing workers spread out."""
-    time.sleep(min(0.25, 0.005 * (2**attempt)) * random.random())  # noqa: S311 - jitter, not crypto
+    _sleep(min(0.25, 0.005 * (2**attempt)) * random.random())  # noqa: S311 - jitter, not crypto
