@@ -1,4 +1,8 @@
-"""Small helpers to move between Python values and DynamoDB's typed attribute values."""
+"""The one DynamoDB marshaller: Python values to DynamoDB's typed attribute values and back, and BatchGetItem.
+
+Every adapter uses it (leads, rosters, territories, aggregates, the CLI's readers). Floats become exact decimals,
+sets sorted lists, datetimes ISO strings; items read back are plain JSON values (whole numbers as ``int``).
+"""
 
 from __future__ import annotations
 
