@@ -144,3 +144,23 @@ def test_version_always_carries_the_content_hash() -> None:
     b = parse(changed).roster.version
     assert a.startswith("2026-Q4-") and b.startswith("2026-Q4-") and a != b
     assert not parse({**base, "version": "bad version!"}).valid
+
+
+def test_the_document_reports_every_top_level_problem_and_checks_the_rest() -> None:
+    result = parse({
+        "default_fallback_owner": "005xx",  # not an id
+        "default_strategy": "coin_flip",
+        "reps": "everyone",  # not a list: read as no reps, the groups are still checked
+        "groups": [{"group_id": "G", "territories": ["W"], "members": [R1], "overflow_group": "G"}],
+        "max_reroutes": -1,
+        "colour": "blue",
+    })
+    assert not result.valid
+    by_key = {e.get("roster") or e.get("group"): e["reason"] for e in result.errors}
+    assert by_key["reps"] == "reps must be a list"
+    assert "not a Salesforce id" in by_key["default_fallback_owner"]
+    assert by_key["default_strategy"] == "unknown strategy 'coin_flip'"
+    assert by_key["max_reroutes"].startswith("max_reroutes: Input should be greater than or equal to 0")
+    assert any("points to itself" in e["reason"] for e in result.errors if e.get("group") == "G")
+    assert any("is not a rep" in e["reason"] for e in result.errors if e.get("group") == "G")
+    assert result.warnings[0] == {"roster": "colour", "reason": "unknown top-level key 'colour' ignored"}
