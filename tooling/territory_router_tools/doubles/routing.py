@@ -23,12 +23,13 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from territory_router.assignment.eligibility import RepLoad
 from territory_router.assignment.ports import (
+    CounterMove,
     DueLeads,
     LeadChanged,
     LeadRecord,
@@ -37,6 +38,7 @@ from territory_router.assignment.ports import (
     PointerMoved,
     RepFull,
     RoutingSnapshot,
+    counter_moves,
 )
 from territory_router.assignment.records import iso
 from territory_router.assignment.roster import Roster
@@ -51,23 +53,6 @@ _WAITING = (LeadStatus.ASSIGNED, LeadStatus.KEPT_OWNER)
 def _second(dt: datetime | None) -> datetime | None:
     """``dt`` as the DynamoDB store keeps it: UTC, whole seconds."""
     return datetime.fromtimestamp(int(dt.timestamp()), UTC) if dt is not None else None
-
-
-@dataclass(frozen=True)
-class _Counter:
-    rep_id: str
-    delta: int
-    capacity: int | None = None  # +1 within capacity (a new assignment); None: no cap, not a new assignment
-
-
-def _moves(seen: LeadRecord, owner: OwnerChange) -> list[_Counter]:
-    old, new = seen.counted_rep_id, owner.counted_rep_id
-    if old is not None and old == new:
-        return []
-    out = [_Counter(old, -1)] if old is not None else []
-    if new is not None:
-        out.append(_Counter(new, +1, owner.capacity))
-    return out
 
 
 class InMemoryRoutingStore:
@@ -177,7 +162,7 @@ class InMemoryRoutingStore:
     # ---------------------------------------------------------------------------------- the checks
 
     def _change(self, intent: str, lead_id: str, guard: Callable[[LeadRecord | None], bool],
-                counters: list[_Counter], pointer: PointerState | None,
+                counters: list[CounterMove], pointer: PointerState | None,
                 apply: Callable[[LeadRecord | None], LeadRecord]) -> None:
         """Check the guard, the counters and the pointer, then apply everything: one lock, all or nothing."""
         if self.before_change is not None:
@@ -244,7 +229,7 @@ class InMemoryRoutingStore:
                 lead=base.lead if base.lead is not None else lead,
             )
 
-        counters = [_Counter(owner.counted_rep_id, +1, owner.capacity)] if owner.counted_rep_id else []
+        counters = [CounterMove(owner.counted_rep_id, +1, owner.capacity)] if owner.counted_rep_id else []
         self._change(intent, lead.lead_id, guard, counters, owner.pointer, apply)
 
     def release(self, seen: LeadRecord, status: LeadStatus | None, *, reason: str, now: datetime) -> None:
@@ -258,7 +243,7 @@ class InMemoryRoutingStore:
             return replace(cur, version=(seen.version or 0) + 1, status=status or cur.status, waiting=False,
                            counted_rep_id=None)
 
-        counters = [_Counter(seen.counted_rep_id, -1)] if seen.counted_rep_id else []
+        counters = [CounterMove(seen.counted_rep_id, -1)] if seen.counted_rep_id else []
         self._change("release", seen.lead_id, guard, counters, None, apply)
 
     def _waiting_guard(self, seen: LeadRecord) -> Callable[[LeadRecord | None], bool]:
@@ -278,7 +263,7 @@ class InMemoryRoutingStore:
         def apply(cur: LeadRecord | None) -> LeadRecord:
             return replace(self._reassigned(cur, seen, owner, now), reroute_count=reroute_count)
 
-        self._change("reroute", seen.lead_id, self._waiting_guard(seen), _moves(seen, owner), owner.pointer, apply)
+        self._change("reroute", seen.lead_id, self._waiting_guard(seen), counter_moves(seen, owner), owner.pointer, apply)
 
     def move(self, seen: LeadRecord, owner: OwnerChange, tag: TagResult, *, now: datetime) -> None:
         at = self._at(seen)
@@ -290,7 +275,7 @@ class InMemoryRoutingStore:
             rec = _stamped(self._reassigned(cur, seen, owner, now), tag, clear=True)
             return replace(rec, reroute_count=seen.reroute_count, reroute_reason=REASON_GEOCODED)
 
-        self._change("move", seen.lead_id, guard, _moves(seen, owner), owner.pointer, apply)
+        self._change("move", seen.lead_id, guard, counter_moves(seen, owner), owner.pointer, apply)
 
     def escalate(self, seen: LeadRecord, owner: OwnerChange, *, now: datetime) -> None:
         def apply(cur: LeadRecord | None) -> LeadRecord:
@@ -301,7 +286,7 @@ class InMemoryRoutingStore:
                            owner_name=owner.owner_name, fallback=False, trail=dict(owner.trail), waiting=False,
                            counted_rep_id=None, kept_owner=False, previous_owners=previous)
 
-        counters = [_Counter(seen.counted_rep_id, -1)] if seen.counted_rep_id else []
+        counters = [CounterMove(seen.counted_rep_id, -1)] if seen.counted_rep_id else []
         self._change("escalate", seen.lead_id, self._waiting_guard(seen), counters, None, apply)
 
     def replace_refused_owner(self, seen: LeadRecord, refused: str, owner: OwnerChange, *, now: datetime) -> None:
@@ -315,7 +300,7 @@ class InMemoryRoutingStore:
             rec = _owned(cur, owner, now, replace_optional=True)
             return replace(rec, version=(seen.version or 0) + 1, previous_owners=(*cur.previous_owners, refused))
 
-        self._change("replace_refused_owner", seen.lead_id, guard, _moves(seen, owner), owner.pointer, apply)
+        self._change("replace_refused_owner", seen.lead_id, guard, counter_moves(seen, owner), owner.pointer, apply)
 
     def refine_stamp(self, seen: LeadRecord, tag: TagResult, trail: Mapping[str, Any], *, now: datetime) -> None:
         at = self._at(seen)

@@ -24,9 +24,9 @@ Items written here (besides the lead attributes of docs/architecture.md):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
@@ -35,6 +35,7 @@ from territory_router.adapters.dynamo import batch_get, from_item, to_attr
 from territory_router.adapters.roster_store import ACTIVE_KEY, ACTIVE_SK, ROSTER_PK, RosterStore
 from territory_router.assignment.eligibility import RepLoad
 from territory_router.assignment.ports import (
+    CounterMove,
     DueLeads,
     LeadChanged,
     LeadRecord,
@@ -43,6 +44,7 @@ from territory_router.assignment.ports import (
     RepFull,
     RoutingSnapshot,
     WriteConflict,
+    counter_moves,
 )
 from territory_router.assignment.records import detail_of, epoch, iso, parse_iso
 from territory_router.assignment.roster import Roster
@@ -233,26 +235,6 @@ class _LeadUpdate:
             self.set("reroute_shard", REROUTE_SHARD)
         else:
             self.remove("reroute_shard")
-
-
-@dataclass(frozen=True)
-class _Counter:
-    """A rep counter touched by a change: +1 (within ``capacity``; None: no cap, not a new assignment) or -1."""
-
-    rep_id: str
-    delta: int
-    capacity: int | None = None
-
-
-def _moves(seen: LeadRecord, owner: OwnerChange) -> list[_Counter]:
-    """The counters a change of owner moves: the old counted rep -1, the new one +1 (none when it stays)."""
-    old, new = seen.counted_rep_id, owner.counted_rep_id
-    if old is not None and old == new:
-        return []
-    out = [_Counter(old, -1)] if old is not None else []
-    if new is not None:
-        out.append(_Counter(new, +1, owner.capacity))
-    return out
 
 
 def _cancel_reasons(exc: ClientError, n_items: int) -> list[str | None]:
@@ -476,7 +458,7 @@ class DynamoLeadStore:
         u.set_if_absent("reroute_count", 0)
         u.set_if_absent("lead", lead.model_dump(mode="json", exclude_none=True))
         u.set_if_absent("received_at", iso(now))
-        counters = [_Counter(owner.counted_rep_id, +1, owner.capacity)] if owner.counted_rep_id else []
+        counters = [CounterMove(owner.counted_rep_id, +1, owner.capacity)] if owner.counted_rep_id else []
         self._transact(lead.lead_id, u, counters, owner.pointer, now)
 
     def release(self, seen: LeadRecord, status: LeadStatus | None, *, reason: str, now: datetime) -> None:
@@ -487,10 +469,10 @@ class DynamoLeadStore:
         u.set("release_reason", reason)
         u.set_given("status", status.value if status is not None else None)
         u.remove("reroute_shard")
-        counters: list[_Counter] = []
+        counters: list[CounterMove] = []
         if seen.counted_rep_id is not None:
             u.remove("counted_rep_id")
-            counters.append(_Counter(seen.counted_rep_id, -1))
+            counters.append(CounterMove(seen.counted_rep_id, -1))
         self._transact(seen.lead_id, u, counters, None, now)
 
     def _reassign(self, seen: LeadRecord, owner: OwnerChange, now: datetime) -> _LeadUpdate:
@@ -509,7 +491,7 @@ class DynamoLeadStore:
         u = self._reassign(seen, owner, now)
         self._require_waiting(u)
         u.set("reroute_count", reroute_count)
-        self._transact(seen.lead_id, u, _moves(seen, owner), owner.pointer, now)
+        self._transact(seen.lead_id, u, counter_moves(seen, owner), owner.pointer, now)
 
     def move(self, seen: LeadRecord, owner: OwnerChange, tag: TagResult, *, now: datetime) -> None:
         u = self._reassign(seen, owner, now)
@@ -519,7 +501,7 @@ class DynamoLeadStore:
         u.set_or_remove("territory_id", tag.territory_id)
         u.set_or_remove("territory_name", tag.territory_name)
         u.set("reroute_reason", REASON_GEOCODED)
-        self._transact(seen.lead_id, u, _moves(seen, owner), owner.pointer, now)
+        self._transact(seen.lead_id, u, counter_moves(seen, owner), owner.pointer, now)
 
     def escalate(self, seen: LeadRecord, owner: OwnerChange, *, now: datetime) -> None:
         u = _LeadUpdate(seen, now)
@@ -536,7 +518,7 @@ class DynamoLeadStore:
         u.remove("reroute_shard", "counted_rep_id", "kept_owner")
         if seen.owner_id:
             u.append("previous_owners", seen.owner_id)
-        counters = [_Counter(seen.counted_rep_id, -1)] if seen.counted_rep_id else []
+        counters = [CounterMove(seen.counted_rep_id, -1)] if seen.counted_rep_id else []
         self._transact(seen.lead_id, u, counters, None, now)
 
     def replace_refused_owner(self, seen: LeadRecord, refused: str, owner: OwnerChange, *, now: datetime) -> None:
@@ -546,7 +528,7 @@ class DynamoLeadStore:
         u.set("assigned_at", iso(now))
         u.owner(owner, replace=True)
         u.append("previous_owners", refused)
-        self._transact(seen.lead_id, u, _moves(seen, owner), owner.pointer, now)
+        self._transact(seen.lead_id, u, counter_moves(seen, owner), owner.pointer, now)
 
     def refine_stamp(self, seen: LeadRecord, tag: TagResult, trail: Mapping[str, Any], *, now: datetime) -> None:
         u = _LeadUpdate(seen, now)
@@ -566,7 +548,7 @@ class DynamoLeadStore:
 
     # ------------------------------------------------------------------------------------ transactions
 
-    def _counter_op(self, change: _Counter, now: datetime) -> dict[str, Any]:
+    def _counter_op(self, change: CounterMove, now: datetime) -> dict[str, Any]:
         values = {":d": to_attr(change.delta), ":rid": to_attr(change.rep_id), ":now": to_attr(iso(now))}
         update: dict[str, Any] = {
             "TableName": self.routing_table,
@@ -597,7 +579,7 @@ class DynamoLeadStore:
             }
         }
 
-    def _transact(self, lead_id: str, lead: _LeadUpdate, counters: list[_Counter], pointer: PointerState | None,
+    def _transact(self, lead_id: str, lead: _LeadUpdate, counters: list[CounterMove], pointer: PointerState | None,
                   now: datetime) -> None:
         """One TransactWriteItems: the lead (item 0), the counters, then the pointer; cancellations become the
         port's errors (lead first, then a counter, then the pointer, else a conflict)."""
@@ -623,7 +605,15 @@ class DynamoLeadStore:
             raise WriteConflict(f"lead {lead_id}: transaction cancelled {reasons}") from exc
 
 
-def lead_store_for(settings: Any, *, with_roster: bool = True) -> DynamoLeadStore:
+class StoreSettings(Protocol):
+    """What the store needs of a function's settings."""
+
+    leads_table: str
+    routing_table: str
+    territory_bucket: str
+
+
+def lead_store_for(settings: StoreSettings, *, with_roster: bool = True) -> DynamoLeadStore:
     """The lead store of a function's settings, on the container's shared clients.
 
     ``with_roster=False`` for callers that only release counters and so never read the compiled roster from S3.

@@ -181,10 +181,3 @@ class RosterStore:
         self.ddb.put_item(TableName=self.routing_table, Item={k: to_attr(v) for k, v in record.items()})
         return version
 
-
-def roster_store_for(settings: Any) -> RosterStore:
-    """The RosterStore of a function's settings, on the container's shared clients."""
-    from territory_router.adapters import aws
-
-    return RosterStore(aws.client("dynamodb"), settings.routing_table, s3_client=aws.client("s3"),
-                       bucket=settings.territory_bucket)

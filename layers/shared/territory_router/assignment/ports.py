@@ -162,6 +162,27 @@ class OwnerChange:
     sla_minutes: int | None = None
 
 
+@dataclass(frozen=True)
+class CounterMove:
+    """A rep counter a change touches: +1 within ``capacity`` (a new assignment: ``assigned_total`` +1 too),
+    +1 without a cap (``capacity`` None: a lead that keeps the rep who owns it) or -1."""
+
+    rep_id: str
+    delta: int
+    capacity: int | None = None
+
+
+def counter_moves(seen: LeadRecord, owner: OwnerChange) -> list[CounterMove]:
+    """The counters a change of owner moves: the old counted rep -1, the new one +1 (none when it stays the same)."""
+    old, new = seen.counted_rep_id, owner.counted_rep_id
+    if old is not None and old == new:
+        return []
+    out = [CounterMove(old, -1)] if old is not None else []
+    if new is not None:
+        out.append(CounterMove(new, +1, owner.capacity))
+    return out
+
+
 # -------------------------------------------------------------------------------------------------- ports
 
 
