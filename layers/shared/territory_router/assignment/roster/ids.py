@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, ValidationInfo
 
 _SF_ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -39,3 +41,11 @@ def owner_id_or_none(value: str | None, what: str) -> str | None:
     if not oid.startswith((USER_PREFIX, QUEUE_PREFIX)):
         raise ValueError(f"{what} must be a User (005...) or Queue (00G...) id, got {value!r}")
     return oid
+
+
+def _owner_field(value: Any, info: ValidationInfo) -> str | None:
+    return owner_id_or_none(value, info.field_name or "owner")
+
+
+# A model field holding an optional User or Queue id (18 characters); errors name the field.
+OwnerId = Annotated[str | None, BeforeValidator(_owner_field)]

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from territory_router.assignment.roster.ids import USER_PREFIX, owner_id_or_none, sf_id18
+from territory_router.assignment.roster.ids import USER_PREFIX, OwnerId, owner_id_or_none, sf_id18
 from territory_router.assignment.roster.schedule import OutOfOffice, WorkingHours
 
 DEFAULT_GROUP_KEY = "*"  # a group whose territories contain "*" takes leads of territories no other group claims
@@ -66,7 +66,7 @@ class Rep(BaseModel):
     working_hours: WorkingHours | None = None  # None: always available
     out_of_office: tuple[OutOfOffice, ...] = ()
     active: bool = True
-    manager_id: str | None = None  # escalation target (User or Queue)
+    manager_id: OwnerId = None  # escalation target (User or Queue)
 
     @field_validator("rep_id", mode="before")
     @classmethod
@@ -75,11 +75,6 @@ class Rep(BaseModel):
         if not oid.startswith(USER_PREFIX):
             raise ValueError(f"a rep must be a Salesforce User id (005...), got {v!r}")
         return oid
-
-    @field_validator("manager_id", mode="before")
-    @classmethod
-    def _manager(cls, v: Any) -> str | None:
-        return owner_id_or_none(v, "manager_id")
 
     @field_validator("territories", "groups", mode="before")
     @classmethod
@@ -121,12 +116,12 @@ class Group(BaseModel):
     members: tuple[str, ...] = ()  # rep ids, in round-robin order
     strategy: Strategy = Strategy.ROUND_ROBIN
     overflow_group: str | None = None
-    fallback_owner: str | None = None  # User or Queue id when nobody in this group (or its overflow) can take it
+    fallback_owner: OwnerId = None  # User or Queue id when nobody in this group (or its overflow) can take it
     sla_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 60)
     sla_business_hours: bool = False
     business_hours: WorkingHours | None = None  # the SLA clock (default: Mon-Fri 09:00-17:00 of the group's tz)
     max_reroutes: int | None = Field(default=None, ge=0, le=100)
-    escalation_owner: str | None = None
+    escalation_owner: OwnerId = None
     # Who gets routed (docs/assignment.md, "Who gets routed"): a new lead of this group's territories whose owner
     # is an active rep keeps that owner unless ``always_route``; a kept lead is re-routed by its SLA only when
     # ``reroute_kept_leads``.
@@ -142,16 +137,6 @@ class Group(BaseModel):
     @classmethod
     def _members(cls, v: Any) -> tuple[str, ...]:
         return tuple(dict.fromkeys(sf_id18(str(m)) for m in _norm_ids(v)))
-
-    @field_validator("fallback_owner", mode="before")
-    @classmethod
-    def _fb(cls, v: Any) -> str | None:
-        return owner_id_or_none(v, "fallback_owner")
-
-    @field_validator("escalation_owner", mode="before")
-    @classmethod
-    def _esc(cls, v: Any) -> str | None:
-        return owner_id_or_none(v, "escalation_owner")
 
 
 class SkillRule(BaseModel):

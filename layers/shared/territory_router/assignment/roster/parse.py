@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 
-from territory_router.assignment.roster.ids import owner_id_or_none
+from territory_router.assignment.roster.ids import OwnerId, owner_id_or_none
 from territory_router.assignment.roster.model import Group, Rep, Roster, SkillRule, SlaSettings, Strategy
 
 Problem = dict[str, str]  # {"rep"|"group"|"roster": id, "reason": text}
@@ -58,7 +58,7 @@ class RosterDocument(BaseModel):
     reps: list[Any] = Field(default_factory=list)
     groups: list[Any] = Field(default_factory=list)
     skill_rules: tuple[SkillRule, ...] = ()
-    default_fallback_owner: str | None = None
+    default_fallback_owner: OwnerId = None
     default_strategy: Strategy = Strategy.ROUND_ROBIN  # of the groups derived from reps' territories
     default_sla_minutes: int | None = Field(default=None, ge=1)
     max_reroutes: int | None = Field(default=None, ge=0)
@@ -91,11 +91,6 @@ class RosterDocument(BaseModel):
         if not isinstance(v, list):
             raise ValueError(f"{info.field_name} must be a list")
         return v
-
-    @field_validator("default_fallback_owner", mode="before")
-    @classmethod
-    def _fallback(cls, v: Any) -> str | None:
-        return owner_id_or_none(v, "default_fallback_owner")
 
     @field_validator("default_strategy", mode="before")
     @classmethod
