@@ -18,7 +18,9 @@ Implementations: ``territory_router.adapters.lead_store.DynamoLeadStore`` (Dynam
 condition expressions and cancellation codes) and ``territory_router_tools.doubles.routing.InMemoryRoutingStore``
 (one lock per change, for unit tests). One contract suite (``tests/contract/routing_store.py``) runs against both.
 The storage layout behind the port is the adapter's business: a layout that keeps the lead's PII and decision
-trail apart from its hot routing state can implement the same protocol.
+trail apart from its hot routing state can implement the same protocol. ``LeadRecord.lead`` and ``LeadRecord.trail``
+are written by the first assignment and by each change of owner, and read only off the hot path (a duplicate
+delivery re-announcing the stored decision, re-routes, late geocodes, refused owners).
 """
 
 from __future__ import annotations
@@ -254,7 +256,8 @@ class LeadRoutingStore(RosterSource, Protocol):
 
     def escalate(self, seen: LeadRecord, owner: OwnerChange, *, now: datetime) -> None:
         """Too many re-routes (guard as :meth:`reroute`): ``ESCALATED`` to ``owner`` (its id, kind, name and trail;
-        an escalation owner is never counted), the counted rep -1, the lead no longer waiting."""
+        not a fallback; an escalation owner is never counted: the counted rep -1, the lead no longer waiting; the
+        group, strategy and SLA fields stay as they were), the old owner appended to the previous owners."""
 
     def replace_refused_owner(self, seen: LeadRecord, refused: str, owner: OwnerChange, *, now: datetime) -> None:
         """Salesforce refused ``refused`` as the lead's owner (guard: still its owner): the lead goes to ``owner``,
