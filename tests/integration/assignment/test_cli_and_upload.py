@@ -109,6 +109,19 @@ def test_reps_commands(store: DynamoLeadStore, stack_file: Path, capsys: pytest.
     assert main(["reps", "set", rep_id(1), "--hours", "Mars/Base,Mon-Fri,08:00,17:00", *sf]) == 2
 
 
+def test_reps_upload_processes_the_roster_here(store: DynamoLeadStore, stack_file: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "team.json"
+    path.write_text(json.dumps(roster_doc(cap=7)))
+    assert main(["reps", "upload", str(path), "--process", "--stack-file", str(stack_file)]) == 0
+    out = capsys.readouterr().out
+    assert f"uploaded s3://{BUCKET}/roster/team.json" in out
+    outcome = json.loads(out.split("\n", 1)[1])
+    assert outcome["accepted"] is True and outcome["reps"] == 3
+    clear_roster_cache()
+    assert store.active_roster(refresh=True).version == outcome["version"]
+
+
 def test_leads_explain(store: DynamoLeadStore, stack_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc = roster_doc(cap=1)
     activate(store, doc, NOW)

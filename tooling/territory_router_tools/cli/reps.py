@@ -243,15 +243,16 @@ def cmd_upload(args: argparse.Namespace) -> int:
         store = _store(args)
     except StackNotFound as exc:
         return _fail(str(exc), 2)
-    if not store.bucket:
+    bucket, s3 = store.rosters.bucket, store.rosters.s3
+    if not bucket:
         return _fail("the stack has no TerritoryBucket", 2)
     key = f"roster/{args.file.name}"
-    store.s3.put_object(Bucket=store.bucket, Key=key, Body=args.file.read_bytes())
-    print(f"uploaded s3://{store.bucket}/{key}")
+    s3.put_object(Bucket=bucket, Key=key, Body=args.file.read_bytes())
+    print(f"uploaded s3://{bucket}/{key}")
     if args.process:
         from territory_router.services.roster_upload import process_roster_upload
 
-        outcome = process_roster_upload(store.bucket, key, store=store, s3_client=store.s3)
+        outcome = process_roster_upload(bucket, key, store=store, s3_client=s3)
         print(json.dumps(outcome.to_dict(), indent=2))
         return 0 if outcome.accepted else 1
     return 0
