@@ -157,9 +157,23 @@ def test_shared_layer_is_built_for_arm64(sam_template):
     assert layer["Properties"]["ContentUri"] == "layers/shared/"
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.12", "BuildArchitecture": "arm64"}
+    # Built by the root Makefile's build-SharedLayer target (SAM runs it with ARTIFACTS_DIR; docs/deploy.md);
+    # tests/infra/test_lambda_build.py runs that target and checks what it ships.
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64", "ContextPath": "."}
+    assert "\nbuild-SharedLayer:" in (REPO_ROOT / "Makefile").read_text()
     assert (REPO_ROOT / "layers/shared/requirements.txt").is_file()
     assert (REPO_ROOT / "layers/shared/territory_router/__init__.py").is_file()
+
+
+def test_every_function_is_built_by_the_makefile(sam_template):
+    # Each function's folder goes through the Makefile's build-%Function rule (the handler files, hash-based
+    # bytecode): SAM's python3.12 builder would copy the folder as it is and ship no valid bytecode.
+    functions = {k: r for k, r in sam_template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    assert functions
+    for logical_id, resource in functions.items():
+        assert logical_id.endswith("Function"), f"{logical_id}: the Makefile's pattern rule is build-%Function"
+        assert resource.get("Metadata") == {"BuildMethod": "makefile", "ContextPath": "."}, logical_id
+    assert "\nbuild-%Function:" in (REPO_ROOT / "Makefile").read_text()
 
 
 def test_layer_ships_the_xray_sdk_the_tracer_needs(sam_template):
