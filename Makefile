@@ -16,6 +16,7 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q tests
 
 unit: $(STAMP)
@@ -52,6 +53,7 @@ bench-design: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/cfn-lint template.yaml
 
 clean:

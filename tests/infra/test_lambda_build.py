@@ -245,7 +245,7 @@ def test_every_third_party_module_the_runtime_imports_is_in_the_layer(host_build
     # Every import anywhere in territory_router, the lazy ones inside functions included (import graph).
     import grimp
 
-    graph = grimp.build_graph("territory_router", include_external_packages=True)
+    graph = grimp.build_graph("territory_router", include_external_packages=True, cache_dir=None)
     external = {m for m in graph.modules if not m.startswith("territory_router")}
     third_party = {m.split(".")[0] for m in external} - set(sys.stdlib_module_names) - {"__future__"}
     assert {"boto3", "pydantic", "shapely", "aws_lambda_powertools"} <= third_party
