@@ -42,6 +42,10 @@ $(VENV)/.bench-installed: $(STAMP) pyproject.toml
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/run_all.py
 
+# Only the cold start part (handler imports against the baseline import, one run), merged into the results.
+bench-cold: $(STAMP)
+	$(BIN)/python bench/run_all.py --only cold_start
+
 # Rebuild layers/shared/territory_router/data/gazetteer.bin from its pinned sources (the gazetteer extra).
 gazetteer: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[gazetteer]'

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -51,7 +51,6 @@ from territory_router.services.reconciliation import ReconciliationTrigger
 
 logger = make_logger()
 metrics = Metrics()
-tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 config = settings()
 idempotency_config = IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=7 * 24 * 3600)
@@ -142,7 +141,6 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency_config.register_lambda_context(context)
     _outbox.clear()
