@@ -42,6 +42,7 @@ ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z: the date `sam deploy` gives every
 LAMBDA_MARKERS = {"python_version": "3.12", "python_full_version": "3.12.0", "platform_machine": "aarch64",
                   "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
                   "implementation_name": "cpython", "platform_python_implementation": "CPython"}  # fmt: skip
+GEOMETRY_AT_IMPORT = {"TerritoryUploadFunction"}  # validates and compiles polygons on every invocation
 # Stray files a working tree has and the layer must not ship (SAM's scratch copy takes the whole ContentUri).
 STRAYS = {
     "territory_router.egg-info/PKG-INFO": "Metadata-Version: 2.1\nName: territory-router\n",
@@ -308,7 +309,8 @@ if sys.argv[3] == "all":  # every module of the runtime package, not only what t
     for info in pkgutil.walk_packages(territory_router.__path__, "territory_router."):
         importlib.import_module(info.name)
 ours = [m for m in sys.modules.values() if any(str(getattr(m, "__file__", "") or "").startswith(r) for r in roots)]
-print(json.dumps({"compiled": [p for p in compiled if any(p.startswith(r) for r in roots)], "loaded": len(ours)}))
+print(json.dumps({"compiled": [p for p in compiled if any(p.startswith(r) for r in roots)], "loaded": len(ours),
+                  "top_level": sorted({m.__name__.split(".")[0] for m in ours})}))
 """
 
 
@@ -367,6 +369,11 @@ def test_every_handler_imports_its_built_bytecode_without_compiling(host_build: 
         seen = _probe([host_build.root / logical_id, host_build.layer], [module], _lambda_env(spec.environment, logical_id))
         assert seen["loaded"] > 50, (logical_id, seen)  # the handler, our package and its dependencies
         assert not seen["compiled"], f"{logical_id} compiled {len(seen['compiled'])} modules: {seen['compiled'][:5]}"
+        # Cold start (docs/benchmarks.md): Lambda's active tracing needs no X-Ray SDK in the function, and only the
+        # functions that work on polygons load geometry (the tagger builds its index, so geometry, at first use).
+        assert "aws_xray_sdk" not in seen["top_level"], logical_id
+        if logical_id not in GEOMETRY_AT_IMPORT:
+            assert not {"numpy", "shapely"} & set(seen["top_level"]), f"{logical_id} imports geometry at import"
 
 
 def test_every_runtime_module_imports_from_the_layer_without_compiling(host_build: Build):
