@@ -244,25 +244,32 @@ def markdown(r: dict[str, Any], prices: dict[str, Any]) -> str:
                  "first boto3 client ms", "import + first client (wall), × baseline's",
                  "largest self times (ms, by package)"], rows))  # fmt: skip
     w("""
-What was done and what is left:
+What was done (issue 16, point 3) and what is left:
 
-- **Geometry off the paths that do not need it.** `domain/__init__` imports `domain.territory`, which imported
-  shapely (and so numpy) for a type annotation: every function that touches a lead loaded both at cold start.
-  The import is now under `TYPE_CHECKING`; intake, assignment, re-route, writeback and roster upload no longer
-  load shapely or numpy (about 90-110 ms of CPU each on this machine, commit message has the before/after).
-  Tagging and territory upload need geometry and keep it.
-- **Tracer.** The largest remaining item in most functions is the X-Ray SDK, which powertools' `Tracer()` imports
-  at construction whenever tracing is not disabled. `Tracing: Active` alone (no SDK) still records the Lambda
-  segments; dropping `Tracer` from the functions that do not need subsegments would save that import. Not
-  changed here (an observability decision).
-- **Idempotency** is only imported by the intake function, which needs it.
-- **Bytecode.** `sam build` installs the layer's dependencies with pip's timestamp-based `.pyc` and `sam deploy`
-  zips every file with a fixed 1980 timestamp, so no `.pyc` validates and every cold start compiles everything
-  from source (aws/aws-lambda-builders#924; `/var/task` and `/opt` are read-only, so nothing is kept). The
-  *without bytecode* column is what that costs. Shipping hash-based bytecode (`python -m compileall
-  --invalidation-mode unchecked-hash` over the built layer and functions, or installing with
-  `SOURCE_DATE_EPOCH` set so pip writes hash-based `.pyc`) gives the *import ms* column. Not changed here (a
-  build change).
+- **Bytecode.** `sam deploy` zips every file dated 1980, so the timestamp-based `.pyc` pip writes never validate
+  and, `/var/task` and `/opt` being read-only, every cold start compiled everything (the *without bytecode*
+  column). `sam build` now runs the Makefile's targets (`BuildMethod: makefile`), which compile the layer and the
+  functions with `compileall --invalidation-mode unchecked-hash`: the *import ms* column is what is deployed.
+  `tests/infra/test_lambda_build.py` builds with the same targets and imports every handler and every runtime
+  module from the built files, dated 1980, with nothing compiled from source (docs/deploy.md).
+- **No X-Ray SDK.** powertools' `Tracer()` imports `aws_xray_sdk` (100-150 ms) and only wrapped the handler and
+  patched boto calls. `Tracing: Active` has Lambda record every sampled invocation itself (the function's
+  initialization, invocation and overhead segments: [Lambda and X-Ray](https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html)),
+  and botocore forwards the trace header (`_X_AMZN_TRACE_ID`) on every AWS call, so traces still cross the queues;
+  what is gone is one subsegment per AWS call. The layer no longer ships the SDK (`aws-lambda-powertools[parser]`).
+- **Geometry only where used.** Only TerritoryUpload imports shapely and numpy at import (it validates polygons on
+  every invocation); the tagger loads them when it builds its index at the first batch; no other function loads
+  them (the build test checks both).
+- **Nothing built at import that the first call does not need.** The DynamoDB marshaller imports boto3's
+  serializer at first use (importing `boto3.dynamodb` imports all of boto3); the intake builds its idempotency
+  layer at the first invocation and shares the lead repository's DynamoDB client (it built a client of its own at
+  import); the domain and event models build their pydantic validators at first use (`defer_build`), so a handler
+  does not build the models it never uses. Work moved to the first invocation is still a cold start's work: the
+  *first boto3 client* column includes `import boto3` for the functions that no longer import it, and *import +
+  first client* compares that total with the baseline's.
+- **Left.** What remains in most handlers beyond the baseline is powertools' `BatchProcessor` (about 55 ms: it
+  imports asyncio and the event data classes of every source) and pydantic itself (about 35 ms), both used on
+  every invocation.
 """)  # fmt: skip
 
     # ------------------------------------------------------------------ pipeline
