@@ -262,8 +262,7 @@ What was done (issue 16, point 3) and what is left:
   them (the build test checks both).
 - **Nothing built at import that the first call does not need.** The DynamoDB marshaller imports boto3's
   serializer at first use (importing `boto3.dynamodb` imports all of boto3); the intake builds its idempotency
-  layer at the first invocation and shares the lead repository's DynamoDB client (it built a client of its own at
-  import); the domain and event models build their pydantic validators at first use (`defer_build`), so a handler
+  layer (boto3 and a DynamoDB client of its own) at the first invocation instead of at import; the domain and event models build their pydantic validators at first use (`defer_build`), so a handler
   does not build the models it never uses. Work moved to the first invocation is still a cold start's work: the
   *first boto3 client* column includes `import boto3` for the functions that no longer import it, and *import +
   first client* compares that total with the baseline's.

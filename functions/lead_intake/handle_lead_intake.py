@@ -77,7 +77,7 @@ def _schemas() -> EventSchemaCache | None:
 @cache
 def _idempotency() -> tuple[Any, Any]:
     """(config, apply_change made idempotent), built at the first invocation: the idempotency layer imports boto3
-    and needs a DynamoDB client, which it shares with the lead repository (cold start: docs/benchmarks.md)."""
+    and builds its own DynamoDB client (cold start: docs/benchmarks.md)."""
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
@@ -85,7 +85,7 @@ def _idempotency() -> tuple[Any, Any]:
     )
 
     idempotency_config = IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=7 * 24 * 3600)
-    persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table, boto3_client=aws.client("dynamodb"))
+    persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table)
     once = idempotent_function(data_keyword_argument="change", config=idempotency_config, persistence_store=persistence)
     return idempotency_config, once(apply_change)
 
