@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -25,7 +25,6 @@ from territory_router.services.lead_reroute import SalesforceScreen, reroute_and
 
 logger = make_logger()
 metrics = Metrics()
-tracer = Tracer()
 config = settings()
 salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
@@ -39,7 +38,6 @@ def _screen() -> SalesforceScreen | None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from territory_router.adapters.lead_store import lead_store_for
 
