@@ -26,12 +26,12 @@ from territory_router.domain.messages import (
     LeadAssignedDetail,
     LeadLifecycleDetail,
 )
+from territory_router.salesforce.ids import USER_KEY_PREFIX
 
 AGG_PREFIX = "AGG#"
 TERRITORY_PREFIX = "TERRITORY#"
 REP_PREFIX = "REP#"
 NO_TERRITORY = "(none)"  # leads no territory matched (UNTAGGED)
-USER_PREFIX = "005"  # Salesforce User ids; queues (00G) are owners but not reps
 
 # Counters kept on both TERRITORY# and REP# items.
 ASSIGNED = "assigned"  # leads given to this territory's reps / to this rep (first assignment)
@@ -109,7 +109,7 @@ def _epoch(value: datetime) -> int:
 
 
 def _is_rep(owner_id: str | None) -> bool:
-    return bool(owner_id) and str(owner_id).startswith(USER_PREFIX)
+    return bool(owner_id) and str(owner_id).startswith(USER_KEY_PREFIX)  # queues (00G) are owners but not reps
 
 
 def _add(counters: dict[str, int], name: str, value: int = 1) -> None:
