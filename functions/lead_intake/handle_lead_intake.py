@@ -36,8 +36,8 @@ from territory_router.adapters.salesforce_client import salesforce_from_secret
 from territory_router.config import settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.observability import make_logger
+from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError
 from territory_router.salesforce.events import ForeignOrgEvent, InvalidEvent, LeadChange, parse_relay_message
-from territory_router.salesforce.writeback import SalesforceAuthError, SalesforceError
 from territory_router.services.dead_letters import DeadLetterSender
 from territory_router.services.gaps import needs_refetch, resolve_gaps
 from territory_router.services.intake import (

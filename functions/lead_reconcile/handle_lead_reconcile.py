@@ -24,7 +24,7 @@ from territory_router.adapters.salesforce_client import salesforce_from_secret
 from territory_router.config import settings
 from territory_router.lambda_events import scheduled_time
 from territory_router.observability import make_logger
-from territory_router.salesforce.writeback import SalesforceAuthError, SalesforceError
+from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError
 from territory_router.services.reconciliation import reconcile, requested_since
 
 logger = make_logger()

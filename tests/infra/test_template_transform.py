@@ -208,7 +208,7 @@ def test_queue_visibility_redrive_and_dlq(cfn_template, function_id):
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert dlq["SqsManagedSseEnabled"] is True
     if queue_id == "WritebackQueue":
-        from territory_router.salesforce.writeback import MAX_DEFER_AGE_S, deferral_seconds
+        from territory_router.salesforce.writeback_rules import MAX_DEFER_AGE_S, deferral_seconds
 
         # A day of REQUEST_LIMIT_EXCEEDED (each receive waits >= 15 min) never reaches the DLQ ...
         assert receives > 86_400 / deferral_seconds("REQUEST_LIMIT_EXCEEDED", None, 1)

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagResult
 from territory_router.domain.messages import AssignRequest, LeadAssignedDetail, TagRequest
 from territory_router.salesforce.events import ChangeKind, EventSource, LeadChange
+from territory_router.salesforce.writeback_rules import WritebackFailure, WritebackResult
 from territory_router.services.intake import IntakeDeps, handle_change, send_tag_requests, tag_request_for
 from territory_router.services.tagging import ActiveTaggerCache, stamp_and_forward, tag_requests
-from territory_router.services.writeback import assignment_key, write_back_batch
+from territory_router.services.writeback_batch import assignment_key, write_back_batch
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 LEAD_ID = "00QDm0000000001AAA"
@@ -229,17 +230,13 @@ def detail(lead_id: str, owner: str = "005A", reroutes: int = 0) -> LeadAssigned
     return LeadAssignedDetail(lead_id=lead_id, owner_id=owner, assigned_at=NOW, reroute_count=reroutes)
 
 
-@dataclass
-class Failure:
-    lead_id: str
-    error_code: str
+def Failure(lead_id: str, code: str) -> WritebackFailure:  # noqa: N802 - reads like the record it builds
+    return WritebackFailure(lead_id, code)
 
 
-@dataclass
-class Outcome:
-    succeeded: list
-    transient: list
-    permanent: list
+def Outcome(succeeded: list, transient: list, permanent: list) -> WritebackResult:  # noqa: N802
+    """What ``write_back`` answers (the batch reads its typed result, nothing else)."""
+    return WritebackResult(succeeded=succeeded, transient=transient, permanent=permanent)
 
 
 def test_writeback_batch_skips_duplicates_and_settles_each_result() -> None:

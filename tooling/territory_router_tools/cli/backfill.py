@@ -152,7 +152,7 @@ def _org_id(args: argparse.Namespace, stack, client=None) -> str:
 def cmd_backfill(args: argparse.Namespace) -> int:
     from territory_router.adapters.lead_repository import LeadRepository
     from territory_router.adapters.queues import QueuePublisher
-    from territory_router.salesforce.writeback import SalesforceError
+    from territory_router.salesforce.errors import SalesforceError
     from territory_router.services.reconciliation import feed_intake, find_unrouted, routable
 
     invalid: list[str] = []

@@ -138,7 +138,7 @@ def unrouted_leads(
 class LeadReader(Protocol):
     """Reads leads from Salesforce (``territory_router.adapters.salesforce_client.SalesforceClient`` is one).
 
-    Errors are those of ``territory_router.salesforce.writeback``: ``SalesforceRetryableError`` (unreachable, API
+    Errors are those of ``territory_router.salesforce.writeback_rules``: ``SalesforceRetryableError`` (unreachable, API
     limit, 5xx: try later), ``SalesforceAuthError`` (credentials refused), ``SalesforceError`` (the query itself is
     wrong: ``MALFORMED_QUERY``, ``INVALID_FIELD``).
     """
