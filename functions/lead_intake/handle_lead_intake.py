@@ -36,6 +36,7 @@ from territory_router.adapters.salesforce_client import salesforce_from_secret
 from territory_router.config import settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.observability import make_logger
+from territory_router.outbox import BatchOutbox
 from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError
 from territory_router.salesforce.events import ForeignOrgEvent, InvalidEvent, LeadChange, parse_relay_message
 from territory_router.services.dead_letters import DeadLetterSender
@@ -89,7 +90,7 @@ def apply_change(change: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-_outbox: list[tuple[str, str]] = []  # (message id, TagRequest json) of the batch being processed
+outbox: BatchOutbox[str] = BatchOutbox()  # TagRequest json per message of the batch being processed
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -137,7 +138,7 @@ def record_handler(record: SQSRecord) -> None:
             )
         result = apply_change(change=change.model_dump(mode="json"))
         if result.get("queue"):
-            _outbox.append((record.message_id, tag_request_for(change, now=datetime.now(UTC))))
+            outbox.add(record.message_id, tag_request_for(change, now=datetime.now(UTC)))
 
 
 @logger.inject_lambda_context
@@ -145,14 +146,9 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency_config.register_lambda_context(context)
-    _outbox.clear()
+    outbox.clear()
     response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     # One SendMessageBatch per ten leads instead of one call per lead; a record whose lead SQS refused is retried
     # (its idempotency record answers with the same TagRequest, so it is queued again, never lost).
-    entries = [(f"{i}", body) for i, (_, body) in enumerate(_outbox)]
-    refused = send_tag_requests(QueuePublisher(aws.client("sqs")), config.tagging_queue_url, entries)
-    failed_messages = {_outbox[int(i)][0] for i in refused}
-    failures = response.setdefault("batchItemFailures", [])
-    known = {f["itemIdentifier"] for f in failures}
-    failures.extend({"itemIdentifier": m} for m in sorted(failed_messages - known))
-    return response
+    publisher = QueuePublisher(aws.client("sqs"))
+    return outbox.flush(lambda entries: send_tag_requests(publisher, config.tagging_queue_url, entries), response)
