@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from territory_router.adapters import aws
 from territory_router.adapters.events import EventPublisher
-from territory_router.config import settings
+from territory_router.config import LeadAssignmentSettings, load_settings
 from territory_router.domain.messages import APP_EVENT_SOURCE, AssignRequest, LeadAssignedDetail
 from territory_router.metrics import TerritoryMetrics, seconds_between
 from territory_router.observability import make_logger
@@ -34,7 +34,7 @@ metrics = Metrics()
 territory_metrics = TerritoryMetrics()  # per-territory series (dimension Territory), one EMF line per territory
 tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
-config = settings()
+config = load_settings(LeadAssignmentSettings)  # fails the cold start if a variable is missing
 
 
 @cache

@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
@@ -33,7 +34,7 @@ from territory_router.adapters.events import EventPublisher
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
 from territory_router.adapters.salesforce_client import salesforce_from_secret
-from territory_router.config import settings
+from territory_router.config import LeadIntakeSettings, load_settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.observability import make_logger
 from territory_router.outbox import BatchOutbox
@@ -43,6 +44,7 @@ from territory_router.services.dead_letters import DeadLetterSender
 from territory_router.services.gaps import needs_refetch, resolve_gaps
 from territory_router.services.intake import (
     IntakeDeps,
+    IntakeResult,
     handle_change,
     routing_lifecycle,
     send_tag_requests,
@@ -54,7 +56,7 @@ logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
-config = settings()
+config = load_settings(LeadIntakeSettings)  # fails the cold start if a variable is missing
 idempotency_config = IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=7 * 24 * 3600)
 persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table)
 salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
@@ -78,15 +80,16 @@ def _deps() -> IntakeDeps:
 def _schemas() -> EventSchemaCache | None:
     """Event schemas for bitmap change fields, fetched from Salesforce once per schema id and container (only with a
     Salesforce connection, WritebackEnabled=true: before that the secret holds placeholders)."""
-    if not (config.writeback_enabled and config.salesforce_secret_name):
+    if not config.writeback_enabled:
         return None
     return EventSchemaCache(lambda schema_id: salesforce.event_schema(schema_id))
 
 
-@idempotent_function(data_keyword_argument="change", config=idempotency_config, persistence_store=persistence)
-def apply_change(change: dict[str, Any]) -> dict[str, Any]:
+@idempotent_function(data_keyword_argument="change", config=idempotency_config, persistence_store=persistence,
+                     output_serializer=PydanticSerializer(model=IntakeResult))
+def apply_change(change: dict[str, Any]) -> IntakeResult:
     result = handle_change(LeadChange.model_validate(change), deps=_deps(), now=datetime.now(UTC))
-    metrics.add_metric(name=f"Intake_{result['action']}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"Intake_{result.action}", unit=MetricUnit.Count, value=1)
     return result
 
 
@@ -96,7 +99,7 @@ outbox: BatchOutbox[str] = BatchOutbox()  # TagRequest json per message of the b
 def record_handler(record: SQSRecord) -> None:
     try:
         changes = parse_relay_message(
-            record.body, expected_org_id=config.salesforce_org_id or None, schemas=_schemas()
+            record.body, expected_org_id=config.salesforce_org_id, schemas=_schemas()
         )
     except InvalidEvent as exc:
         foreign = isinstance(exc, ForeignOrgEvent)
@@ -137,7 +140,7 @@ def record_handler(record: SQSRecord) -> None:
                 unit=MetricUnit.Count, value=1,
             )
         result = apply_change(change=change.model_dump(mode="json"))
-        if result.get("queue"):
+        if result.queue:
             outbox.add(record.message_id, tag_request_for(change, now=datetime.now(UTC)))
 
 

@@ -19,7 +19,7 @@ from territory_router.adapters import aws
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
 from territory_router.adapters.territory_store import TerritoryStore
-from territory_router.config import settings
+from territory_router.config import LeadTaggingSettings, load_settings
 from territory_router.domain.messages import RetagRequest, TagRequest
 from territory_router.metrics import TerritoryMetrics
 from territory_router.observability import make_logger
@@ -41,7 +41,7 @@ metrics = Metrics()
 territory_metrics = TerritoryMetrics()  # per-territory series (dimension Territory), one EMF line per territory
 tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
-config = settings()
+config = load_settings(LeadTaggingSettings)  # fails the cold start if a variable is missing
 
 
 def _store() -> TerritoryStore:

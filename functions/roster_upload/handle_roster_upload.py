@@ -11,14 +11,14 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
-from territory_router.config import settings
+from territory_router.config import RosterUploadSettings, load_settings
 from territory_router.observability import make_logger
 from territory_router.services.roster_upload import process_roster_upload
 
 logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
-config = settings()
+config = load_settings(RosterUploadSettings)  # fails the cold start if a variable is missing
 
 
 @logger.inject_lambda_context

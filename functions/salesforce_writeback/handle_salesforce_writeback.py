@@ -17,14 +17,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
-from territory_router.config import settings
+from territory_router.config import SalesforceWritebackSettings, load_settings
 from territory_router.observability import make_logger
 from territory_router.salesforce.writeback_rules import ApiBudget
 
 logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
-config = settings()
+config = load_settings(SalesforceWritebackSettings)  # fails the cold start if a variable is missing
 # Per container: the last Sforce-Limit-Info seen decides whether to pause (docs/salesforce.md, "Limits").
 budget = ApiBudget(pause_at=config.writeback_pause_api_percent / 100)
 

@@ -16,14 +16,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
 from territory_router.adapters.territory_store import TerritoryStore
-from territory_router.config import settings
+from territory_router.config import TerritoryUploadSettings, load_settings
 from territory_router.observability import make_logger
 from territory_router.services.territory_upload import process_territory_upload
 
 logger = make_logger()
 metrics = Metrics()
 tracer = Tracer()
-config = settings()
+config = load_settings(TerritoryUploadSettings)  # fails the cold start if a variable is missing
 
 
 @logger.inject_lambda_context

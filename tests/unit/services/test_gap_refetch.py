@@ -181,7 +181,7 @@ def test_a_refetched_update_is_judged_on_salesforce_state(state, action, call):
     lifecycle = Lifecycle()
     deps = IntakeDeps(leads=Leads({lead: stored(lead)}), lifecycle=lifecycle)
     result = handle_change(refetched(lead, **state), deps=deps, now=NOW)
-    assert result["action"] == action
+    assert result.action == action
     assert [c[0] for c in lifecycle.calls] == ([call] if call else [])
 
 
@@ -189,4 +189,4 @@ def test_a_refetched_update_of_a_lead_we_never_routed_is_left_alone():
     lifecycle = Lifecycle()
     deps = IntakeDeps(leads=Leads({}), lifecycle=lifecycle)
     result = handle_change(refetched(lead_id(1), Status="Working - Contacted"), deps=deps, now=NOW)
-    assert result["action"] == "ignored" and "already worked" in result["reason"] and lifecycle.calls == []
+    assert result.action == "ignored" and "already worked" in result.reason and lifecycle.calls == []

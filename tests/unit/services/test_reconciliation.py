@@ -151,8 +151,8 @@ def test_one_run_end_to_end(transport, client):
     sender = Sender()
     summary = reconcile(reader=client, known=Known(), sender=sender, intake_queue_url="q", org_id=ORG, since=SINCE,
                         now=NOW, max_leads=100)
-    assert summary["fed"] == 1 and summary["read"] == 1 and summary["truncated"] is False
-    assert summary["since"] == SINCE.isoformat()
+    assert summary.fed == 1 and summary.read == 1 and summary.truncated is False
+    assert summary.as_dict()["since"] == SINCE.isoformat()
 
 
 def test_requests_may_widen_the_window_never_narrow_it():
