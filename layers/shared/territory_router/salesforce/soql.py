@@ -23,8 +23,6 @@ from territory_router.salesforce.ids import InvalidSalesforceId, is_salesforce_i
 # The issue's bound (and sObject Collections' own): one query names at most 200 ids, so the WHERE clause stays far
 # below SOQL's 100,000-character statement limit and the REST GET below the 16,384-byte URI limit.
 MAX_IDS_PER_QUERY = 200
-# A synchronous query returns at most 2,000 records a page; more come through nextRecordsUrl.
-QUERY_PAGE_SIZE = 2000
 
 _FIELD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 _ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
@@ -148,5 +146,6 @@ class LeadReader(Protocol):
         ...
 
     def query_records(self, soql: str, *, max_records: int | None = None) -> Iterator[dict[str, Any]]:
-        """The records of one query, page after page (``nextRecordsUrl``), stopping after ``max_records``."""
+        """The records of one query, page after page (``nextRecordsUrl``: a synchronous query answers at most 2,000
+        records a page), stopping after ``max_records``."""
         ...

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -437,6 +438,27 @@ def _lists(node: Any) -> Any:
 # --------------------------------------------------------------------------------------------------- CSV
 
 
+def _territory_rows(
+    name: str, reader: csv.DictReader, id_col: str, name_col: str | None, priority_col: str | None,
+    by_id: dict[str, RawFeature], issues: list[Issue],
+) -> Iterator[tuple[int, dict[str, str], RawFeature]]:
+    """Each CSV row with its territory (created at the territory's first row, named and prioritised by the first
+    row that says so). A row without a territory id is an issue, not a row."""
+    for line, row in enumerate(reader, start=2):
+        tid = (row.get(id_col) or "").strip()
+        if not tid:
+            issues.append(Issue(f"{name} line {line}", "row has no territory_id", "missing_id"))
+            continue
+        raw = by_id.get(tid)
+        if raw is None:
+            raw = by_id[tid] = RawFeature(label=f"{name} line {line}", territory_id=tid)
+        if name_col and (row.get(name_col) or "").strip() and raw.name is None:
+            raw.name = row[name_col].strip()
+        if priority_col and (row.get(priority_col) or "").strip() and raw.priority is None:
+            raw.priority = row[priority_col].strip()
+        yield line, row, raw
+
+
 def parse_csv(name: str, data: bytes, *, default_country: str = "US") -> ParsedFile:
     """``territory_id,postal_code[,country][,name][,priority]``, ``territory_id,region|state|country[,name]``
     or building blocks ``territory_id,territory_name,block_type,block_id`` (see ``blocks.py``).
@@ -473,18 +495,8 @@ def parse_csv(name: str, data: bytes, *, default_country: str = "US") -> ParsedF
     priority_col = columns.get("priority")
     by_id: dict[str, RawFeature] = {}
     issues: list[Issue] = []
-    for line, row in enumerate(reader, start=2):
-        tid = (row.get(id_col) or "").strip()
-        if not tid:
-            issues.append(Issue(f"{name} line {line}", "row has no territory_id", "missing_id"))
-            continue
-        raw = by_id.get(tid)
-        if raw is None:
-            raw = by_id[tid] = RawFeature(label=f"{name} line {line}", territory_id=tid)
-        if name_col and (row.get(name_col) or "").strip() and raw.name is None:
-            raw.name = row[name_col].strip()
-        if priority_col and (row.get(priority_col) or "").strip() and raw.priority is None:
-            raw.priority = row[priority_col].strip()
+    for line, row, raw in _territory_rows(name, reader, id_col, name_col, priority_col, by_id, issues):
+        tid = raw.territory_id
         country = (row.get(country_col) or "").strip() if country_col else ""
         if postal_col:
             code = (row.get(postal_col) or "").strip()
@@ -519,18 +531,8 @@ def _parse_block_csv(name: str, reader: csv.DictReader, columns: dict[str, str],
     priority_col = columns.get("priority")
     by_id: dict[str, RawFeature] = {}
     issues: list[Issue] = []
-    for line, row in enumerate(reader, start=2):
-        tid = (row.get(id_col) or "").strip()
-        if not tid:
-            issues.append(Issue(f"{name} line {line}", "row has no territory_id", "missing_id"))
-            continue
-        raw = by_id.get(tid)
-        if raw is None:
-            raw = by_id[tid] = RawFeature(label=f"{name} line {line}", territory_id=tid)
-        if name_col and (row.get(name_col) or "").strip() and raw.name is None:
-            raw.name = row[name_col].strip()
-        if priority_col and (row.get(priority_col) or "").strip() and raw.priority is None:
-            raw.priority = row[priority_col].strip()
+    for line, row, raw in _territory_rows(name, reader, id_col, name_col, priority_col, by_id, issues):
+        tid = raw.territory_id
         block_type, block_id = (row.get(type_col) or "").strip(), (row.get(block_col) or "").strip()
         if not block_type or not block_id:
             issues.append(Issue(tid, f"line {line}: empty block_type or block_id", "empty_block"))
