@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from territory_router.salesforce.ids import to_18
+from territory_router.domain.ids import to_18
 
 ORG_ID = "00Dxx0000001gErEAI"
 

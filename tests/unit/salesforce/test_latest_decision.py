@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from territory_router.domain.ids import to_15, to_18
 from territory_router.domain.messages import LeadAssignedDetail
-from territory_router.salesforce.ids import to_15, to_18
 from territory_router.salesforce.writeback_rules import (
     RecordResult,
     WritebackResult,

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from territory_router.adapters.salesforce_client import SalesforceClient
+from territory_router.domain.ids import to_18
 from territory_router.salesforce.errors import SalesforceRetryableError
 from territory_router.salesforce.events import ChangeKind, lead_from_record, parse_relay_event
-from territory_router.salesforce.ids import to_18
 from territory_router.services.gaps import resolve_gaps
 from territory_router.services.intake import IntakeDeps, handle_change
 from territory_router_tools.salesforce.samples import (

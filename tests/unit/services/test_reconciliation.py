@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from territory_router.adapters.salesforce_client import SalesforceClient
+from territory_router.domain.ids import to_18
 from territory_router.domain.messages import ReconciliationRequest
 from territory_router.salesforce.events import ChangeKind, lead_from_record, parse_relay_message
-from territory_router.salesforce.ids import to_18
 from territory_router.services.reconciliation import (
     RECONCILIATION_ORIGIN,
     feed_intake,

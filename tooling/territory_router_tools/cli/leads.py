@@ -89,7 +89,7 @@ def explain_text(item: dict[str, Any], now: datetime | None = None) -> str:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from territory_router.adapters.routing_store import from_item, to_av
-    from territory_router.salesforce.ids import to_18_from_text
+    from territory_router.domain.ids import to_18_from_text
 
     try:
         lead_id = to_18_from_text(args.lead_id) if len(args.lead_id.strip()) == 15 else args.lead_id.strip()

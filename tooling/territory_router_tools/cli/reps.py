@@ -158,7 +158,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def edit_rep(store, rep_id: str, change: Callable[[dict[str, Any]], None], *, now: datetime) -> tuple[str, list]:
     """Apply ``change`` to the rep's roster entry and activate the result as a new roster version."""
     from territory_router.assignment.roster import Rep, Roster, roster_change_warnings
-    from territory_router.salesforce.ids import to_18_from_text
+    from territory_router.domain.ids import to_18_from_text
 
     roster = store.active_roster(refresh=True)
     rid = to_18_from_text(rep_id)
@@ -292,7 +292,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_usable(args: argparse.Namespace) -> int:
-    from territory_router.salesforce.ids import to_18_from_text
+    from territory_router.domain.ids import to_18_from_text
 
     try:
         store = _store(args)

@@ -31,9 +31,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from territory_router.domain.ids import is_salesforce_id, to_18
 from territory_router.salesforce import soql
 from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError, SalesforceRetryableError
-from territory_router.salesforce.ids import is_salesforce_id, to_18
 from territory_router.salesforce.writeback_rules import MAX_RECORDS_PER_CALL, ApiUsage, RecordResult
 
 DEFAULT_API_VERSION = "v62.0"

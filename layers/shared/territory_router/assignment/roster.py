@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-# The one Salesforce id rule (salesforce/ids.py): ids typed in a roster file may carry blanks around them.
-from territory_router.salesforce.ids import QUEUE_KEY_PREFIX as QUEUE_PREFIX
-from territory_router.salesforce.ids import USER_KEY_PREFIX as USER_PREFIX
-from territory_router.salesforce.ids import to_18_from_text as sf_id18
+# The one Salesforce id rule (domain/ids.py): ids typed in a roster file may carry blanks around them.
+from territory_router.domain.ids import QUEUE_KEY_PREFIX as QUEUE_PREFIX
+from territory_router.domain.ids import USER_KEY_PREFIX as USER_PREFIX
+from territory_router.domain.ids import to_18_from_text as sf_id18
 
 # ----------------------------------------------------------------------------------------------- ids
 

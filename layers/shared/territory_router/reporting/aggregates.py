@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from territory_router.domain.ids import USER_KEY_PREFIX
 from territory_router.domain.leads import TagMethod, TagPrecision, default_precision
 from territory_router.domain.messages import (
     DETAIL_LEAD_ASSIGNED,
@@ -26,7 +27,6 @@ from territory_router.domain.messages import (
     LeadAssignedDetail,
     LeadLifecycleDetail,
 )
-from territory_router.salesforce.ids import USER_KEY_PREFIX
 
 AGG_PREFIX = "AGG#"
 TERRITORY_PREFIX = "TERRITORY#"

@@ -29,15 +29,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from territory_router.domain.leads import Lead
-from territory_router.salesforce.bitmap import EventSchema, UndecodableBitmap, decode_field_list, has_bitmaps
-from territory_router.salesforce.ids import (
+from territory_router.domain.ids import (
     LEAD_KEY_PREFIX,
     ORG_KEY_PREFIX,
     is_salesforce_id,
     same_id,
     to_18,
 )
+from territory_router.domain.leads import Lead
+from territory_router.salesforce.bitmap import EventSchema, UndecodableBitmap, decode_field_list, has_bitmaps
 
 PARTNER_SOURCE_PREFIX = "aws.partner/salesforce.com/"
 LEAD_CHANGE_EVENT = "LeadChangeEvent"

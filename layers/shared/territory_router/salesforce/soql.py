@@ -1,7 +1,7 @@
 """SOQL text for the few queries Territory Router sends (pure: no I/O). Rules and sources in docs/salesforce.md.
 
 * ``leads_by_id(ids, fields)`` -> one ``SELECT … FROM Lead WHERE Id IN (…)`` per ≤ 200 ids (ids normalised to
-  18 characters with ``territory_router.salesforce.ids``; the same record named by its 15- and 18-character id
+  18 characters with ``territory_router.domain.ids``; the same record named by its 15- and 18-character id
   is asked for once).
 * ``unrouted_leads(fields, since, …)`` -> the reconciliation query: open, unconverted leads without a routing
   status whose ``SystemModstamp`` (indexed; never earlier than ``LastModifiedDate``, itself never earlier than
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from territory_router.salesforce.ids import InvalidSalesforceId, is_salesforce_id, to_18
+from territory_router.domain.ids import InvalidSalesforceId, is_salesforce_id, to_18
 
 # The issue's bound (and sObject Collections' own): one query names at most 200 ids, so the WHERE clause stays far
 # below SOQL's 100,000-character statement limit and the REST GET below the 16,384-byte URI limit.

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from territory_router.domain.ids import record_key
 from territory_router.domain.messages import (
     DETAIL_LEAD_ASSIGNED,
     DETAIL_LEAD_ESCALATED,
@@ -28,7 +29,6 @@ from territory_router.domain.messages import (
     LeadAssignedDetail,
 )
 from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError, SalesforceRetryableError
-from territory_router.salesforce.ids import record_key
 
 MAX_RECORDS_PER_CALL = 200  # sObject Collections limit
 MAX_TEXT = 255  # Text(255) custom fields

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from territory_router.domain.ids import is_salesforce_id, to_18
 from territory_router.domain.messages import ReconciliationRequest
 from territory_router.salesforce import soql
 from territory_router.salesforce.events import RECORD_FIELDS
-from territory_router.salesforce.ids import is_salesforce_id, to_18
 from territory_router.salesforce.lifecycle import STATE_FIELDS, routable_now
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from territory_router.adapters.lead_repository import WritebackLedger
+from territory_router.domain.ids import record_key
 from territory_router.domain.messages import LeadAssignedDetail
 from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError, SalesforceRetryableError
-from territory_router.salesforce.ids import record_key
 from territory_router.salesforce.writeback_rules import (
     MAX_DEFER_AGE_S,
     ApiBudget,

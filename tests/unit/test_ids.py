@@ -1,6 +1,6 @@
-"""One Salesforce id rule (salesforce/ids.py): the roster's old converter and the ids module disagreed at the edges.
+"""One Salesforce id rule (domain/ids.py): the roster's old converter and the ids module disagreed at the edges.
 
-``assignment.roster.sf_id18`` trimmed blanks and raised ``ValueError``; ``salesforce.ids.to_18`` did not trim and
+``assignment.roster.sf_id18`` trimmed blanks and raised ``ValueError``; ``salesforce.ids.to_18`` (now ``domain.ids``) did not trim and
 raised ``TypeError`` for ``None``. Now the roster (and the CLI) read typed ids with ``to_18_from_text``, the rest of
 the code reads ids with the strict ``to_18``, and both share one checksum.
 """
@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from territory_router.assignment import roster
-from territory_router.salesforce.ids import (
+from territory_router.domain.ids import (
     InvalidSalesforceId,
     record_key,
     same_id,
