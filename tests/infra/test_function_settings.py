@@ -50,3 +50,20 @@ def test_an_empty_required_variable_fails_and_an_empty_optional_one_takes_its_de
         load_settings(LeadTaggingSettings, {**env, "LEADS_TABLE": ""})
     with pytest.raises(SettingsError, match="NEAREST_TOLERANCE_KM"):
         load_settings(LeadTaggingSettings, {**env, "NEAREST_TOLERANCE_KM": "far"})
+
+
+def test_architecture_doc_lists_each_function_s_variables():
+    import re
+
+    text = (REPO_ROOT / "docs/architecture.md").read_text()
+    section = text[text.index("### Environment variables per function"):text.index("Functions (logical id")]
+    rows = {m.group(1): m for m in re.finditer(r"^\| `(\w+Function)` \| `(\w+)` \| (.*?) \| (.*?) \|$", section, re.M)}
+    assert set(rows) == set(FUNCTIONS)
+    for logical_id, row in rows.items():
+        model = settings_model_of(logical_id)
+        assert row.group(2) == model.__name__
+        listed = {"required": set(re.findall(r"`([A-Z0-9_]+)`", row.group(3))),
+                  "optional": set(re.findall(r"`([A-Z0-9_]+)`", row.group(4)))}
+        variables = model.variables()
+        assert listed == {"required": {n for n, r in variables.items() if r},
+                          "optional": {n for n, r in variables.items() if not r}}, logical_id
