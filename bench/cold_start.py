@@ -13,6 +13,11 @@ function code + shared layer, as ``/var/task`` + ``/opt/python``. Two bytecode s
   timestamp-based ``.pyc`` is rejected at import (aws/aws-lambda-builders#924), and the read-only file system
   keeps nothing between environments.
 
+The **baseline** is measured in the same run, interleaved with every function's runs: ``import boto3`` and a
+powertools ``Logger()`` in a fresh interpreter with the same Lambda variables (the least any of our handlers can
+import); each handler's import is also reported as a ratio to it, which a busy or slower machine disturbs less
+than the absolute figures.
+
 One ``-X importtime`` run per function says where the time goes (self time summed per top-level package).
 The handler's first invocation also pays for boto3/botocore (clients are created lazily, on first use); that
 is measured apart as ``first_client_ms``.
@@ -40,6 +45,18 @@ TIMER = (
     "import time; t, c = time.perf_counter(), time.process_time(); import {module}; "
     "print((time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000)"
 )
+BASELINE = "import boto3\nfrom aws_lambda_powertools import Logger\nLogger()"
+BASELINE_TIMER = (
+    f"import time; t, c = time.perf_counter(), time.process_time()\n{BASELINE}\n"
+    "print((time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000)"
+)
+BASELINE_CLIENT_TIMER = (
+    f"{BASELINE}\nimport time; t = time.perf_counter(); import boto3; "
+    "boto3.session.Session().client('dynamodb', region_name='us-east-1'); print((time.perf_counter() - t) * 1000)"
+)
+LEAD_PATH = ("LeadIntakeFunction", "LeadTaggingFunction", "LeadAssignmentFunction", "LeadRerouteFunction",
+             "SalesforceWritebackFunction", "ReportAggregatesFunction", "LeadReconcileFunction")  # fmt: skip
+UPLOADS = ("TerritoryUploadFunction", "RosterUploadFunction")
 CLIENT_TIMER = (
     "import time, {module}; t = time.perf_counter(); import boto3; "
     "boto3.session.Session().client('dynamodb', region_name='us-east-1'); print((time.perf_counter() - t) * 1000)"
@@ -104,8 +121,21 @@ def summary(samples: list[list[float]]) -> dict[str, float]:
 
 
 def measure(runs: int = 5, log=print, only: set[str] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"runs": runs, "functions": {}}
+    out: dict[str, Any] = {"runs": runs, "functions": {}, "baseline": {"code": BASELINE}}
+    baseline_pyc, baseline_cold = [], []
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
+        base_spec = _baseline_spec()
+        base_warm_cache, base_empty_cache = Path(tmp) / "baseline-pyc", Path(tmp) / "baseline-empty"
+        base_warm_cache.mkdir()
+        base_empty_cache.mkdir()
+        _run(BASELINE_CLIENT_TIMER, lambda_env(base_spec, base_warm_cache, write_bytecode=True))
+        base_warm = lambda_env(base_spec, base_warm_cache, write_bytecode=False)
+        base_cold = lambda_env(base_spec, base_empty_cache, write_bytecode=False)
+        # What the baseline's first AWS client costs after it (boto3 already imported): a handler that defers boto3
+        # to its first invocation pays the import there instead; "import + first client" compares the two fairly.
+        out["baseline"]["first_client_ms"] = statistics.median(
+            float(_run(BASELINE_CLIENT_TIMER, base_warm).stdout) for _ in range(runs)
+        )
         for spec in function_specs():
             if only and spec.logical_id not in only:
                 continue
@@ -115,13 +145,17 @@ def measure(runs: int = 5, log=print, only: set[str] | None = None) -> dict[str,
             warm_cache.mkdir()
             empty_cache.mkdir()
             code = TIMER.format(module=module)
-            _run(code, lambda_env(spec, warm_cache, write_bytecode=True))  # writes the .pyc of every module
+            # Writes the .pyc of every module the import and the first client load (a handler that imports boto3
+            # only at its first invocation would otherwise time the client with boto3 compiled from source).
+            _run(CLIENT_TIMER.format(module=module), lambda_env(spec, warm_cache, write_bytecode=True))
             warm = lambda_env(spec, warm_cache, write_bytecode=False)
             cold = lambda_env(spec, empty_cache, write_bytecode=False)
             with_pyc, without_pyc = [], []
-            for _ in range(runs):  # interleaved, so a busy moment hurts both alike
+            for _ in range(runs):  # interleaved with the baseline, so a busy moment hurts all alike
                 with_pyc.append([float(x) for x in _run(code, warm).stdout.split()])
                 without_pyc.append([float(x) for x in _run(code, cold).stdout.split()])
+                baseline_pyc.append([float(x) for x in _run(BASELINE_TIMER, base_warm).stdout.split()])
+                baseline_cold.append([float(x) for x in _run(BASELINE_TIMER, base_cold).stdout.split()])
             profile = _run(f"import {module}", warm, "-X", "importtime").stderr
             client_ms = [float(_run(CLIENT_TIMER.format(module=module), warm).stdout) for _ in range(runs)]
             row = {
@@ -132,13 +166,38 @@ def measure(runs: int = 5, log=print, only: set[str] | None = None) -> dict[str,
                 "first_client_ms": statistics.median(client_ms),
             }
             out["functions"][spec.logical_id] = row
+            base = summary(baseline_pyc)["cpu_median"]
             log(
                 f"  {spec.logical_id:30} import {row['with_bytecode_ms']['median']:6.0f} ms wall "
-                f"{row['with_bytecode_ms']['cpu_median']:6.0f} ms CPU (without .pyc "
-                f"{row['without_bytecode_ms']['median']:6.0f} ms), first boto3 client "
+                f"{row['with_bytecode_ms']['cpu_median']:6.0f} ms CPU = {row['with_bytecode_ms']['cpu_median'] / base:4.2f}x "
+                f"baseline (without .pyc {row['without_bytecode_ms']['median']:6.0f} ms), first boto3 client "
                 f"{row['first_client_ms']:4.0f} ms"
             )
+        if baseline_pyc:
+            out["baseline"].update(
+                with_bytecode_ms=summary(baseline_pyc), without_bytecode_ms=summary(baseline_cold),
+                self_ms_by_package=importtime_by_package(
+                    _run(BASELINE, base_warm, "-X", "importtime").stderr
+                ),
+            )  # fmt: skip
+            b = out["baseline"]
+            log(f"  {'baseline (boto3 + Logger)':30} import {b['with_bytecode_ms']['median']:6.0f} ms wall "
+                f"{b['with_bytecode_ms']['cpu_median']:6.0f} ms CPU, {len(baseline_pyc)} runs")  # fmt: skip
     return out
+
+
+def ratios(raw: dict[str, Any], key: str = "cpu_median") -> dict[str, float]:
+    """Each handler's import (with bytecode) as a multiple of the baseline measured in the same run."""
+    base = raw["baseline"]["with_bytecode_ms"][key]
+    return {fn: row["with_bytecode_ms"][key] / base for fn, row in raw["functions"].items()}
+
+
+def _baseline_spec() -> Any:
+    """The Lambda environment of the baseline: a function with only the powertools variables."""
+    from types import SimpleNamespace
+
+    env = {k: v for k, v in function_specs()[0].environment.items() if k.startswith("POWERTOOLS_")}
+    return SimpleNamespace(code_uri=SHARED, logical_id="BaselineImport", memory_mb=512, environment=env)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -32,7 +32,6 @@ from territory_router.services.dead_letters import DeadLetterSender
 logger = make_logger()
 metrics = Metrics()
 territory_metrics = TerritoryMetrics()  # per-territory series (dimension Territory), one EMF line per territory
-tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 config = load_settings(LeadAssignmentSettings)  # fails the cold start if a variable is missing
 
@@ -85,7 +84,6 @@ outbox: BatchOutbox[tuple[LeadAssignedDetail, str]] = BatchOutbox()  # (detail, 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @territory_metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outbox.clear()
     response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

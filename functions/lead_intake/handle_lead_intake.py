@@ -16,16 +16,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
@@ -54,11 +48,8 @@ from territory_router.services.reconciliation import ReconciliationTrigger
 
 logger = make_logger()
 metrics = Metrics()
-tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 config = load_settings(LeadIntakeSettings)  # fails the cold start if a variable is missing
-idempotency_config = IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=7 * 24 * 3600)
-persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table)
 salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
 
@@ -85,8 +76,24 @@ def _schemas() -> EventSchemaCache | None:
     return EventSchemaCache(lambda schema_id: salesforce.event_schema(schema_id))
 
 
-@idempotent_function(data_keyword_argument="change", config=idempotency_config, persistence_store=persistence,
-                     output_serializer=PydanticSerializer(model=IntakeResult))
+@cache
+def _idempotency() -> tuple[Any, Any]:
+    """(config, apply_change made idempotent), built at the first invocation: the idempotency layer imports boto3
+    and builds its own DynamoDB client (cold start: docs/benchmarks.md). The stored result is the IntakeResult."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+    from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+
+    idempotency_config = IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=7 * 24 * 3600)
+    persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table)
+    once = idempotent_function(data_keyword_argument="change", config=idempotency_config, persistence_store=persistence,
+                               output_serializer=PydanticSerializer(model=IntakeResult))
+    return idempotency_config, once(apply_change)
+
+
 def apply_change(change: dict[str, Any]) -> IntakeResult:
     result = handle_change(LeadChange.model_validate(change), deps=_deps(), now=datetime.now(UTC))
     metrics.add_metric(name=f"Intake_{result.action}", unit=MetricUnit.Count, value=1)
@@ -139,16 +146,15 @@ def record_handler(record: SQSRecord) -> None:
                 name="BitmapFieldsDecoded" if change.changed_fields_source == "bitmap" else "BitmapFieldsFromPayload",
                 unit=MetricUnit.Count, value=1,
             )
-        result = apply_change(change=change.model_dump(mode="json"))
+        result = _idempotency()[1](change=change.model_dump(mode="json"))
         if result.queue:
             outbox.add(record.message_id, tag_request_for(change, now=datetime.now(UTC)))
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency_config.register_lambda_context(context)
+    _idempotency()[0].register_lambda_context(context)
     outbox.clear()
     response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     # One SendMessageBatch per ten leads instead of one call per lead; a record whose lead SQS refused is retried

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -26,7 +26,6 @@ from territory_router.services.reroute import SalesforceScreen
 
 logger = make_logger()
 metrics = Metrics()
-tracer = Tracer()
 config = load_settings(LeadRerouteSettings)  # fails the cold start if a variable is missing
 salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
@@ -40,7 +39,6 @@ def _screen() -> SalesforceScreen | None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from territory_router.adapters.routing_store import routing_store_for
 

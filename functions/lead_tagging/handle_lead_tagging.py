@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -39,7 +39,6 @@ from territory_router.services.tagging import (
 logger = make_logger()
 metrics = Metrics()
 territory_metrics = TerritoryMetrics()  # per-territory series (dimension Territory), one EMF line per territory
-tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 config = load_settings(LeadTaggingSettings)  # fails the cold start if a variable is missing
 
@@ -58,7 +57,6 @@ tagger_cache = ActiveTaggerCache(
 @logger.inject_lambda_context
 @metrics.log_metrics
 @territory_metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
     dead_letters = DeadLetterSender(aws.client("sqs"), config.tagging_dlq_url, "tagging")

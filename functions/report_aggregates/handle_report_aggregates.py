@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -30,7 +30,6 @@ from territory_router.reporting.aggregates import ATTENDED_LATE, GEOCODE_MOVES, 
 logger = make_logger()
 metrics = Metrics()
 territory_metrics = TerritoryMetrics()
-tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 config = load_settings(ReportAggregatesSettings)  # fails the cold start if a variable is missing
 
@@ -107,7 +106,6 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 @territory_metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _counted_in_batch.clear()
     _counted_in_batch.update(_count_batch(event.get("Records", [])))

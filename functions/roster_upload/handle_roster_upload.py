@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,13 +17,11 @@ from territory_router.services.roster_upload import process_roster_upload
 
 logger = make_logger()
 metrics = Metrics()
-tracer = Tracer()
 config = load_settings(RosterUploadSettings)  # fails the cold start if a variable is missing
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     from territory_router.adapters.routing_store import routing_store_for

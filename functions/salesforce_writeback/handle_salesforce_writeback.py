@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -23,7 +23,6 @@ from territory_router.salesforce.writeback_rules import ApiBudget
 
 logger = make_logger()
 metrics = Metrics()
-tracer = Tracer()
 config = load_settings(SalesforceWritebackSettings)  # fails the cold start if a variable is missing
 # Per container: the last Sforce-Limit-Info seen decides whether to pause (docs/salesforce.md, "Limits").
 budget = ApiBudget(pause_at=config.writeback_pause_api_percent / 100)
@@ -68,7 +67,6 @@ def _deps():
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
     if not config.writeback_enabled:

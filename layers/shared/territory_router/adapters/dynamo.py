@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+@cache
+def _codec() -> tuple[Any, Any]:
+    """boto3's (TypeSerializer, TypeDeserializer), imported at first use: ``boto3.dynamodb`` imports the whole of
+    boto3 (about 100 ms of a cold start), which the handler's first AWS client pays anyway; importing a handler
+    does not (docs/benchmarks.md, Cold start)."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
 
 
 def _clean(value: Any) -> Any:
@@ -41,7 +47,7 @@ def _plain(value: Any) -> Any:
 
 
 def to_attr(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(_clean(value))
+    return _codec()[0].serialize(_clean(value))
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +58,8 @@ def to_item(data: dict[str, Any]) -> dict[str, Any]:
 def from_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
     if item is None:
         return None
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+    deserialize = _codec()[1].deserialize
+    return {k: _plain(deserialize(v)) for k, v in item.items()}
 
 
 def batch_get(ddb, requests: dict[str, list[dict[str, Any]]], *, projection: str | None = None,

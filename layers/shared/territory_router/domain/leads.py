@@ -68,7 +68,8 @@ def default_precision(method: TagMethod | str | None) -> TagPrecision:
 class Lead(BaseModel):
     """A Salesforce lead, normalised. Field names follow our Python style; ``sf_fields`` keeps the rest."""
 
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: validators are built at first use, not at import (cold start: docs/benchmarks.md)
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     lead_id: str = Field(min_length=15, max_length=18)
     org_id: str | None = None
@@ -98,7 +99,7 @@ class Lead(BaseModel):
 class TagResult(BaseModel):
     """The territory stamp of one lead."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     territory_id: str | None
     territory_name: str | None = None

@@ -24,7 +24,8 @@ REASON_GEOCODED = "GEOCODED"  # reason of a re-tag: Salesforce geocoded the lead
 class TagRequest(BaseModel):
     """Body of a TaggingQueue message: a lead taken in, waiting for its territory."""
 
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: validators are built at first use, not at import (cold start: docs/benchmarks.md)
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     lead: Lead
     received_at: datetime
@@ -36,7 +37,7 @@ class AssignRequest(BaseModel):
     the lead was tagged again after a late geocode: assign it, move it or refine its stamp
     (``assignment.reroute.apply_late_geocode``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     lead: Lead
     tag: TagResult
@@ -47,7 +48,7 @@ class RetagRequest(BaseModel):
     """Body of a TaggingQueue message: tag a lead we already know again, from its stored record (whose location
     intake has just updated). Small on purpose: the idempotency record of the event can rebuild it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     lead_id: str
     retag_reason: Literal["GEOCODED"] = "GEOCODED"
@@ -62,7 +63,7 @@ class LeadAssignedDetail(BaseModel):
     territory fields only, never ``OwnerId``.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     lead_id: str
     org_id: str | None = None
@@ -92,7 +93,7 @@ class LeadAssignedDetail(BaseModel):
 class LeadLifecycleDetail(BaseModel):
     """Detail of ``LeadAttended`` / ``LeadClosed`` events: what reports need for time to first touch."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     lead_id: str
     status: str
@@ -126,7 +127,7 @@ class ReconciliationRequest(BaseModel):
     function also runs on its own schedule; a request only makes it run sooner.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     type: Literal["ReconciliationRequest"] = "ReconciliationRequest"
     reason: str = Field(min_length=1, max_length=500)

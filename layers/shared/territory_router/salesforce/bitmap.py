@@ -52,7 +52,8 @@ class EventSchema(BaseModel):
     """What decoding needs from an event's Avro schema: the top-level field names in schema order, and the field
     names of each top-level field that is a record (compound fields), by position."""
 
-    model_config = ConfigDict(frozen=True)
+    # defer_build: validators are built at first use, not at import (cold start: docs/benchmarks.md)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     schema_id: str | None = None
     fields: tuple[str, ...]

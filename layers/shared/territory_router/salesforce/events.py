@@ -117,7 +117,8 @@ _CHANGE_TYPES = {
 class RelayDetail(BaseModel):
     """``detail`` of an Event Relay event."""
 
-    model_config = ConfigDict(extra="allow")
+    # defer_build: validators are built at first use, not at import (cold start: docs/benchmarks.md)
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     payload: dict[str, Any]
     schemaId: str | None = None  # noqa: N815 - Salesforce's name
@@ -128,7 +129,7 @@ class RelayDetail(BaseModel):
 class RelayEnvelope(BaseModel):
     """The EventBridge event Event Relay puts on the partner event bus."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", populate_by_name=True)
 
     version: str | None = None
     id: str = Field(min_length=1, max_length=256)
@@ -144,7 +145,7 @@ class RelayEnvelope(BaseModel):
 class ChangeEventHeader(BaseModel):
     """CDC ``ChangeEventHeader``."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     entityName: str = Field(min_length=1)  # noqa: N815
     recordIds: list[str] = Field(default_factory=list)  # noqa: N815
@@ -163,7 +164,7 @@ class ChangeEventHeader(BaseModel):
 class LeadRoutingEventPayload(BaseModel):
     """Our platform event ``Lead_Routing__e`` (see infra/salesforce). Values arrive as text or numbers."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     Lead_Id__c: str  # noqa: N815
     EventUuid: str | None = None  # noqa: N815
@@ -180,7 +181,7 @@ class ActivityInfo(BaseModel):
     """What a ``TaskChangeEvent`` / ``EventChangeEvent`` says about one activity (no subject or description: they
     may hold personal data and routing does not need them)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     entity: str  # Task | Event
     activity_id: str
@@ -193,7 +194,7 @@ class ActivityInfo(BaseModel):
 class ReconcileScope(BaseModel):
     """A change Salesforce could not attribute to records (wildcard ``recordIds`` such as ``00Q*``)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     entity: str
     record_pattern: str
@@ -211,7 +212,7 @@ class LeadChange(BaseModel):
     ``bitmap`` (decoded with the event's schema) or ``payload`` (bitmaps without a schema: the payload's own keys).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: ChangeKind
     lead_id: str | None
