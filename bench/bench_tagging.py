@@ -142,7 +142,8 @@ def bench_throughput(counties: TerritorySet, index: TerritoryIndex, xs, ys, naiv
 
     full_s, results = timed(lambda: tagger.tag_many(leads))
     idx = np.arange(n)
-    poly_s, (first, count, _) = timed(lambda: tagger._hits_many(xs, ys, idx))
+    poly_s, hits = timed(lambda: tagger.spatial.hits_many(xs, ys, idx))
+    first, count = hits.first, hits.count
     ours_first = np.array(
         [index.ids[f] if c else None for f, c in zip(first.tolist(), count.tolist(), strict=True)],
         dtype=object,
@@ -340,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     index = TerritoryIndex.from_bytes(blob)
     zips = load_zips()
     xs, ys = make_points(args.points, zips)
-    inside = Tagger(index)._hits_many(xs, ys, np.arange(len(xs)))[1] > 0  # the leads that land in a county
+    inside = Tagger(index).spatial.hits_many(xs, ys, np.arange(len(xs))).count > 0  # the leads that land in a county
 
     report = {
         "machine": {"python": platform.python_version(), "shapely": shapely.__version__,

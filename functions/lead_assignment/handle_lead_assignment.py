@@ -21,10 +21,11 @@ from pydantic import ValidationError
 
 from territory_router.adapters import aws
 from territory_router.adapters.events import EventPublisher
-from territory_router.config import settings
-from territory_router.domain.messages import APP_EVENT_SOURCE, AssignRequest
+from territory_router.config import LeadAssignmentSettings, load_settings
+from territory_router.domain.messages import APP_EVENT_SOURCE, AssignRequest, LeadAssignedDetail
 from territory_router.metrics import TerritoryMetrics, seconds_between
 from territory_router.observability import make_logger
+from territory_router.outbox import BatchOutbox
 from territory_router.services.dead_letters import DeadLetterSender
 from territory_router.services.lead_assignment import announce_assignments, assign_only
 
@@ -32,7 +33,7 @@ logger = make_logger()
 metrics = Metrics()
 territory_metrics = TerritoryMetrics()  # per-territory series (dimension Territory), one EMF line per territory
 processor = BatchProcessor(event_type=EventType.SQS)
-config = settings()
+config = load_settings(LeadAssignmentSettings)  # fails the cold start if a variable is missing
 
 
 @cache
@@ -57,7 +58,7 @@ def record_handler(record: SQSRecord) -> None:
         integration_user_id=config.salesforce_integration_user_id,
     )
     if outcome.detail is not None:
-        _outbox.append((record.message_id, outcome.detail, outcome.detail_type))
+        outbox.add(record.message_id, (outcome.detail, outcome.detail_type))
     if request.retag_reason is not None and not outcome.duplicate:
         metrics.add_metric(name=f"LateGeocode_{outcome.detail_type}", unit=MetricUnit.Count, value=1)
     if outcome.kept and not outcome.duplicate:
@@ -77,21 +78,16 @@ def record_handler(record: SQSRecord) -> None:
             metrics.add_metric(name="LeadsToFallbackOwner", unit=MetricUnit.Count, value=1)
 
 
-_outbox: list[tuple[str, Any, str]] = []  # (message id, LeadAssignedDetail, detail-type) of the batch being processed
+outbox: BatchOutbox[tuple[LeadAssignedDetail, str]] = BatchOutbox()  # (detail, detail-type) per message of the batch
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @territory_metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _outbox.clear()
+    outbox.clear()
     response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     # Announce the whole batch in PutEvents calls of ten; a message whose event was refused is retried and
     # re-announces the stored decision (the assignment itself is not repeated).
     events = EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE)
-    refused = announce_assignments(events, [(str(i), d, t) for i, (_, d, t) in enumerate(_outbox)])
-    failed = {_outbox[int(i)][0] for i in refused}
-    failures = response.setdefault("batchItemFailures", [])
-    known = {f["itemIdentifier"] for f in failures}
-    failures.extend({"itemIdentifier": m} for m in sorted(failed - known))
-    return response
+    return outbox.flush(lambda entries: announce_assignments(events, [(k, d, t) for k, (d, t) in entries]), response)

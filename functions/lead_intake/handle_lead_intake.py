@@ -28,15 +28,17 @@ from territory_router.adapters.events import EventPublisher
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
 from territory_router.adapters.salesforce_client import salesforce_from_secret
-from territory_router.config import settings
+from territory_router.config import LeadIntakeSettings, load_settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.observability import make_logger
+from territory_router.outbox import BatchOutbox
+from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError
 from territory_router.salesforce.events import ForeignOrgEvent, InvalidEvent, LeadChange, parse_relay_message
-from territory_router.salesforce.writeback import SalesforceAuthError, SalesforceError
 from territory_router.services.dead_letters import DeadLetterSender
 from territory_router.services.gaps import needs_refetch, resolve_gaps
 from territory_router.services.intake import (
     IntakeDeps,
+    IntakeResult,
     handle_change,
     routing_lifecycle,
     send_tag_requests,
@@ -47,7 +49,7 @@ from territory_router.services.reconciliation import ReconciliationTrigger
 logger = make_logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
-config = settings()
+config = load_settings(LeadIntakeSettings)  # fails the cold start if a variable is missing
 salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
 
@@ -69,7 +71,7 @@ def _deps() -> IntakeDeps:
 def _schemas() -> EventSchemaCache | None:
     """Event schemas for bitmap change fields, fetched from Salesforce once per schema id and container (only with a
     Salesforce connection, WritebackEnabled=true: before that the secret holds placeholders)."""
-    if not (config.writeback_enabled and config.salesforce_secret_name):
+    if not config.writeback_enabled:
         return None
     return EventSchemaCache(lambda schema_id: salesforce.event_schema(schema_id))
 
@@ -77,32 +79,34 @@ def _schemas() -> EventSchemaCache | None:
 @cache
 def _idempotency() -> tuple[Any, Any]:
     """(config, apply_change made idempotent), built at the first invocation: the idempotency layer imports boto3
-    and builds its own DynamoDB client (cold start: docs/benchmarks.md)."""
+    and builds its own DynamoDB client (cold start: docs/benchmarks.md). The stored result is the IntakeResult."""
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
         idempotent_function,
     )
+    from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
     idempotency_config = IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=7 * 24 * 3600)
     persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table)
-    once = idempotent_function(data_keyword_argument="change", config=idempotency_config, persistence_store=persistence)
+    once = idempotent_function(data_keyword_argument="change", config=idempotency_config, persistence_store=persistence,
+                               output_serializer=PydanticSerializer(model=IntakeResult))
     return idempotency_config, once(apply_change)
 
 
-def apply_change(change: dict[str, Any]) -> dict[str, Any]:
+def apply_change(change: dict[str, Any]) -> IntakeResult:
     result = handle_change(LeadChange.model_validate(change), deps=_deps(), now=datetime.now(UTC))
-    metrics.add_metric(name=f"Intake_{result['action']}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"Intake_{result.action}", unit=MetricUnit.Count, value=1)
     return result
 
 
-_outbox: list[tuple[str, str]] = []  # (message id, TagRequest json) of the batch being processed
+outbox: BatchOutbox[str] = BatchOutbox()  # TagRequest json per message of the batch being processed
 
 
 def record_handler(record: SQSRecord) -> None:
     try:
         changes = parse_relay_message(
-            record.body, expected_org_id=config.salesforce_org_id or None, schemas=_schemas()
+            record.body, expected_org_id=config.salesforce_org_id, schemas=_schemas()
         )
     except InvalidEvent as exc:
         foreign = isinstance(exc, ForeignOrgEvent)
@@ -143,22 +147,17 @@ def record_handler(record: SQSRecord) -> None:
                 unit=MetricUnit.Count, value=1,
             )
         result = _idempotency()[1](change=change.model_dump(mode="json"))
-        if result.get("queue"):
-            _outbox.append((record.message_id, tag_request_for(change, now=datetime.now(UTC))))
+        if result.queue:
+            outbox.add(record.message_id, tag_request_for(change, now=datetime.now(UTC)))
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _idempotency()[0].register_lambda_context(context)
-    _outbox.clear()
+    outbox.clear()
     response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     # One SendMessageBatch per ten leads instead of one call per lead; a record whose lead SQS refused is retried
     # (its idempotency record answers with the same TagRequest, so it is queued again, never lost).
-    entries = [(f"{i}", body) for i, (_, body) in enumerate(_outbox)]
-    refused = send_tag_requests(QueuePublisher(aws.client("sqs")), config.tagging_queue_url, entries)
-    failed_messages = {_outbox[int(i)][0] for i in refused}
-    failures = response.setdefault("batchItemFailures", [])
-    known = {f["itemIdentifier"] for f in failures}
-    failures.extend({"itemIdentifier": m} for m in sorted(failed_messages - known))
-    return response
+    publisher = QueuePublisher(aws.client("sqs"))
+    return outbox.flush(lambda entries: send_tag_requests(publisher, config.tagging_queue_url, entries), response)

@@ -21,15 +21,15 @@ from territory_router.adapters import aws
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
 from territory_router.adapters.salesforce_client import salesforce_from_secret
-from territory_router.config import settings
+from territory_router.config import LeadReconcileSettings, load_settings
 from territory_router.lambda_events import scheduled_time
 from territory_router.observability import make_logger
-from territory_router.salesforce.writeback import SalesforceAuthError, SalesforceError
+from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError
 from territory_router.services.reconciliation import reconcile, requested_since
 
 logger = make_logger()
 metrics = Metrics()
-config = settings()
+config = load_settings(LeadReconcileSettings)  # fails the cold start if a variable is missing
 salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
 
@@ -68,12 +68,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if records:  # the requests come back after the visibility timeout
             return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
         raise
-    metrics.add_metric(name="ReconcileLeadsRead", unit=MetricUnit.Count, value=summary["read"])
-    metrics.add_metric(name="ReconcileLeadsFed", unit=MetricUnit.Count, value=summary["fed"])
-    metrics.add_metric(name="ReconcileLeadsAlreadyKnown", unit=MetricUnit.Count, value=summary["already_known"])
-    metrics.add_metric(name="ReconcileLeadsNotRoutable", unit=MetricUnit.Count,
-                       value=sum(summary["not_routable"].values()))
-    metrics.add_metric(name="ReconcileFeedFailed", unit=MetricUnit.Count, value=summary["failed"])
-    metrics.add_metric(name="ReconcileTruncated", unit=MetricUnit.Count, value=int(summary["truncated"]))
-    logger.info("reconciliation run finished", extra=summary)
-    return {**summary, "batchItemFailures": []}
+    metrics.add_metric(name="ReconcileLeadsRead", unit=MetricUnit.Count, value=summary.read)
+    metrics.add_metric(name="ReconcileLeadsFed", unit=MetricUnit.Count, value=summary.fed)
+    metrics.add_metric(name="ReconcileLeadsAlreadyKnown", unit=MetricUnit.Count, value=summary.already_known)
+    metrics.add_metric(name="ReconcileLeadsNotRoutable", unit=MetricUnit.Count, value=sum(summary.not_routable.values()))
+    metrics.add_metric(name="ReconcileFeedFailed", unit=MetricUnit.Count, value=summary.failed)
+    metrics.add_metric(name="ReconcileTruncated", unit=MetricUnit.Count, value=int(summary.truncated))
+    logger.info("reconciliation run finished", extra=summary.as_dict())
+    return {**summary.as_dict(), "batchItemFailures": []}

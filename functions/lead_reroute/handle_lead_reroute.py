@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from territory_router.adapters import aws
 from territory_router.adapters.events import EventPublisher
 from territory_router.adapters.salesforce_client import salesforce_from_secret
-from territory_router.config import settings
+from territory_router.config import LeadRerouteSettings, load_settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.lambda_events import scheduled_time
 from territory_router.observability import make_logger
@@ -25,7 +25,7 @@ from territory_router.services.lead_reroute import SalesforceScreen, reroute_and
 
 logger = make_logger()
 metrics = Metrics()
-config = settings()
+config = load_settings(LeadRerouteSettings)  # fails the cold start if a variable is missing
 salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
 

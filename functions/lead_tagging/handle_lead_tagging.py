@@ -19,10 +19,11 @@ from territory_router.adapters import aws
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
 from territory_router.adapters.territory_store import TerritoryStore
-from territory_router.config import settings
+from territory_router.config import LeadTaggingSettings, load_settings
 from territory_router.domain.messages import RetagRequest, TagRequest
 from territory_router.metrics import TerritoryMetrics
 from territory_router.observability import make_logger
+from territory_router.outbox import BatchOutbox
 from territory_router.services.dead_letters import DeadLetterSender
 from territory_router.services.tagging import (
     ActiveTaggerCache,
@@ -39,7 +40,7 @@ logger = make_logger()
 metrics = Metrics()
 territory_metrics = TerritoryMetrics()  # per-territory series (dimension Territory), one EMF line per territory
 processor = BatchProcessor(event_type=EventType.SQS)
-config = settings()
+config = load_settings(LeadTaggingSettings)  # fails the cold start if a variable is missing
 
 
 def _store() -> TerritoryStore:
@@ -82,7 +83,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     version, tagger = tagger_cache.current()
     ids = list(parsed)
     tagged = dict(zip(ids, tag_requests([parsed[i] for i in ids], tagger), strict=True))
-    outbox: list[tuple[str, str, str]] = []  # (message id, lead id, body)
+    outbox: BatchOutbox[str] = BatchOutbox()  # AssignRequest json per message
     now = datetime.now(UTC)
 
     def record_handler(record: SQSRecord) -> None:
@@ -91,7 +92,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             return
         forward = forward_retag if record.message_id in retags else stamp_and_forward
         outcome = forward(
-            item, leads=leads, send=lambda lead_id, body: outbox.append((record.message_id, lead_id, body)), now=now
+            item, leads=leads, send=lambda _lead_id, body: outbox.add(record.message_id, body), now=now
         )
         metrics.add_metric(name=f"LeadsTagged_{item.tag.method.value}", unit=MetricUnit.Count, value=1)
         territory_metrics.add_metric(name="LeadsTagged", territory_id=item.tag.territory_id, value=1)
@@ -99,11 +100,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             logger.info("lead not forwarded", extra={"lead_id": item.request.lead.lead_id, "outcome": outcome})
 
     response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
-    failed_sends = QueuePublisher(aws.client("sqs")).send_batch(
-        config.assignment_queue_url, [(message_id, body) for message_id, _, body in outbox]
-    )
-    failures = response.setdefault("batchItemFailures", [])
-    known = {f["itemIdentifier"] for f in failures}
-    failures.extend({"itemIdentifier": m} for m in failed_sends if m not in known)
-    logger.info("batch tagged", extra={"territory_version": version, "leads": len(parsed), "failed": len(failures)})
+    publisher = QueuePublisher(aws.client("sqs"))
+    response = outbox.flush(lambda entries: publisher.send_batch(config.assignment_queue_url, entries), response)
+    logger.info("batch tagged", extra={"territory_version": version, "leads": len(parsed),
+                                       "failed": len(response["batchItemFailures"])})
     return response

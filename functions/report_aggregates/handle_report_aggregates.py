@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
-from territory_router.config import settings
+from territory_router.config import ReportAggregatesSettings, load_settings
 from territory_router.domain.messages import DETAIL_LEAD_ATTENDED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_REROUTED
 from territory_router.metrics import TerritoryMetrics
 from territory_router.observability import make_logger
@@ -31,7 +31,7 @@ logger = make_logger()
 metrics = Metrics()
 territory_metrics = TerritoryMetrics()
 processor = BatchProcessor(event_type=EventType.SQS)
-config = settings()
+config = load_settings(ReportAggregatesSettings)  # fails the cold start if a variable is missing
 
 
 @cache

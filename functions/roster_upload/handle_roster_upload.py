@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 from aws_lambda_powertools import Metrics
@@ -11,13 +10,14 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
-from territory_router.config import settings
+from territory_router.config import RosterUploadSettings, load_settings
+from territory_router.lambda_events import uploaded_objects
 from territory_router.observability import make_logger
 from territory_router.services.roster_upload import process_roster_upload
 
 logger = make_logger()
 metrics = Metrics()
-config = settings()
+config = load_settings(RosterUploadSettings)  # fails the cold start if a variable is missing
 
 
 @logger.inject_lambda_context
@@ -28,9 +28,8 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
 
     store = lead_store_for(config)
     results = []
-    for record in event.records:
-        key = urllib.parse.unquote_plus(record.s3.get_object.key)
-        outcome = process_roster_upload(record.s3.bucket.name, key, store=store, s3_client=aws.client("s3"))
+    for bucket, key in uploaded_objects(event.records):
+        outcome = process_roster_upload(bucket, key, store=store, s3_client=aws.client("s3"))
         accepted = outcome.accepted
         metrics.add_metric(name="RosterUploadsAccepted" if accepted else "RosterUploadsRejected", unit=MetricUnit.Count, value=1)
         summary = outcome.to_dict()

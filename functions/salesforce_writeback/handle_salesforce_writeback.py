@@ -2,7 +2,7 @@
 
 Consumes app-bus assignment events from WritebackQueue. With writeback off (parameter ``WritebackEnabled``) the
 events are acknowledged and counted, so turning it on later does not replay history. The work is
-``territory_router.services.writeback.process_writeback_batch``: writes that must wait are deferred (message
+``territory_router.services.writeback_batch.process_writeback_batch``: writes that must wait are deferred (message
 visibility), refused owners are re-decided, the rest is written or set aside with Salesforce's reason.
 """
 
@@ -17,13 +17,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
-from territory_router.config import settings
+from territory_router.config import SalesforceWritebackSettings, load_settings
 from territory_router.observability import make_logger
-from territory_router.salesforce.writeback import ApiBudget
+from territory_router.salesforce.writeback_rules import ApiBudget
 
 logger = make_logger()
 metrics = Metrics()
-config = settings()
+config = load_settings(SalesforceWritebackSettings)  # fails the cold start if a variable is missing
 # Per container: the last Sforce-Limit-Info seen decides whether to pause (docs/salesforce.md, "Limits").
 budget = ApiBudget(pause_at=config.writeback_pause_api_percent / 100)
 
@@ -47,9 +47,9 @@ def _deps():
     from territory_router.adapters.lead_store import lead_store_for
     from territory_router.adapters.queues import QueueVisibility
     from territory_router.domain.messages import APP_EVENT_SOURCE
-    from territory_router.salesforce.writeback import write_back
+    from territory_router.salesforce.writeback_rules import write_back
     from territory_router.services.dead_letters import DeadLetterSender
-    from territory_router.services.writeback import WritebackDeps, settle_refused_owners
+    from territory_router.services.writeback_batch import WritebackDeps, settle_refused_owners
 
     store = lead_store_for(config)
     events = EventPublisher(aws.client("events"), config.app_event_bus, APP_EVENT_SOURCE)
@@ -96,6 +96,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def _process(records):
-    from territory_router.services.writeback import process_writeback_batch
+    from territory_router.services.writeback_batch import process_writeback_batch
 
     return process_writeback_batch(records, deps=_deps(), now=clock())

@@ -6,7 +6,6 @@ otherwise, the active set. A rejected file is recorded with its reasons and the 
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 from aws_lambda_powertools import Metrics
@@ -16,13 +15,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
 from territory_router.adapters.territory_store import TerritoryStore
-from territory_router.config import settings
+from territory_router.config import TerritoryUploadSettings, load_settings
+from territory_router.lambda_events import uploaded_objects
 from territory_router.observability import make_logger
 from territory_router.services.territory_upload import process_territory_upload
 
 logger = make_logger()
 metrics = Metrics()
-config = settings()
+config = load_settings(TerritoryUploadSettings)  # fails the cold start if a variable is missing
 
 
 @logger.inject_lambda_context
@@ -31,10 +31,9 @@ config = settings()
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     store = TerritoryStore(aws.client("s3"), aws.client("dynamodb"), config.territory_bucket, config.routing_table)
     results = []
-    for record in event.records:
-        key = urllib.parse.unquote_plus(record.s3.get_object.key)
+    for bucket, key in uploaded_objects(event.records):
         outcome = process_territory_upload(
-            record.s3.bucket.name, key, store=store, auto_activate=config.auto_activate_territories
+            bucket, key, store=store, auto_activate=config.auto_activate_territories
         )
         summary = outcome.summary()
         accepted = outcome.valid

@@ -39,7 +39,6 @@ def _roster() -> dict:
 def world() -> Iterator[dict]:
     from territory_router.adapters import aws
     from territory_router.adapters.roster_store import clear_roster_cache
-    from territory_router.config import settings
     from territory_router_tools.local.stack import LocalStack
     from territory_router_tools.salesforce.fake_org import FakeOrg
 
@@ -78,7 +77,6 @@ def world() -> Iterator[dict]:
         os.environ.clear()
         os.environ.update(saved_env)
         aws.reset_clients()
-        settings.cache_clear()
         clear_roster_cache()
         _forget_powertools_providers()
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from territory_router.adapters.salesforce_client import AccessToken, HttpResponse
-from territory_router.salesforce.ids import to_18
-from territory_router.salesforce.writeback import SalesforceRetryableError
+from territory_router.domain.ids import to_18
+from territory_router.salesforce.errors import SalesforceRetryableError
 from territory_router_tools.salesforce.fake_org import FakeOrg, RecordedRequest
 
 TOKEN = "00Dxx0000001gEr!static-unit-token"

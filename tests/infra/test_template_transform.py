@@ -72,11 +72,27 @@ RESOURCE_ENV = {
 BUCKET_NAME_SUB = "${TerritoryBucketNamePrefix}-${AWS::AccountId}-${AWS::Region}"
 
 
-def _env_names_read_by_settings() -> set[str]:
-    source = (REPO_ROOT / "layers/shared/territory_router/config.py").read_text()
-    names = set(re.findall(r'e\.get\("([A-Z0-9_]+)"', source))
-    assert len(names) >= 10, "config.py changed shape: update this test"
-    return names
+# Global variables: what powertools reads itself (every function); the rest is each function's settings model.
+POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+
+
+def settings_model_of(logical_id: str):
+    """The settings model the function's handler loads at import: ``config = load_settings(<Model>)``."""
+    import ast
+
+    from territory_router import config
+
+    code_uri, handler = FUNCTIONS[logical_id]
+    source = (REPO_ROOT / code_uri / f"{handler.rpartition('.')[0]}.py").read_text()
+    calls = [
+        node.value.args[0].id
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+        and getattr(node.value.func, "id", None) == "load_settings" and node.value.args
+        and isinstance(node.value.args[0], ast.Name)
+    ]
+    assert len(calls) == 1, f"{logical_id}: the handler must call load_settings(<its model>) once at module level"
+    return getattr(config, calls[0])
 
 
 def _function(cfn_template, logical_id):
@@ -136,15 +152,27 @@ def test_function_code_and_handler(sam_template, cfn_template, logical_id):
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
-def test_function_environment_matches_the_contract(cfn_template, logical_id):
+def test_function_environment_is_exactly_its_settings_model(cfn_template, logical_id):
     env = _function(cfn_template, logical_id)["Environment"]["Variables"]
-    missing = _env_names_read_by_settings() - set(env)
-    assert not missing, f"Settings.from_env reads {sorted(missing)} which {logical_id} does not get"
+    wanted = settings_model_of(logical_id).variables()  # name -> required
+    missing = {name for name, required in wanted.items() if required} - set(env)
+    assert not missing, f"{logical_id}: its settings model requires {sorted(missing)}, which the template does not give"
+    unread = set(env) - POWERTOOLS_ENV - set(wanted)
+    assert not unread, f"{logical_id}: the template gives {sorted(unread)}, which its settings model does not read"
+    assert set(wanted) <= set(env), f"{logical_id}: optional settings left to their defaults: {sorted(set(wanted) - set(env))}"
     for name, expected in RESOURCE_ENV.items():
-        assert env[name] == expected, name
-    assert env["TERRITORY_BUCKET"] == {"Fn::Sub": BUCKET_NAME_SUB}
+        if name in env:
+            assert env[name] == expected, name
+    if "TERRITORY_BUCKET" in env:
+        assert env["TERRITORY_BUCKET"] == {"Fn::Sub": BUCKET_NAME_SUB}
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "TerritoryRouter"
     assert env["POWERTOOLS_SERVICE_NAME"] == "territory-router"
+    assert env["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+
+
+def test_every_resource_variable_reaches_some_function(cfn_template):
+    given = {name for logical_id in FUNCTIONS for name in _function(cfn_template, logical_id)["Environment"]["Variables"]}
+    assert set(RESOURCE_ENV) | {"TERRITORY_BUCKET", "WRITEBACK_QUEUE_URL"} <= given
 
 
 def test_bucket_name_in_env_is_the_bucket_name(sam_template):
@@ -226,7 +254,7 @@ def test_queue_visibility_redrive_and_dlq(cfn_template, function_id):
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert dlq["SqsManagedSseEnabled"] is True
     if queue_id == "WritebackQueue":
-        from territory_router.salesforce.writeback import MAX_DEFER_AGE_S, deferral_seconds
+        from territory_router.salesforce.writeback_rules import MAX_DEFER_AGE_S, deferral_seconds
 
         # A day of REQUEST_LIMIT_EXCEEDED (each receive waits >= 15 min) never reaches the DLQ ...
         assert receives > 86_400 / deferral_seconds("REQUEST_LIMIT_EXCEEDED", None, 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,3 +19,10 @@ def scheduled_time(event: dict[str, Any], *, default: datetime | None = None) ->
     except (KeyError, TypeError, ValueError):
         return now
     return fired if fired.tzinfo else fired.replace(tzinfo=UTC)
+
+
+def uploaded_objects(records: Iterable[Any]) -> Iterator[tuple[str, str]]:
+    """``(bucket, key)`` of each record of an S3 notification (powertools ``S3Event.records``). S3 sends the key
+    URL-encoded (a space as ``+``), so it is decoded here, once for every upload handler."""
+    for record in records:
+        yield record.s3.bucket.name, urllib.parse.unquote_plus(record.s3.get_object.key)

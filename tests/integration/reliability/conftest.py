@@ -24,7 +24,6 @@ from .pipeline import ORG_ID, Pipeline, small_roster
 def pipeline() -> Iterator[Pipeline]:
     from territory_router.adapters import aws
     from territory_router.adapters.roster_store import clear_roster_cache
-    from territory_router.config import settings
     from territory_router_tools.local.stack import LocalStack
     from territory_router_tools.salesforce.fake_org import FakeOrg
 
@@ -59,7 +58,6 @@ def pipeline() -> Iterator[Pipeline]:
         os.environ.clear()
         os.environ.update(saved_env)
         aws.reset_clients()
-        settings.cache_clear()
         clear_roster_cache()
         _forget_powertools_providers()
 

@@ -11,8 +11,8 @@ from collections import Counter
 from importlib import resources
 from typing import Any
 
+from territory_router.domain.ids import to_18
 from territory_router.domain.leads import Lead
-from territory_router.salesforce.ids import to_18
 from territory_router_tools.salesforce.samples import publish_relay_events
 
 ORG_ID = "00Dxx0000001gErEAI"  # the org of tests/data/bad_events, so the corpus' expected reasons apply

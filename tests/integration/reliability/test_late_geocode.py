@@ -11,8 +11,8 @@ The sample territories (WEST, MOUNTAIN ...) and roster of the reliability stack;
 
 from __future__ import annotations
 
+from territory_router.domain.ids import to_18
 from territory_router.domain.leads import Lead
-from territory_router.salesforce.ids import to_18
 from territory_router_tools.salesforce.samples import cdc_create_event, cdc_update_event
 
 from .pipeline import ORG_ID, Pipeline

@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from territory_router.domain.ids import to_18
 from territory_router.domain.leads import Lead, TagMethod, TagResult
 from territory_router.domain.messages import AssignRequest
-from territory_router.salesforce.ids import to_18
 from territory_router_tools.salesforce.samples import cdc_update_event
 
 from .pipeline import ORG_ID, Pipeline, small_roster

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from territory_router.domain.ids import to_18
 from territory_router.salesforce.bitmap import EventSchema
-from territory_router.salesforce.ids import to_18
 from territory_router_tools.salesforce.fake_org import change_event_avro
 from territory_router_tools.salesforce.samples import (
     cdc_activity_event,

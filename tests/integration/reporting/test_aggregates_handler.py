@@ -38,13 +38,11 @@ def _tables(ddb) -> None:
 @pytest.fixture
 def handler(aws_endpoint, monkeypatch):
     from territory_router.adapters import aws
-    from territory_router.config import settings
 
     monkeypatch.setenv("ROUTING_TABLE", ROUTING)
     monkeypatch.setenv("IDEMPOTENCY_TABLE", IDEMPOTENCY)
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     aws.reset_clients()
-    settings.cache_clear()
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     _tables(ddb)
     path = REPO / "functions/report_aggregates/handle_report_aggregates.py"
@@ -52,7 +50,6 @@ def handler(aws_endpoint, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     yield module, ddb
-    settings.cache_clear()
     aws.reset_clients()
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from territory_router.adapters.salesforce_client import ClientCredentialsTokenProvider, SalesforceClient
+from territory_router.salesforce.errors import SalesforceError, SalesforceRetryableError
 from territory_router.salesforce.events import parse_relay_event
-from territory_router.salesforce.writeback import SalesforceError, SalesforceRetryableError
 from territory_router_tools.salesforce.fake_org import FakeOrg, encode_bitmap, event_schema
 
 V = "/services/data/v62.0"

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from territory_router.salesforce.ids import to_18
+from territory_router.domain.ids import to_18
 
 ORG_ID = "00Dxx0000001gErEAI"
 
@@ -109,7 +109,6 @@ class Org:
 def org(tmp_path_factory) -> Iterator[Org]:
     from territory_router.adapters import aws
     from territory_router.adapters.roster_store import clear_roster_cache
-    from territory_router.config import settings
     from territory_router_tools.local.stack import LocalStack
     from territory_router_tools.salesforce.fake_org import FakeOrg
 
@@ -145,7 +144,6 @@ def org(tmp_path_factory) -> Iterator[Org]:
         os.environ.clear()
         os.environ.update(saved_env)
         aws.reset_clients()
-        settings.cache_clear()
         clear_roster_cache()
         from aws_lambda_powertools.utilities.parameters import base
 

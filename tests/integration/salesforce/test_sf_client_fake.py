@@ -16,15 +16,10 @@ from territory_router.adapters.salesforce_client import (
     SalesforceClient,
     client_from_secret,
 )
+from territory_router.domain.ids import to_18
 from territory_router.domain.messages import LeadAssignedDetail
-from territory_router.salesforce.ids import to_18
-from territory_router.salesforce.writeback import (
-    ApiUsage,
-    SalesforceAuthError,
-    SalesforceError,
-    SalesforceRetryableError,
-    write_back,
-)
+from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError, SalesforceRetryableError
+from territory_router.salesforce.writeback_rules import ApiUsage, write_back
 from territory_router_tools.salesforce.fake_org import FakeOrg
 
 REP = "005xx000002RepAAAS"

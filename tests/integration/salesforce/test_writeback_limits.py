@@ -146,7 +146,6 @@ def world(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]
     from aws_lambda_powertools.utilities.parameters import base
 
     from territory_router.adapters import aws
-    from territory_router.config import settings
 
     clear_roster_cache()
     with FakeOrg(api_limit=1000) as org:
@@ -174,7 +173,6 @@ def world(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]
                            "WRITEBACK_PAUSE_API_PERCENT": "80", "POWERTOOLS_METRICS_NAMESPACE": "TerritoryRouter"
                            }.items():
             monkeypatch.setenv(key, value)
-        settings.cache_clear()
         aws.reset_clients()
         base.DEFAULT_PROVIDERS.clear()
         for rep in REPS:
@@ -187,7 +185,6 @@ def world(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]
             yield w
         finally:
             moto_patches.reset_clock()
-            settings.cache_clear()
             aws.reset_clients()
             base.DEFAULT_PROVIDERS.clear()
             clear_roster_cache()

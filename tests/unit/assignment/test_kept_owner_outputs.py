@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from territory_router.adapters.lead_store import detail_from_item
 from territory_router.domain.messages import LeadAssignedDetail
 from territory_router.reporting.aggregates import delta_for_event
-from territory_router.salesforce.writeback import WritebackFieldMap, build_record, latest_per_lead
+from territory_router.salesforce.writeback_rules import WritebackFieldMap, build_record, latest_per_lead
 from territory_router.services.lead_assignment import detail_type_of
 from territory_router_tools.cli.leads import explain_text
 

@@ -57,7 +57,7 @@ def test_sqs_events_point_at_declared_queues_and_report_partial_failures(templat
 
 
 def test_environment_is_resolved_to_physical_names(template: Template) -> None:
-    env = template.functions()[0].environment
+    env = next(f for f in template.functions() if f.logical_id == "LeadIntakeFunction").environment
     assert env["LEADS_TABLE"] == template.physical["LeadsTable"]
     assert env["SALESFORCE_ORG_ID"] == PARAMS["SalesforceOrgId"]
     assert env["TAGGING_QUEUE_URL"].endswith("/" + template.physical["TaggingQueue"])

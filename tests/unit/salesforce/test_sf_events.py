@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from territory_router.domain.ids import has_valid_checksum, same_id, to_15, to_18
 from territory_router.salesforce.events import (
     ChangeKind,
     EventSource,
@@ -17,7 +18,6 @@ from territory_router.salesforce.events import (
     parse_relay_event,
     parse_relay_message,
 )
-from territory_router.salesforce.ids import has_valid_checksum, same_id, to_15, to_18
 from territory_router_tools.salesforce.samples import (
     cdc_create_event,
     cdc_delete_event,

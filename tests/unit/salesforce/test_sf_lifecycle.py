@@ -8,7 +8,7 @@ import pytest
 
 from territory_router.salesforce.events import parse_relay_event
 from territory_router.salesforce.lifecycle import Action, classify_update
-from territory_router.salesforce.writeback import WritebackFieldMap
+from territory_router.salesforce.writeback_rules import WritebackFieldMap
 from territory_router_tools.salesforce.samples import (
     cdc_create_event,
     cdc_delete_event,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from territory_router.salesforce.writeback import (
+from territory_router.salesforce.writeback_rules import (
     LIMIT_DEFERRAL_S,
     SQS_MAX_VISIBILITY_S,
     ApiBudget,

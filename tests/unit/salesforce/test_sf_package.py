@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from territory_router.salesforce.events import _PLATFORM_FIELD_MAP, LEAD_ROUTING_EVENT
-from territory_router.salesforce.writeback import WritebackFieldMap
+from territory_router.salesforce.writeback_rules import WritebackFieldMap
 
 ROOT = Path(__file__).resolve().parents[3] / "infra" / "salesforce"
 DEFAULT = ROOT / "force-app" / "main" / "default"

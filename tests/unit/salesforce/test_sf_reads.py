@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 
 from territory_router.adapters.salesforce_client import HttpResponse, QueryPage, SalesforceClient
+from territory_router.domain.ids import to_15, to_18
 from territory_router.salesforce import soql
-from territory_router.salesforce.ids import to_15, to_18
-from territory_router.salesforce.writeback import SalesforceError, SalesforceRetryableError
+from territory_router.salesforce.errors import SalesforceError, SalesforceRetryableError
 from tests.fakes.salesforce_rest import RestTransport, StaticTokens
 
 

@@ -7,15 +7,13 @@ from typing import Any
 
 import pytest
 
+from territory_router.domain.ids import to_18
 from territory_router.domain.messages import LeadAssignedDetail
-from territory_router.salesforce.ids import to_18
-from territory_router.salesforce.writeback import (
+from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError, SalesforceRetryableError
+from territory_router.salesforce.writeback_rules import (
     ApiUsage,
     RecordError,
     RecordResult,
-    SalesforceAuthError,
-    SalesforceError,
-    SalesforceRetryableError,
     WritebackFieldMap,
     build_record,
     latest_per_lead,

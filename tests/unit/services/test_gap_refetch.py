@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from territory_router.adapters.salesforce_client import SalesforceClient
+from territory_router.domain.ids import to_18
+from territory_router.salesforce.errors import SalesforceRetryableError
 from territory_router.salesforce.events import ChangeKind, lead_from_record, parse_relay_event
-from territory_router.salesforce.ids import to_18
-from territory_router.salesforce.writeback import SalesforceRetryableError
 from territory_router.services.gaps import resolve_gaps
 from territory_router.services.intake import IntakeDeps, handle_change
 from territory_router_tools.salesforce.samples import (
@@ -181,7 +181,7 @@ def test_a_refetched_update_is_judged_on_salesforce_state(state, action, call):
     lifecycle = Lifecycle()
     deps = IntakeDeps(leads=Leads({lead: stored(lead)}), lifecycle=lifecycle)
     result = handle_change(refetched(lead, **state), deps=deps, now=NOW)
-    assert result["action"] == action
+    assert result.action == action
     assert [c[0] for c in lifecycle.calls] == ([call] if call else [])
 
 
@@ -189,4 +189,4 @@ def test_a_refetched_update_of_a_lead_we_never_routed_is_left_alone():
     lifecycle = Lifecycle()
     deps = IntakeDeps(leads=Leads({}), lifecycle=lifecycle)
     result = handle_change(refetched(lead_id(1), Status="Working - Contacted"), deps=deps, now=NOW)
-    assert result["action"] == "ignored" and "already worked" in result["reason"] and lifecycle.calls == []
+    assert result.action == "ignored" and "already worked" in result.reason and lifecycle.calls == []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from territory_router.salesforce.events import parse_relay_event
-from territory_router.services.intake import IntakeDeps, handle_change
+from territory_router.services.intake import IntakeDeps, IntakeResult, handle_change
 from territory_router_tools.salesforce.samples import cdc_activity_event, cdc_update_event
 
 from .test_pipeline_services import FakeLeads, FakeLifecycle
@@ -52,7 +52,7 @@ def test_a_call_logged_by_the_owner_marks_the_lead_attended_and_announces_it(sta
     leads.items[LEAD] = {"lead_id": LEAD, "status": status, "owner_id": OWNER, "territory_id": "WEST"}
     lifecycle, events = FakeLifecycle([]), FakeEvents()
     result = handle_change(activity(), deps=deps(leads, lifecycle, events), now=NOW)
-    assert result == {"action": "attended", "released": True, "via": "activity"}
+    assert result == IntakeResult(action="attended", released=True, via="activity")
     assert lifecycle.calls[0][:2] == ("attended", LEAD) and "by its owner" in lifecycle.calls[0][2]
     ((_, detail_type, detail),) = events.published
     assert detail_type == "LeadAttended" and detail["owner_id"] == OWNER and detail["status"] == "ATTENDED"
@@ -81,7 +81,7 @@ def test_activities_that_are_not_attention_are_ignored_cleanly(who, commit_user,
         leads.items[LEAD] = {"lead_id": LEAD, **stored}
     lifecycle = FakeLifecycle([])
     result = handle_change(activity(commit_user, who=who), deps=deps(leads, lifecycle), now=NOW)
-    assert result["action"] == "activity_ignored" and reason in result["reason"]
+    assert result.action == "activity_ignored" and reason in result.reason
     assert lifecycle.calls == []
 
 
@@ -104,7 +104,7 @@ def test_wildcard_asks_for_a_reconciliation_with_its_window() -> None:
     d = deps(FakeLeads())
     d.reconcile = FakeTrigger()
     result = handle_change(change, deps=d, now=NOW)
-    assert result == {"action": "reconciliation_requested", "change_type": "UPDATE"}
+    assert result == IntakeResult(action="reconciliation_requested", change_type="UPDATE")
     (request,) = d.reconcile.requests
     assert request["source_event_id"] == change.event_id and request["now"] == NOW
     assert request["since"] == NOW - timedelta(minutes=5) - timedelta(hours=1)
@@ -122,7 +122,7 @@ def test_a_reconciliation_that_cannot_be_requested_is_retried_not_lost() -> None
 def test_without_a_trigger_the_wildcard_is_reported_not_dropped(caplog) -> None:
     (change,) = parse_relay_event(cdc_update_event("00Q*", {"Status": "Working"}, org_id=ORG), expected_org_id=ORG)
     result = handle_change(change, deps=deps(FakeLeads()), now=NOW)
-    assert result == {"action": "reconcile_reported", "change_type": "UPDATE"}
+    assert result == IntakeResult(action="reconcile_reported", change_type="UPDATE")
     assert "no reconciliation trigger" in caplog.text
 
 

@@ -8,9 +8,17 @@ from datetime import UTC, datetime
 from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagResult
 from territory_router.domain.messages import AssignRequest, LeadAssignedDetail, TagRequest
 from territory_router.salesforce.events import ChangeKind, EventSource, LeadChange
-from territory_router.services.intake import IntakeDeps, handle_change, send_tag_requests, tag_request_for
+from territory_router.salesforce.lifecycle import Action, LifecycleAction
+from territory_router.salesforce.writeback_rules import WritebackFailure, WritebackResult
+from territory_router.services.intake import (
+    IntakeDeps,
+    IntakeResult,
+    handle_change,
+    send_tag_requests,
+    tag_request_for,
+)
 from territory_router.services.tagging import ActiveTaggerCache, stamp_and_forward, tag_requests
-from territory_router.services.writeback import assignment_key, write_back_batch
+from territory_router.services.writeback_batch import assignment_key, write_back_batch
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 LEAD_ID = "00QDm0000000001AAA"
@@ -98,7 +106,7 @@ def test_create_records_the_lead_once_and_asks_to_queue_it() -> None:
     d = deps()
     created = change(ChangeKind.CREATE, lead=lead())
     result = handle_change(created, deps=d, now=NOW)
-    assert result == {"action": "queued", "lead_id": LEAD_ID, "queue": True}  # small: the idempotency record stores it
+    assert result == IntakeResult(action="queued", lead_id=LEAD_ID, queue=True)  # small: the idempotency record stores it
     assert d.leads.items[LEAD_ID]["status"] == "RECEIVED"
     request = TagRequest.model_validate_json(tag_request_for(created, now=NOW))
     assert request.lead.lead_id == LEAD_ID and request.source_event_id == "e-1"
@@ -109,10 +117,10 @@ def test_a_lead_still_received_is_requeued_but_a_later_duplicate_is_not() -> Non
     handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads), now=NOW)
     # A second delivery while the lead still waits for tagging (the first send may have failed): queue again.
     again = handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads), now=NOW)
-    assert again["action"] == "requeued" and again["queue"]
+    assert again.action == "requeued" and again.queue
     leads.items[LEAD_ID]["status"] = "TAGGED"
     outcome = handle_change(change(ChangeKind.CREATE, lead=lead()), deps=deps(leads), now=NOW)
-    assert outcome["action"] == "duplicate" and "queue" not in outcome
+    assert outcome.action == "duplicate" and not outcome.queue
 
 
 def test_send_tag_requests_reports_refused_keys() -> None:
@@ -126,7 +134,7 @@ def test_undelete_reopens_a_deleted_lead() -> None:
     leads = FakeLeads()
     leads.items[LEAD_ID] = {"lead_id": LEAD_ID, "status": "DELETED"}
     d = deps(leads)
-    assert handle_change(change(ChangeKind.UNDELETE, lead=lead()), deps=d, now=NOW)["action"] == "queued"
+    assert handle_change(change(ChangeKind.UNDELETE, lead=lead()), deps=d, now=NOW).action == "queued"
     assert leads.items[LEAD_ID]["status"] == "RECEIVED"
 
 
@@ -135,19 +143,14 @@ def test_update_classified_attended_releases_through_the_lifecycle() -> None:
     leads.items[LEAD_ID] = {"lead_id": LEAD_ID, "status": "ASSIGNED", "owner_id": "005A"}
     lifecycle = FakeLifecycle([])
 
-    @dataclass
-    class Decision:
-        action: str
-        reason: str
-
     seen = {}
 
     def classify(ch, *, integration_user_id, our_owner_id):
         seen["owner"] = our_owner_id
-        return Decision("ATTENDED", "status moved to Working")
+        return LifecycleAction(action=Action.ATTENDED, lead_id=ch.lead_id, reason="status moved to Working")
 
     d = deps(leads, lifecycle=lifecycle, classify=classify)
-    assert handle_change(change(ChangeKind.UPDATE, changed_fields={"Status": "Working"}), deps=d, now=NOW)["action"] == "attended"
+    assert handle_change(change(ChangeKind.UPDATE, changed_fields={"Status": "Working"}), deps=d, now=NOW).action == "attended"
     assert lifecycle.calls == [("attended", LEAD_ID, "status moved to Working")]
     assert seen["owner"] == "005A"
 
@@ -155,9 +158,9 @@ def test_update_classified_attended_releases_through_the_lifecycle() -> None:
 def test_delete_releases_with_deleted_status_and_gap_is_reported_not_dropped() -> None:
     lifecycle = FakeLifecycle([])
     d = deps(lifecycle=lifecycle)
-    assert handle_change(change(ChangeKind.DELETE), deps=d, now=NOW)["action"] == "deleted"
+    assert handle_change(change(ChangeKind.DELETE), deps=d, now=NOW).action == "deleted"
     assert lifecycle.calls[0][0] == LeadStatus.DELETED.value
-    assert handle_change(change(ChangeKind.GAP, gap=True), deps=d, now=NOW)["action"] == "gap_reported"
+    assert handle_change(change(ChangeKind.GAP, gap=True), deps=d, now=NOW).action == "gap_reported"
 
 
 def test_tagger_cache_reloads_only_when_the_active_version_changes() -> None:
@@ -229,17 +232,13 @@ def detail(lead_id: str, owner: str = "005A", reroutes: int = 0) -> LeadAssigned
     return LeadAssignedDetail(lead_id=lead_id, owner_id=owner, assigned_at=NOW, reroute_count=reroutes)
 
 
-@dataclass
-class Failure:
-    lead_id: str
-    error_code: str
+def Failure(lead_id: str, code: str) -> WritebackFailure:  # noqa: N802 - reads like the record it builds
+    return WritebackFailure(lead_id, code)
 
 
-@dataclass
-class Outcome:
-    succeeded: list
-    transient: list
-    permanent: list
+def Outcome(succeeded: list, transient: list, permanent: list) -> WritebackResult:  # noqa: N802
+    """What ``write_back`` answers (the batch reads its typed result, nothing else)."""
+    return WritebackResult(succeeded=succeeded, transient=transient, permanent=permanent)
 
 
 def test_writeback_batch_skips_duplicates_and_settles_each_result() -> None:

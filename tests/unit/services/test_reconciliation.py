@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from territory_router.adapters.salesforce_client import SalesforceClient
+from territory_router.domain.ids import to_18
 from territory_router.domain.messages import ReconciliationRequest
 from territory_router.salesforce.events import ChangeKind, lead_from_record, parse_relay_message
-from territory_router.salesforce.ids import to_18
 from territory_router.services.reconciliation import (
     RECONCILIATION_ORIGIN,
     feed_intake,
@@ -151,8 +151,8 @@ def test_one_run_end_to_end(transport, client):
     sender = Sender()
     summary = reconcile(reader=client, known=Known(), sender=sender, intake_queue_url="q", org_id=ORG, since=SINCE,
                         now=NOW, max_leads=100)
-    assert summary["fed"] == 1 and summary["read"] == 1 and summary["truncated"] is False
-    assert summary["since"] == SINCE.isoformat()
+    assert summary.fed == 1 and summary.read == 1 and summary.truncated is False
+    assert summary.as_dict()["since"] == SINCE.isoformat()
 
 
 def test_requests_may_widen_the_window_never_narrow_it():

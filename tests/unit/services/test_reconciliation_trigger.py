@@ -8,7 +8,7 @@ import pytest
 
 from territory_router.domain.messages import ReconciliationRequest
 from territory_router.salesforce.events import ChangeKind, EventSource, LeadChange
-from territory_router.services.intake import IntakeDeps, handle_change
+from territory_router.services.intake import IntakeDeps, IntakeResult, handle_change
 from territory_router.services.reconciliation import ReconciliationRequestFailed, ReconciliationTrigger
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -54,7 +54,7 @@ def test_gap_overflow_asks_for_a_reconciliation_run():
     sqs = FakeSqs()
     deps = IntakeDeps(leads=None, reconcile=ReconciliationTrigger(sqs, "q"), classify_update=lambda *a, **k: None)
     result = handle_change(overflow(), deps=deps, now=NOW)
-    assert result == {"action": "reconciliation_requested", "change_type": "GAP_OVERFLOW"}
+    assert result == IntakeResult(action="reconciliation_requested", change_type="GAP_OVERFLOW")
     assert len(sqs.sent) == 1
 
 
@@ -67,4 +67,4 @@ def test_gap_overflow_request_failure_fails_the_change():
 
 def test_without_a_trigger_gap_overflow_is_reported_as_before():
     deps = IntakeDeps(leads=None, classify_update=lambda *a, **k: None)
-    assert handle_change(overflow(), deps=deps, now=NOW)["action"] == "gap_reported"
+    assert handle_change(overflow(), deps=deps, now=NOW).action == "gap_reported"

@@ -13,9 +13,9 @@ from territory_router.assignment.reroute import (
     SCREEN_REROUTE,
     SCREEN_UNVERIFIED,
 )
+from territory_router.domain.ids import to_15, to_18
 from territory_router.domain.leads import Lead, LeadStatus
-from territory_router.salesforce.ids import to_15, to_18
-from territory_router.salesforce.writeback import SalesforceAuthError, SalesforceRetryableError
+from territory_router.salesforce.errors import SalesforceAuthError, SalesforceRetryableError
 from territory_router.services.lead_reroute import SalesforceScreen
 from tests.fakes.salesforce_rest import RestTransport, StaticTokens
 

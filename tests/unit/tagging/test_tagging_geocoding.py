@@ -175,11 +175,14 @@ def test_location_service_adapter_reads_the_precision_and_builds_its_client_lazi
 
 
 def test_settings_wire_the_geocoder_only_with_a_place_index():
-    from territory_router.config import Settings
+    from territory_router.config import LeadTaggingSettings, load_settings
     from territory_router.services.tagging import geocoder_for
 
-    assert geocoder_for(Settings.from_env({})) is None
-    settings = Settings.from_env({"PLACE_INDEX_NAME": "stack-leads", "GEOCODE_BUDGET_PER_BATCH": "7"})
+    stack = {"LEADS_TABLE": "leads", "ROUTING_TABLE": "routing", "TERRITORY_BUCKET": "bucket",
+             "ASSIGNMENT_QUEUE_URL": "https://sqs/assignment", "TAGGING_DLQ_URL": "https://sqs/tagging-dlq"}
+    assert geocoder_for(load_settings(LeadTaggingSettings, {**stack, "PLACE_INDEX_NAME": ""})) is None
+    settings = load_settings(LeadTaggingSettings, {**stack, "PLACE_INDEX_NAME": "stack-leads",
+                                                   "GEOCODE_BUDGET_PER_BATCH": "7"})
     geocoder = geocoder_for(settings)
     assert isinstance(geocoder, LocationServiceGeocoder) and geocoder.place_index_name == "stack-leads"
     assert settings.geocode_budget_per_batch == 7 and geocoder.countries == ["USA", "CAN"]

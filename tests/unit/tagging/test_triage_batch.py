@@ -73,7 +73,7 @@ def test_single_lead_cell_cache_is_bounded(tagger_for, lead):
     tagger = tagger_for(grid_cache_cells=3)
     for i in range(10):
         tagger.tag(lead(i, latitude=27.0 + i, longitude=-100.0 + i * 0.3))
-    assert len(tagger._cells) <= 3
+    assert tagger.spatial.cached_cells <= 3
     assert tagger.tag(lead(latitude=30.0, longitude=-100.0)).territory_id == "TX"
 
 

@@ -89,7 +89,7 @@ def _known_fields() -> dict[str, str]:
 
 def read_leads_csv(path: Path) -> tuple[list[dict[str, Any]], list[str], bool]:
     """(records by Lead API name, invalid rows with the reason, whether the file has a routing status column)."""
-    from territory_router.salesforce.ids import LEAD_KEY_PREFIX, is_salesforce_id
+    from territory_router.domain.ids import LEAD_KEY_PREFIX, is_salesforce_id
 
     try:
         text = path.read_bytes().decode("utf-8-sig")
@@ -134,7 +134,7 @@ def _salesforce(stack):
 
 
 def _org_id(args: argparse.Namespace, stack, client=None) -> str:
-    from territory_router.salesforce.ids import ORG_KEY_PREFIX, is_salesforce_id, to_18
+    from territory_router.domain.ids import ORG_KEY_PREFIX, is_salesforce_id, to_18
 
     candidate = args.org_id or stack.parameter("SalesforceOrgId")
     if not candidate and client is not None:
@@ -152,7 +152,7 @@ def _org_id(args: argparse.Namespace, stack, client=None) -> str:
 def cmd_backfill(args: argparse.Namespace) -> int:
     from territory_router.adapters.lead_repository import LeadRepository
     from territory_router.adapters.queues import QueuePublisher
-    from territory_router.salesforce.writeback import SalesforceError
+    from territory_router.salesforce.errors import SalesforceError
     from territory_router.services.reconciliation import feed_intake, find_unrouted, routable
 
     invalid: list[str] = []

@@ -89,11 +89,11 @@ def explain_text(item: dict[str, Any], now: datetime | None = None) -> str:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from territory_router.adapters.dynamo import from_item, to_attr
-    from territory_router.assignment.roster import sf_id18
+    from territory_router.domain.ids import to_18_from_text
 
     try:
-        lead_id = sf_id18(args.lead_id) if len(args.lead_id.strip()) == 15 else args.lead_id.strip()
-        sf_id18(lead_id)
+        lead_id = to_18_from_text(args.lead_id) if len(args.lead_id.strip()) == 15 else args.lead_id.strip()
+        to_18_from_text(lead_id)
     except ValueError as exc:
         print(f"territory-router: {exc}", file=sys.stderr)
         return 2

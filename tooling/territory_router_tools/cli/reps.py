@@ -157,10 +157,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def edit_rep(store, rep_id: str, change: Callable[[dict[str, Any]], None], *, now: datetime) -> tuple[str, list]:
     """Apply ``change`` to the rep's roster entry and activate the result as a new roster version."""
-    from territory_router.assignment.roster import Rep, Roster, roster_change_warnings, sf_id18
+    from territory_router.assignment.roster import Rep, Roster, roster_change_warnings
+    from territory_router.domain.ids import to_18_from_text
 
     roster = store.active_roster(refresh=True)
-    rid = sf_id18(rep_id)
+    rid = to_18_from_text(rep_id)
     if rid not in roster.reps:
         raise KeyError(f"{rid} is not in the active roster {roster.version}")
     data = roster.reps[rid].model_dump(mode="json")
@@ -292,11 +293,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_usable(args: argparse.Namespace) -> int:
-    from territory_router.assignment.roster import sf_id18
+    from territory_router.domain.ids import to_18_from_text
 
     try:
         store = _store(args)
-        owner = sf_id18(args.owner_id)
+        owner = to_18_from_text(args.owner_id)
     except StackNotFound as exc:
         return _fail(str(exc), 2)
     except ValueError as exc:

@@ -7,8 +7,8 @@ import random
 from dataclasses import dataclass
 from importlib import resources
 
+from territory_router.domain.ids import to_18
 from territory_router.domain.leads import Lead
-from territory_router.salesforce.ids import to_18
 
 FIRST = ["Ada", "Grace", "Alan", "Katherine", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances",
          "Tim", "Radia", "Vint", "Hedy", "Sophie", "Juan", "María", "Wei", "Priya", "Omar"]

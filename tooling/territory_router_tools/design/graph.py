@@ -16,9 +16,8 @@ from functools import cached_property
 import networkx as nx
 import numpy as np
 import shapely
-from shapely.geometry.base import BaseGeometry
 
-from territory_router.territories.blocks import BlockCatalog, catalog, dissolve
+from territory_router.territories.blocks import BlockCatalog, catalog
 
 BLOCK_KINDS = {"counties": "county", "county": "county", "states": "state", "state": "state", "zip3": "zip3"}
 
@@ -175,6 +174,3 @@ def build_graph(kind: str = "counties", within: Sequence[str] | None = None, cat
             graph.add_edge(int(nodes[near_a[j]]), int(main[near_b[j]]), bridge=True)
     return BlockGraph(block_kind, ids, names, states, geometries, graph, land_mass)
 
-
-def dissolved(graph: BlockGraph, nodes: Sequence[int]) -> BaseGeometry | None:
-    return dissolve(graph.geometries[list(nodes)])

@@ -191,9 +191,6 @@ class LocalStack:
         from territory_router.adapters import aws
 
         aws.reset_clients()
-        from territory_router.config import settings
-
-        settings.cache_clear()
         _forget_powertools_providers()
         self._create_resources()
         self._wire_functions()
@@ -223,10 +220,8 @@ class LocalStack:
             os.environ.update(saved)
             self._saved_environ = None
             from territory_router.adapters import aws
-            from territory_router.config import settings
 
             aws.reset_clients()
-            settings.cache_clear()
             _forget_powertools_providers()
 
     def __enter__(self) -> LocalStack:

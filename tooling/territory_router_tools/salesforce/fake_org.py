@@ -46,7 +46,7 @@ from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from territory_router.salesforce.ids import is_salesforce_id, to_18
+from territory_router.domain.ids import is_salesforce_id, to_18
 from territory_router_tools.salesforce import fake_soql
 
 API_PATH = re.compile(r"^/services/data/(v\d+\.\d)(/.*)?$")

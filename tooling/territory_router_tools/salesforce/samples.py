@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
+from territory_router.domain.ids import to_18
 from territory_router.domain.leads import Lead
 from territory_router.salesforce.bitmap import EventSchema, encode_field_list
-from territory_router.salesforce.ids import to_18
 from territory_router.salesforce.relay import (  # noqa: F401 - re-exported: the builders every test uses
     _ADDRESS_PARTS,
     _NAME_PARTS,

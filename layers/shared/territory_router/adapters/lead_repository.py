@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,17 @@ from territory_router.domain.leads import Lead, LeadStatus, TagResult
 
 def _is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _written(write: Callable[..., Any], **request: Any) -> bool:
+    """Make a conditional write: True when it was made, False when its condition did not hold (other errors raise)."""
+    try:
+        write(**request)
+    except ClientError as exc:
+        if _is_condition_failure(exc):
+            return False
+        raise
+    return True
 
 
 class LeadRepository:
@@ -35,15 +47,9 @@ class LeadRepository:
                 "reroute_count": 0,
             }
         )
-        try:
-            self._ddb.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(lead_id)"
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return _written(
+            self._ddb.put_item, TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(lead_id)"
+        )
 
     def get(self, lead_id: str, *, consistent: bool = True) -> dict[str, Any] | None:
         resp = self._ddb.get_item(
@@ -80,71 +86,56 @@ class LeadRepository:
             sets.append("territory_name = :tname")
             values[":tname"] = to_attr(tag.territory_name)
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"lead_id": {"S": lead_id}},
-                UpdateExpression=expression,
-                ConditionExpression="attribute_exists(lead_id) AND #s = :received",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return _written(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key={"lead_id": {"S": lead_id}},
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(lead_id) AND #s = :received",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=values,
+        )
 
     def update_location(self, lead: Lead, *, at: datetime, now: datetime) -> bool:
         """Store the lead with its new location (a late geocode). ``at`` (the change's commit time) guards against
         an older change delivered after a newer one: False when a later location is already recorded. The same
         change applied twice writes the same values (a retry is harmless)."""
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"lead_id": {"S": lead.lead_id}},
-                UpdateExpression="SET #l = :lead, location_at = :at, updated_at = :now, version = version + :one",
-                ConditionExpression="attribute_exists(lead_id) AND (attribute_not_exists(location_at) OR location_at <= :at)",
-                ExpressionAttributeNames={"#l": "lead"},
-                ExpressionAttributeValues={
-                    ":lead": to_attr(lead.model_dump(mode="json", exclude_none=True)),
-                    ":at": to_attr(at.isoformat()),
-                    ":now": to_attr(now.isoformat()),
-                    ":one": to_attr(1),
-                },
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return _written(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key={"lead_id": {"S": lead.lead_id}},
+            UpdateExpression="SET #l = :lead, location_at = :at, updated_at = :now, version = version + :one",
+            ConditionExpression="attribute_exists(lead_id) AND (attribute_not_exists(location_at) OR location_at <= :at)",
+            ExpressionAttributeNames={"#l": "lead"},
+            ExpressionAttributeValues={
+                ":lead": to_attr(lead.model_dump(mode="json", exclude_none=True)),
+                ":at": to_attr(at.isoformat()),
+                ":now": to_attr(now.isoformat()),
+                ":one": to_attr(1),
+            },
+        )
 
     def reopen_deleted(self, lead: Lead, *, now: datetime, source_event_id: str | None) -> bool:
         """An UNDELETE brings a DELETED lead back to RECEIVED so it is routed again."""
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"lead_id": {"S": lead.lead_id}},
-                UpdateExpression=(
-                    "SET #s = :received, updated_at = :now, version = version + :one, #l = :lead, "
-                    "source_event_id = :eid REMOVE owner_id, owner_kind, territory_id, territory_name"
-                ),
-                ConditionExpression="#s = :deleted",
-                ExpressionAttributeNames={"#s": "status", "#l": "lead"},
-                ExpressionAttributeValues={
-                    ":received": to_attr(LeadStatus.RECEIVED.value),
-                    ":deleted": to_attr(LeadStatus.DELETED.value),
-                    ":now": to_attr(now.isoformat()),
-                    ":one": to_attr(1),
-                    ":lead": to_attr(lead.model_dump(mode="json", exclude_none=True)),
-                    ":eid": to_attr(source_event_id or ""),
-                },
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return _written(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key={"lead_id": {"S": lead.lead_id}},
+            UpdateExpression=(
+                "SET #s = :received, updated_at = :now, version = version + :one, #l = :lead, "
+                "source_event_id = :eid REMOVE owner_id, owner_kind, territory_id, territory_name"
+            ),
+            ConditionExpression="#s = :deleted",
+            ExpressionAttributeNames={"#s": "status", "#l": "lead"},
+            ExpressionAttributeValues={
+                ":received": to_attr(LeadStatus.RECEIVED.value),
+                ":deleted": to_attr(LeadStatus.DELETED.value),
+                ":now": to_attr(now.isoformat()),
+                ":one": to_attr(1),
+                ":lead": to_attr(lead.model_dump(mode="json", exclude_none=True)),
+                ":eid": to_attr(source_event_id or ""),
+            },
+        )
 
 
 class WritebackLedger:
@@ -176,19 +167,14 @@ class WritebackLedger:
         if owner_id:
             condition += " AND owner_id = :owner"
             values[":owner"] = {"S": owner_id}
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"lead_id": {"S": lead_id}},
-                UpdateExpression="SET writeback_claim = :k, writeback_claimed_at = :now",
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return _written(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key={"lead_id": {"S": lead_id}},
+            UpdateExpression="SET writeback_claim = :k, writeback_claimed_at = :now",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
 
     def done(self, lead_id: str, key: str, *, error_code: str | None = None) -> None:
         """Settle a claim. A refusal (``error_code``) is recorded but does not mark the key done: the message goes
@@ -206,14 +192,11 @@ class WritebackLedger:
         )
 
     def release(self, lead_id: str, key: str) -> None:
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"lead_id": {"S": lead_id}},
-                UpdateExpression="REMOVE writeback_claim, writeback_claimed_at",
-                ConditionExpression="writeback_claim = :k",
-                ExpressionAttributeValues={":k": {"S": key}},
-            )
-        except ClientError as exc:
-            if not _is_condition_failure(exc):
-                raise
+        _written(  # not ours any more (taken over after it went stale): nothing to release
+            self._ddb.update_item,
+            TableName=self._table,
+            Key={"lead_id": {"S": lead_id}},
+            UpdateExpression="REMOVE writeback_claim, writeback_claimed_at",
+            ConditionExpression="writeback_claim = :k",
+            ExpressionAttributeValues={":k": {"S": key}},
+        )

@@ -1,8 +1,25 @@
-"""SQS sends in batches of ten, reporting which entries failed instead of losing them."""
+"""SQS calls in batches of ten, reporting which entries failed instead of losing them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+SQS_BATCH = 10  # SendMessageBatch / ChangeMessageVisibilityBatch take at most ten entries
+
+
+def _in_tens(items: Sequence[tuple[str, T]], call: Callable[[list[dict[str, Any]]], dict[str, Any]],
+             entry: Callable[[T], dict[str, Any]]) -> list[str]:
+    """``call`` with the entries of ``(key, item)`` pairs, ten at a time; the keys of the entries SQS refused.
+
+    SQS entry ids allow [A-Za-z0-9_-]{1,80}: each entry's id is its position in the call, mapped back to its key."""
+    failed: list[str] = []
+    for start in range(0, len(items), SQS_BATCH):
+        chunk = items[start : start + SQS_BATCH]
+        response = call([{"Id": str(i), **entry(item)} for i, (_, item) in enumerate(chunk)])
+        failed.extend(chunk[int(f["Id"])][0] for f in response.get("Failed", []))
+    return failed
 
 
 class QueuePublisher:
@@ -11,14 +28,11 @@ class QueuePublisher:
 
     def send_batch(self, queue_url: str, messages: Sequence[tuple[str, str]]) -> list[str]:
         """Send ``(entry_id, body)`` pairs; returns the entry ids that SQS did not accept."""
-        failed: list[str] = []
-        for start in range(0, len(messages), 10):
-            chunk = messages[start : start + 10]
-            # SQS entry ids allow [A-Za-z0-9_-]{1,80}; map ours to positions and back.
-            entries = [{"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(chunk)]
-            resp = self._sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-            failed.extend(chunk[int(f["Id"])][0] for f in resp.get("Failed", []))
-        return failed
+        return _in_tens(
+            messages,
+            lambda entries: self._sqs.send_message_batch(QueueUrl=queue_url, Entries=entries),
+            lambda body: {"MessageBody": body},
+        )
 
 
 class QueueVisibility:
@@ -29,11 +43,8 @@ class QueueVisibility:
 
     def defer(self, queue_url: str, messages: Sequence[tuple[str, int]]) -> list[str]:
         """Hide ``(receipt_handle, seconds)`` messages that long; returns the receipt handles SQS refused."""
-        failed: list[str] = []
-        for start in range(0, len(messages), 10):
-            chunk = messages[start : start + 10]
-            entries = [{"Id": str(i), "ReceiptHandle": receipt, "VisibilityTimeout": max(0, min(43_200, int(seconds)))}
-                       for i, (receipt, seconds) in enumerate(chunk)]
-            resp = self._sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
-            failed.extend(chunk[int(f["Id"])][0] for f in resp.get("Failed", []))
-        return failed
+        return _in_tens(
+            [(receipt, (receipt, seconds)) for receipt, seconds in messages],
+            lambda entries: self._sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries),
+            lambda item: {"ReceiptHandle": item[0], "VisibilityTimeout": max(0, min(43_200, int(item[1])))},
+        )

@@ -14,7 +14,7 @@
 * ``client_from_secret`` builds a client from the Secrets Manager secret (``client_id``, ``client_secret``,
   ``my_domain_url``) read through powertools parameters (cached per container).
 
-Errors are those of ``territory_router.salesforce.writeback``: ``SalesforceRetryableError`` (API limit, 5xx,
+Errors are those of ``territory_router.salesforce.writeback_rules``: ``SalesforceRetryableError`` (API limit, 5xx,
 timeouts: retry later, ``retry_after`` seconds), ``SalesforceAuthError``, ``SalesforceError``.
 """
 
@@ -31,16 +31,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from territory_router.domain.ids import is_salesforce_id, to_18
 from territory_router.salesforce import soql
-from territory_router.salesforce.ids import is_salesforce_id, to_18
-from territory_router.salesforce.writeback import (
-    MAX_RECORDS_PER_CALL,
-    ApiUsage,
-    RecordResult,
-    SalesforceAuthError,
-    SalesforceError,
-    SalesforceRetryableError,
-)
+from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError, SalesforceRetryableError
+from territory_router.salesforce.writeback_rules import MAX_RECORDS_PER_CALL, ApiUsage, RecordResult
 
 DEFAULT_API_VERSION = "v62.0"
 CLIENT_NAME = "TerritoryRouter"

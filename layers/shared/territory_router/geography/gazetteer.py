@@ -227,7 +227,7 @@ def default_gazetteer() -> Gazetteer:
     return Gazetteer.packaged()
 
 
-def encode(
+def encode(  # the file's arrays, named as Gazetteer.__init__ receives them back: deliberately the same list
     *,
     sources: dict,
     states: list[str],

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import TypeVar
 
 US_STATES: dict[str, str] = {
     "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
@@ -93,6 +95,16 @@ def _key(text: str) -> str:
     return _NON_ALNUM.sub(" ", folded).strip()
 
 
+T = TypeVar("T")
+
+
+def _look_up(table: Mapping[str, T], key: str) -> T | None:
+    """A ``_key`` in a table of keys, also with its spaces removed ("new york" -> "newyork"); None for no key."""
+    if not key:
+        return None
+    return table.get(key) or table.get(key.replace(" ", ""))
+
+
 def _build_state_table() -> dict[str, tuple[str, str]]:
     table: dict[str, tuple[str, str]] = {}
     for country, codes in (("US", US_STATES), ("CA", CA_PROVINCES)):
@@ -124,12 +136,8 @@ def normalise_country(value: str | None) -> str | None:
 
     US territories named as countries come back as ``"US"`` (use :func:`territory_state` for the state).
     """
-    if not value:
-        return None
-    key = _key(value)
-    if not key:
-        return None
-    code = _COUNTRY_TABLE.get(key) or _COUNTRY_TABLE.get(key.replace(" ", ""))
+    key = _key(value) if value else ""
+    code = _look_up(_COUNTRY_TABLE, key)
     if code is None:
         compact = key.replace(" ", "")
         if len(compact) == 2 and compact.isalpha():
@@ -142,10 +150,7 @@ def normalise_country(value: str | None) -> str | None:
 @lru_cache(maxsize=4096)
 def territory_state(value: str | None) -> str | None:
     """The USPS state code of a US territory named as a country (``"Puerto Rico"`` -> ``"PR"``), else None."""
-    if not value:
-        return None
-    key = _key(value)
-    code = _COUNTRY_TABLE.get(key) or _COUNTRY_TABLE.get(key.replace(" ", ""))
+    code = _look_up(_COUNTRY_TABLE, _key(value) if value else "")
     return code if code in US_TERRITORIES else None
 
 
@@ -157,12 +162,10 @@ def normalise_state(value: str | None, country: str | None = None) -> tuple[str,
     Outside the US and Canada a short alphanumeric code is kept as typed (upper case), so a territory listing
     ``("MX", "JAL")`` still matches ``state="jal", country="MX"``.
     """
-    if not value:
-        return None
-    key = _key(value)
+    key = _key(value) if value else ""
     if not key:
         return None
-    found = _STATES.get(key) or _STATES.get(key.replace(" ", ""))
+    found = _look_up(_STATES, key)
     if found is not None:
         if country is None or found[0] == country:
             return found

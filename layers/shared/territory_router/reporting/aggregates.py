@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from territory_router.domain.ids import USER_KEY_PREFIX
 from territory_router.domain.leads import TagMethod, TagPrecision, default_precision
 from territory_router.domain.messages import (
     DETAIL_LEAD_ASSIGNED,
@@ -31,7 +32,6 @@ AGG_PREFIX = "AGG#"
 TERRITORY_PREFIX = "TERRITORY#"
 REP_PREFIX = "REP#"
 NO_TERRITORY = "(none)"  # leads no territory matched (UNTAGGED)
-USER_PREFIX = "005"  # Salesforce User ids; queues (00G) are owners but not reps
 
 # Counters kept on both TERRITORY# and REP# items.
 ASSIGNED = "assigned"  # leads given to this territory's reps / to this rep (first assignment)
@@ -109,7 +109,7 @@ def _epoch(value: datetime) -> int:
 
 
 def _is_rep(owner_id: str | None) -> bool:
-    return bool(owner_id) and str(owner_id).startswith(USER_PREFIX)
+    return bool(owner_id) and str(owner_id).startswith(USER_KEY_PREFIX)  # queues (00G) are owners but not reps
 
 
 def _add(counters: dict[str, int], name: str, value: int = 1) -> None:
@@ -145,6 +145,14 @@ def delta_for_event(detail_type: str, detail: Mapping[str, Any]) -> AggregateDel
     raise NotAnAppEvent(f"not an app event detail-type: {detail_type!r}")
 
 
+def _add_tag(territory: dict[str, int], d: LeadAssignedDetail) -> None:
+    """Count how the lead was tagged: its method and its precision (the method's default for older events)."""
+    method = d.tag_method if d.tag_method in TagMethod.__members__ else TagMethod.UNTAGGED.value
+    _add(territory, TAG_PREFIX + method)
+    precision = d.tag_precision if d.tag_precision in TagPrecision.__members__ else default_precision(method).value
+    _add(territory, PRECISION_PREFIX + precision)
+
+
 def _assignment_delta(detail_type: str, d: LeadAssignedDetail, received_at: datetime | None) -> AggregateDelta:
     territory_id = d.territory_id or NO_TERRITORY
     territory: dict[str, int] = {}
@@ -154,18 +162,12 @@ def _assignment_delta(detail_type: str, d: LeadAssignedDetail, received_at: date
     if detail_type == DETAIL_LEAD_KEPT:
         # The lead kept its owner: it is tagged and counted in the rep's load, but we did not assign it.
         _add(territory, KEPT)
-        method = d.tag_method if d.tag_method in TagMethod.__members__ else TagMethod.UNTAGGED.value
-        _add(territory, TAG_PREFIX + method)
-        precision = d.tag_precision if d.tag_precision in TagPrecision.__members__ else default_precision(method).value
-        _add(territory, PRECISION_PREFIX + precision)
+        _add_tag(territory, d)
         if owner_is_rep:
             _add(reps.setdefault(d.owner_id, {}), KEPT)
     elif detail_type == DETAIL_LEAD_ASSIGNED:
         _add(territory, ASSIGNED)
-        method = d.tag_method if d.tag_method in TagMethod.__members__ else TagMethod.UNTAGGED.value
-        _add(territory, TAG_PREFIX + method)
-        precision = d.tag_precision if d.tag_precision in TagPrecision.__members__ else default_precision(method).value
-        _add(territory, PRECISION_PREFIX + precision)
+        _add_tag(territory, d)
         if d.fallback:
             _add(territory, FALLBACK)
         if owner_is_rep:

@@ -1,21 +1,5 @@
-"""Salesforce integration: Event Relay/CDC intake parsing, lead lifecycle rules, writeback planning."""
+"""Salesforce integration: Event Relay/CDC intake parsing (``events``), lead lifecycle rules, writeback rules, ids.
 
-from territory_router.salesforce.events import (
-    ChangeKind,
-    EventSource,
-    ForeignOrgEvent,
-    InvalidEvent,
-    LeadChange,
-    parse_relay_event,
-    parse_relay_message,
-)
-
-__all__ = [
-    "ChangeKind",
-    "EventSource",
-    "ForeignOrgEvent",
-    "InvalidEvent",
-    "LeadChange",
-    "parse_relay_event",
-    "parse_relay_message",
-]
+Import the modules themselves (``territory_router.salesforce.events`` ...): the package re-exports nothing, so
+importing the id rule (``domain.ids``) does not load the event models with it.
+"""

@@ -29,15 +29,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from territory_router.domain.leads import Lead
-from territory_router.salesforce.bitmap import EventSchema, UndecodableBitmap, decode_field_list, has_bitmaps
-from territory_router.salesforce.ids import (
+from territory_router.domain.ids import (
     LEAD_KEY_PREFIX,
     ORG_KEY_PREFIX,
     is_salesforce_id,
     same_id,
     to_18,
 )
+from territory_router.domain.leads import Lead
+from territory_router.salesforce.bitmap import EventSchema, UndecodableBitmap, decode_field_list, has_bitmaps
 
 PARTNER_SOURCE_PREFIX = "aws.partner/salesforce.com/"
 LEAD_CHANGE_EVENT = "LeadChangeEvent"
@@ -45,8 +45,8 @@ LEAD_ROUTING_EVENT = "Lead_Routing__e"
 TASK_CHANGE_EVENT = "TaskChangeEvent"
 EVENT_CHANGE_EVENT = "EventChangeEvent"
 # Event Relay names the channel in detail-type; accept the bare event name too.
-CDC_DETAIL_TYPES = frozenset({"/data/LeadChangeEvent", "LeadChangeEvent"})
-PLATFORM_DETAIL_TYPES = frozenset({"/event/Lead_Routing__e", "Lead_Routing__e"})
+CDC_DETAIL_TYPES = frozenset({f"/data/{LEAD_CHANGE_EVENT}", LEAD_CHANGE_EVENT})
+PLATFORM_DETAIL_TYPES = frozenset({f"/event/{LEAD_ROUTING_EVENT}", LEAD_ROUTING_EVENT})
 ACTIVITY_DETAIL_TYPES = frozenset(
     {"/data/TaskChangeEvent", "TaskChangeEvent", "/data/EventChangeEvent", "EventChangeEvent"}
 )

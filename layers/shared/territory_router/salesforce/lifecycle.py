@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from territory_router.domain.ids import is_salesforce_id, same_id
 from territory_router.salesforce.events import ChangeKind, LeadChange
 from territory_router.salesforce.geocodes import location_changed
-from territory_router.salesforce.ids import is_salesforce_id, same_id
-from territory_router.salesforce.writeback import WritebackFieldMap
+from territory_router.salesforce.writeback_rules import WritebackFieldMap
 
 # Our writeback tags its calls (Sforce-Call-Options: client=...); CDC reports it in changeOrigin.
 INTEGRATION_CLIENT_NAME = "TerritoryRouter"

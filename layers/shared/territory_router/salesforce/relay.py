@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from territory_router.domain.ids import to_18
 from territory_router.domain.leads import Lead
 from territory_router.salesforce.events import LEAD_ROUTING_EVENT, PARTNER_SOURCE_PREFIX
-from territory_router.salesforce.ids import to_18
 
 DEFAULT_RELAY_ID = "0YLxx0000000001GAA"
 DEFAULT_ACCOUNT = "123456789012"

@@ -1,7 +1,7 @@
 """SOQL text for the few queries Territory Router sends (pure: no I/O). Rules and sources in docs/salesforce.md.
 
 * ``leads_by_id(ids, fields)`` -> one ``SELECT … FROM Lead WHERE Id IN (…)`` per ≤ 200 ids (ids normalised to
-  18 characters with ``territory_router.salesforce.ids``; the same record named by its 15- and 18-character id
+  18 characters with ``territory_router.domain.ids``; the same record named by its 15- and 18-character id
   is asked for once).
 * ``unrouted_leads(fields, since, …)`` -> the reconciliation query: open, unconverted leads without a routing
   status whose ``SystemModstamp`` (indexed; never earlier than ``LastModifiedDate``, itself never earlier than
@@ -18,13 +18,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from territory_router.salesforce.ids import InvalidSalesforceId, is_salesforce_id, to_18
+from territory_router.domain.ids import InvalidSalesforceId, is_salesforce_id, to_18
 
 # The issue's bound (and sObject Collections' own): one query names at most 200 ids, so the WHERE clause stays far
 # below SOQL's 100,000-character statement limit and the REST GET below the 16,384-byte URI limit.
 MAX_IDS_PER_QUERY = 200
-# A synchronous query returns at most 2,000 records a page; more come through nextRecordsUrl.
-QUERY_PAGE_SIZE = 2000
 
 _FIELD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 _ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
@@ -138,7 +136,7 @@ def unrouted_leads(
 class LeadReader(Protocol):
     """Reads leads from Salesforce (``territory_router.adapters.salesforce_client.SalesforceClient`` is one).
 
-    Errors are those of ``territory_router.salesforce.writeback``: ``SalesforceRetryableError`` (unreachable, API
+    Errors are those of ``territory_router.salesforce.writeback_rules``: ``SalesforceRetryableError`` (unreachable, API
     limit, 5xx: try later), ``SalesforceAuthError`` (credentials refused), ``SalesforceError`` (the query itself is
     wrong: ``MALFORMED_QUERY``, ``INVALID_FIELD``).
     """
@@ -148,5 +146,6 @@ class LeadReader(Protocol):
         ...
 
     def query_records(self, soql: str, *, max_records: int | None = None) -> Iterator[dict[str, Any]]:
-        """The records of one query, page after page (``nextRecordsUrl``), stopping after ``max_records``."""
+        """The records of one query, page after page (``nextRecordsUrl``: a synchronous query answers at most 2,000
+        records a page), stopping after ``max_records``."""
         ...

@@ -10,15 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-class PoisonMessage(Exception):
-    """This message can never be processed; ``reason`` says why (no personal data)."""
-
-    def __init__(self, reason: str, code: str = "INVALID"):
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
-
-
 @dataclass
 class DeadLetterSender:
     sqs_client: object

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from territory_router.domain.ids import to_18
 from territory_router.salesforce.events import RECORD_FIELDS, ChangeKind, LeadChange, lead_from_record
-from territory_router.salesforce.ids import to_18
 from territory_router.salesforce.lifecycle import STATE_FIELDS, routable_now
 from territory_router.salesforce.soql import LeadReader
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
@@ -16,11 +18,13 @@ from territory_router.domain.leads import LeadStatus
 from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
+    ReconciliationRequest,
     RetagRequest,
     TagRequest,
     lifecycle_detail,
 )
 from territory_router.salesforce.events import ChangeKind, LeadChange
+from territory_router.salesforce.lifecycle import Action, LifecycleAction
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +40,46 @@ class LifecyclePort(Protocol):
     def release(self, lead_id: str, *, new_status: LeadStatus, now: datetime, reason: str) -> bool: ...
 
 
+class Announcer(Protocol):
+    """``adapters.events.EventPublisher``: ``(key, detail-type, detail)`` in, the keys that failed out."""
+
+    def publish(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> list[str]: ...
+
+
+class ReconcileTrigger(Protocol):
+    """``services.reconciliation.ReconciliationTrigger``: "run a reconciliation now" (raises when it cannot ask)."""
+
+    def request(self, *, reason: str, now: datetime, source_event_id: str | None = None,
+                since: datetime | None = None) -> ReconciliationRequest: ...
+
+
+class IntakeResult(BaseModel):
+    """What one change did. It is what the idempotency record stores: a retried event gets the same answer, so a
+    ``queue`` result sends its TagRequest again (a send that failed the first time is made again)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    action: str  # queued, requeued, duplicate, attended, closed, deleted, geocoded, no_change, ignored, ...
+    reason: str | None = None
+    lead_id: str | None = None
+    queue: bool = False  # the caller queues the change's TagRequest (tag_request_for)
+    released: bool | None = None  # the lifecycle change was made by this call (False: it was already made)
+    status: str | None = None  # duplicate: the status the lead already has
+    change_type: str | None = None
+    via: str | None = None  # "activity": attention shown by a Task/Event
+
+
 @dataclass
 class IntakeDeps:
     leads: LeadRepository
     lifecycle: LifecyclePort | None = None
     integration_user_id: str | None = None
-    classify_update: Callable[..., Any] | None = None
-    events: Any = None  # EventPublisher for LeadAttended/LeadClosed (reports); None = do not announce
-    # services.reconciliation.ReconciliationTrigger: "run a reconciliation now" (GAP_OVERFLOW, wildcard recordIds)
-    reconcile: Any = None
+    classify_update: Callable[..., LifecycleAction] | None = None  # salesforce.lifecycle.classify_update
+    events: Announcer | None = None  # LeadAttended/LeadClosed for reports; None = do not announce
+    reconcile: ReconcileTrigger | None = None  # GAP_OVERFLOW, wildcard recordIds
     # User ids the active roster counts (reps, managers, escalation owners), asked only when needed.
     roster_people: Callable[[], Collection[str]] | None = None
-    classify_activity: Callable[..., Any] | None = None
+    classify_activity: Callable[..., LifecycleAction] | None = None  # salesforce.lifecycle.classify_activity
 
     def __post_init__(self) -> None:
         if self.classify_update is None:
@@ -60,7 +92,7 @@ class IntakeDeps:
             self.classify_activity = classify_activity
 
 
-def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> IntakeResult:
     """Apply one lead change. Safe to repeat: every write is conditional. Returns what was done."""
     if change.kind in (ChangeKind.CREATE, ChangeKind.UNDELETE):
         return _take_in(change, deps=deps, now=now)
@@ -74,26 +106,26 @@ def handle_change(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dic
         return _request_reconcile(change, deps=deps, now=now)
     if change.kind == ChangeKind.DELETE:
         if deps.lifecycle is None or change.lead_id is None:
-            return {"action": "ignored", "reason": "no lifecycle handler"}
+            return IntakeResult(action="ignored", reason="no lifecycle handler")
         released = deps.lifecycle.release(
             change.lead_id, new_status=LeadStatus.DELETED, now=now, reason="deleted in Salesforce"
         )
-        return {"action": "deleted", "released": released}
+        return IntakeResult(action="deleted", released=released)
     if change.lead_id is None and deps.reconcile is not None:
         # GAP_OVERFLOW names no record: the leads behind it are found by a reconciliation run.
         deps.reconcile.request(reason=f"{change.change_type}: Salesforce named no record", now=now,
                                source_event_id=change.event_id)
-        return {"action": "reconciliation_requested", "change_type": change.change_type}
+        return IntakeResult(action="reconciliation_requested", change_type=change.change_type)
     # GAP events carry no data: report them loudly so an admin can re-sync; never drop them silently.
     log.warning(
         "Salesforce sent a gap event: lead data for this change is not available",
         extra={"change_type": change.change_type, "lead_id": change.lead_id, "event_id": change.event_id},
     )
-    return {"action": "gap_reported", "change_type": change.change_type}
+    return IntakeResult(action="gap_reported", change_type=change.change_type)
 
 
-def _take_in(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
-    """Record the lead; ``"queue": True`` in the result asks the caller to queue its TagRequest.
+def _take_in(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> IntakeResult:
+    """Record the lead; ``queue`` in the result asks the caller to queue its TagRequest.
 
     The caller sends a whole batch at once (``tag_request_for``). The result stays small because it is what the
     idempotency record stores: a retried event answered from that record still says ``queue``, so a send that
@@ -101,7 +133,7 @@ def _take_in(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str
     """
     lead = change.lead
     if lead is None:
-        return {"action": "ignored", "reason": f"{change.kind} without lead data"}
+        return IntakeResult(action="ignored", reason=f"{change.kind} without lead data")
     created = deps.leads.create_received(lead, received_at=now, source_event_id=change.event_id)
     if not created and change.kind == ChangeKind.UNDELETE:
         created = deps.leads.reopen_deleted(lead, now=now, source_event_id=change.event_id)
@@ -109,8 +141,8 @@ def _take_in(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str
         existing = deps.leads.get(lead.lead_id)
         # A retry after the record was written but before the message was sent: send it now.
         if not existing or existing.get("status") != LeadStatus.RECEIVED.value:
-            return {"action": "duplicate", "status": existing.get("status") if existing else None}
-    return {"action": "queued" if created else "requeued", "lead_id": lead.lead_id, "queue": True}
+            return IntakeResult(action="duplicate", status=existing.get("status") if existing else None)
+    return IntakeResult(action="queued" if created else "requeued", lead_id=lead.lead_id, queue=True)
 
 
 def tag_request_for(change: LeadChange, *, now: datetime) -> str:
@@ -128,24 +160,21 @@ def send_tag_requests(publisher: QueuePublisher, queue_url: str, requests: list[
     return set(publisher.send_batch(queue_url, requests)) if requests else set()
 
 
-def _follow_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+def _follow_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> IntakeResult:
     if deps.lifecycle is None or deps.classify_update is None or change.lead_id is None:
-        return {"action": "ignored", "reason": "no lifecycle handler"}
+        return IntakeResult(action="ignored", reason="no lifecycle handler")
     stored = deps.leads.get(change.lead_id)
     if stored is None:
-        return {"action": "ignored", "reason": "update for a lead we never routed"}
+        return IntakeResult(action="ignored", reason="update for a lead we never routed")
     decision = deps.classify_update(
         change, integration_user_id=deps.integration_user_id, our_owner_id=stored.get("owner_id")
     )
-    action = getattr(decision, "action", decision)
-    action_name = str(getattr(action, "value", action))
-    reason = getattr(decision, "reason", action_name)
-    if action_name == "GEOCODED":
+    if decision.action == Action.GEOCODED:
         return _follow_location(change, stored, deps=deps, now=now)
-    return _settle(change.lead_id, stored, action_name, reason, deps=deps, now=now)
+    return _settle(change.lead_id, stored, decision.action, decision.reason, deps=deps, now=now)
 
 
-def _follow_refetched_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+def _follow_refetched_update(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> IntakeResult:
     """A gap event whose lead was read back (``services.gaps``): judge Salesforce's current state of it.
 
     Same rules as the re-read before a re-route (``lifecycle.classify_current``): worked -> attended,
@@ -155,57 +184,57 @@ def _follow_refetched_update(change: LeadChange, *, deps: IntakeDeps, now: datet
     from territory_router.services.salesforce_state import judge
 
     if deps.lifecycle is None or change.lead_id is None:
-        return {"action": "ignored", "reason": "no lifecycle handler"}
+        return IntakeResult(action="ignored", reason="no lifecycle handler")
     stored = deps.leads.get(change.lead_id)
     if stored is None:
         _, why = routable_now(change.changed_fields)
-        return {"action": "ignored", "reason": f"{change.change_type} for a lead we never routed ({why})"}
+        return IntakeResult(action="ignored", reason=f"{change.change_type} for a lead we never routed ({why})")
     decision = judge(change.changed_fields, stored, integration_user_id=deps.integration_user_id)
-    return _settle(change.lead_id, stored, decision.action.value, decision.reason, deps=deps, now=now)
+    return _settle(change.lead_id, stored, decision.action, decision.reason, deps=deps, now=now)
 
 
 def _settle(
-    lead_id: str, stored: dict[str, Any], action_name: str, reason: str, *, deps: IntakeDeps, now: datetime
-) -> dict[str, Any]:
+    lead_id: str, stored: dict[str, Any], action: Action, reason: str, *, deps: IntakeDeps, now: datetime
+) -> IntakeResult:
     """Apply a lifecycle decision (ATTENDED / CLOSED / DELETED / anything else: no change) and announce it."""
-    if action_name == "ATTENDED":
+    if action == Action.ATTENDED:
         released = deps.lifecycle.mark_attended(lead_id, now=now, reason=reason)
         _announce(deps, DETAIL_LEAD_ATTENDED, stored, LeadStatus.ATTENDED, now, reason, released)
-        return {"action": "attended", "released": released}
-    if action_name in ("CLOSED", "DELETED"):
-        status = LeadStatus.CLOSED if action_name == "CLOSED" else LeadStatus.DELETED
+        return IntakeResult(action="attended", released=released)
+    if action in (Action.CLOSED, Action.DELETED):
+        status = LeadStatus.CLOSED if action == Action.CLOSED else LeadStatus.DELETED
         released = deps.lifecycle.release(lead_id, new_status=status, now=now, reason=reason)
         _announce(deps, DETAIL_LEAD_CLOSED, stored, status, now, reason, released)
-        return {"action": action_name.lower(), "released": released}
-    return {"action": "no_change", "reason": reason}
+        return IntakeResult(action=action.value.lower(), released=released)
+    return IntakeResult(action="no_change", reason=reason)
 
 
-def _follow_activity(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+def _follow_activity(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> IntakeResult:
     """A Task/Event on a lead we route: attention when its owner, creator or saver is the lead's owner or someone
     the roster counts (``classify_activity``). Activities on contacts, unknown leads or by our integration are
     ignored, never dead-lettered."""
     classify = deps.classify_activity
     if classify is None or deps.lifecycle is None:
-        return {"action": "ignored", "reason": "no lifecycle handler"}
+        return IntakeResult(action="ignored", reason="no lifecycle handler")
     if change.lead_id is None:
         decision = classify(change, integration_user_id=deps.integration_user_id, lead_owner_id=None)
-        return {"action": "activity_ignored", "reason": decision.reason}
+        return IntakeResult(action="activity_ignored", reason=decision.reason)
     stored = deps.leads.get(change.lead_id)
     if stored is None:
-        return {"action": "activity_ignored", "reason": "activity on a lead we never routed"}
+        return IntakeResult(action="activity_ignored", reason="activity on a lead we never routed")
     decision = classify(
         change,
         integration_user_id=deps.integration_user_id,
         lead_owner_id=stored.get("owner_id"),
         roster_people=deps.roster_people or (),
     )
-    reason = getattr(decision, "reason", "")
-    if str(getattr(decision.action, "value", decision.action)) != "ATTENDED":
-        return {"action": "activity_ignored", "reason": reason}
-    return {**_settle(change.lead_id, stored, "ATTENDED", reason, deps=deps, now=now), "via": "activity"}
+    if decision.action != Action.ATTENDED:
+        return IntakeResult(action="activity_ignored", reason=decision.reason)
+    settled = _settle(change.lead_id, stored, Action.ATTENDED, decision.reason, deps=deps, now=now)
+    return settled.model_copy(update={"via": "activity"})
 
 
-def _request_reconcile(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+def _request_reconcile(change: LeadChange, *, deps: IntakeDeps, now: datetime) -> IntakeResult:
     """Wildcard record ids (``00Q*``): the leads are unknown, so ask for a reconciliation run by query.
 
     The request goes through ``deps.reconcile`` (``ReconciliationTrigger.request(reason=, now=, source_event_id=,
@@ -220,12 +249,12 @@ def _request_reconcile(change: LeadChange, *, deps: IntakeDeps, now: datetime) -
             "Salesforce sent a change without record ids and no reconciliation trigger is configured",
             extra={"change_type": change.change_type, "event_id": change.event_id, "reason": reason},
         )
-        return {"action": "reconcile_reported", "change_type": change.change_type}
+        return IntakeResult(action="reconcile_reported", change_type=change.change_type)
     deps.reconcile.request(reason=reason, now=now, source_event_id=change.event_id, since=at - RECONCILE_LOOKBACK)
-    return {"action": "reconciliation_requested", "change_type": change.change_type}
+    return IntakeResult(action="reconciliation_requested", change_type=change.change_type)
 
 
-def _follow_location(change: LeadChange, stored: dict[str, Any], *, deps: IntakeDeps, now: datetime) -> dict[str, Any]:
+def _follow_location(change: LeadChange, stored: dict[str, Any], *, deps: IntakeDeps, now: datetime) -> IntakeResult:
     """The lead's location changed after it was taken in (a late Salesforce geocode, an address edit): record the
     new location and queue the lead to be tagged again (``queue``: the caller sends a RetagRequest). Tagging and
     assignment decide what it means: assign, move to another territory (nobody worked it yet) or refine the stamp.
@@ -235,13 +264,13 @@ def _follow_location(change: LeadChange, stored: dict[str, Any], *, deps: Intake
 
     status = stored.get("status")
     if status in (LeadStatus.CLOSED.value, LeadStatus.DELETED.value):
-        return {"action": "no_change", "reason": f"location changed but the lead is {str(status).lower()}"}
+        return IntakeResult(action="no_change", reason=f"location changed but the lead is {str(status).lower()}")
     data = {**(stored.get("lead") or {}), "lead_id": stored["lead_id"]}
     lead = relocated(Lead.model_validate(data), change.changed_fields)
     at = change.commit_timestamp or now
     if not deps.leads.update_location(lead, at=at, now=now):
-        return {"action": "no_change", "reason": "a newer location is already recorded"}
-    return {"action": "geocoded", "lead_id": stored["lead_id"], "queue": True}
+        return IntakeResult(action="no_change", reason="a newer location is already recorded")
+    return IntakeResult(action="geocoded", lead_id=stored["lead_id"], queue=True)
 
 
 def _announce(

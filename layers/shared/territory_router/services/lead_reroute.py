@@ -35,16 +35,16 @@ from territory_router.assignment.reroute import (
     Screen,
     reroute_due_leads,
 )
+from territory_router.domain.ids import to_18
 from territory_router.domain.messages import (
     DETAIL_LEAD_ATTENDED,
     DETAIL_LEAD_CLOSED,
     DETAIL_LEAD_ESCALATED,
     DETAIL_LEAD_REROUTED,
 )
-from territory_router.salesforce.ids import to_18
+from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError
 from territory_router.salesforce.lifecycle import STATE_FIELDS, Action, classify_current
 from territory_router.salesforce.soql import MAX_IDS_PER_QUERY, LeadReader, chunks
-from territory_router.salesforce.writeback import SalesforceAuthError, SalesforceError
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from territory_router.domain.ids import is_salesforce_id, to_18
 from territory_router.domain.messages import ReconciliationRequest
 from territory_router.salesforce import soql
 from territory_router.salesforce.events import RECORD_FIELDS
-from territory_router.salesforce.ids import is_salesforce_id, to_18
 from territory_router.salesforce.lifecycle import STATE_FIELDS, routable_now
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,25 @@ def requested_since(bodies: Iterable[str], default: datetime) -> tuple[datetime,
     return since, unreadable
 
 
+@dataclass(frozen=True)
+class ReconcileSummary:
+    """What one reconciliation run did (the function's metrics, its log line and its response)."""
+
+    since: datetime
+    read: int  # unrouted leads Salesforce returned
+    not_routable: dict[str, int]  # why the others were left (converted, closed, worked ...) -> how many
+    truncated: bool  # more than max_leads: the next run continues
+    candidates: int
+    already_known: int
+    fed: int  # sent to intake
+    failed: int  # SQS did not accept them: the next run sends them again
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"since": self.since.isoformat(), "read": self.read, "not_routable": dict(self.not_routable),
+                "truncated": self.truncated, "candidates": self.candidates, "already_known": self.already_known,
+                "fed": self.fed, "failed": self.failed}
+
+
 def reconcile(
     *,
     reader: soql.LeadReader,
@@ -250,17 +269,17 @@ def reconcile(
     max_leads: int,
     extra_fields: Iterable[str] = (),
     routing_status_field: str | None = "Routing_Status__c",
-) -> dict[str, Any]:
+) -> ReconcileSummary:
     """One reconciliation run: find the unrouted leads of ``[since, now)`` and feed the new ones to intake."""
     found = find_unrouted(reader, since=since, max_leads=max_leads, extra_fields=extra_fields,
                           routing_status_field=routing_status_field)
     feed = feed_intake(found.records, org_id=org_id, known=known, sender=sender, queue_url=intake_queue_url, now=now)
-    summary = {"since": since.isoformat(), "read": found.read, "not_routable": dict(found.not_routable),
-               "truncated": found.truncated, **feed.as_dict()}
+    summary = ReconcileSummary(since=since, read=found.read, not_routable=dict(found.not_routable),
+                               truncated=found.truncated, candidates=feed.candidates,
+                               already_known=feed.already_known, fed=len(feed.fed), failed=len(feed.failed))
     if found.truncated:
         log.warning("more unrouted leads than one run takes: the next run continues with the rest",
-                    extra={"max_leads": max_leads, **summary})
+                    extra={"max_leads": max_leads, **summary.as_dict()})
     if feed.failed:
         log.error("SQS refused some reconciled leads; the next run sends them again", extra={"failed": feed.failed[:20]})
     return summary
-

@@ -7,13 +7,33 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.domain.leads import Lead, LeadStatus, TagMethod, TagResult
 from territory_router.domain.messages import AssignRequest, RetagRequest, TagRequest
 
+if TYPE_CHECKING:  # the tagger's modules (numpy, shapely) load with the first index, not with this module
+    from territory_router.adapters.geocoder_location import LocationServiceGeocoder
+    from territory_router.tagging.triage import Tagger
+
 log = logging.getLogger(__name__)
+
+
+class TaggingSettings(Protocol):
+    """What the tagger is configured from (``config.LeadTaggingSettings``)."""
+
+    @property
+    def nearest_tolerance_km(self) -> float: ...
+
+    @property
+    def catch_all_territory_id(self) -> str | None: ...
+
+    @property
+    def place_index_name(self) -> str | None: ...
+
+    @property
+    def geocode_budget_per_batch(self) -> int: ...
 
 
 class ActiveTaggerCache:
@@ -27,17 +47,17 @@ class ActiveTaggerCache:
         self,
         get_active: Callable[[], tuple[str, str] | None],
         load_bytes: Callable[[str], bytes],
-        build: Callable[[bytes], Any],
+        build: Callable[[bytes], Tagger],
     ) -> None:
         self._get_active = get_active
         self._load_bytes = load_bytes
         self._build = build
         self._lock = threading.Lock()
         self.version: str | None = None
-        self.tagger: Any = None
+        self.tagger: Tagger | None = None
         self.loads = 0
 
-    def current(self) -> tuple[str | None, Any]:
+    def current(self) -> tuple[str | None, Tagger | None]:
         active = self._get_active()
         if active is None:
             return None, None
@@ -57,7 +77,7 @@ class TaggedLead:
     tag: TagResult
 
 
-def tag_requests(requests: Sequence[TagRequest], tagger: Any) -> list[TaggedLead]:
+def tag_requests(requests: Sequence[TagRequest], tagger: Tagger | None) -> list[TaggedLead]:
     """Tag every lead of the batch in one vectorised call. No active set → UNTAGGED with the reason."""
     if not requests:
         return []
@@ -141,7 +161,7 @@ def forward_retag(tagged: TaggedLead, *, leads: LeadRepository, send: Callable[[
     return "forwarded_retag"
 
 
-def build_tagger(index_bytes: bytes, settings: Any) -> Any:
+def build_tagger(index_bytes: bytes, settings: TaggingSettings) -> Tagger:
     """The triage tagger over a compiled index, configured from the function settings."""
     from territory_router.tagging.index import TerritoryIndex
     from territory_router.tagging.triage import Tagger, TaggingConfig
@@ -152,15 +172,15 @@ def build_tagger(index_bytes: bytes, settings: Any) -> Any:
             nearest_tolerance_km=settings.nearest_tolerance_km,
             catch_all_territory_id=settings.catch_all_territory_id,
             geocoder=geocoder_for(settings),
-            geocode_budget_per_batch=getattr(settings, "geocode_budget_per_batch", 25),
+            geocode_budget_per_batch=settings.geocode_budget_per_batch,
         ),
     )
 
 
-def geocoder_for(settings: Any) -> Any:
+def geocoder_for(settings: TaggingSettings) -> LocationServiceGeocoder | None:
     """The Amazon Location geocoder when the stack has one (``PLACE_INDEX_NAME``), else None. Its boto3 client is
     created on the first look-up, so a stack without one never imports or builds it."""
-    index = getattr(settings, "place_index_name", None)
+    index = settings.place_index_name
     if not index:
         return None
     from territory_router.adapters import aws

@@ -163,11 +163,6 @@ class TerritoryIndex:
         return cls._build(meta, geometries)
 
     @classmethod
-    def from_territory_set(cls, territory_set: TerritorySet) -> TerritoryIndex:
-        """Same as ``from_bytes(compile_index(territory_set))`` (handy in tests and the CLI)."""
-        return cls.from_bytes(compile_index(territory_set))
-
-    @classmethod
     def _build(cls, meta: dict[str, Any], geometries: np.ndarray) -> TerritoryIndex:
         ids = tuple(meta["ids"])
         postal: dict[tuple[str, str], int] = {}

@@ -49,12 +49,11 @@ Rules for doubtful input (all written into the note):
   the territory-file form (see ``regions`` and ``postal``). A missing country is inferred from the state or
   the postal code.
 
-``Tagger.tag_many`` is vectorised over the batch: one tree query + one prepared ``intersects_xy`` call for the
-polygon step, the same for the swapped readings of the misses, one ``dwithin`` tree query + numpy segment
-distances for the nearest step; Python runs per lead only to assemble notes (plain polygon hits and leads far
-from everything share cached results). ``Tagger.tag`` has a fast path for a single lead (tree candidates
-cached per 0.1° grid cell, bounding boxes checked before the prepared point-in-polygon test). Both give
-identical results for the same lead (tested property).
+``Tagger.tag_many`` is vectorised over the batch: the geometry's answers for every lead come from
+``tagging.spatial.PolygonLookup`` in a few array calls (polygon hits, the swapped readings of the misses, the
+nearest polygon); Python runs per lead only to walk this ladder and assemble notes (plain polygon hits and leads
+far from everything share cached results). ``Tagger.tag`` has a fast path for a single lead (the lookup's grid-cell
+cache). Both give identical results for the same lead (tested property).
 """
 
 from __future__ import annotations
@@ -65,17 +64,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
-import shapely.lib
 
 from territory_router.domain.leads import Lead, TagMethod, TagResult
 from territory_router.geography.gazetteer import Gazetteer, Place, default_gazetteer
 from territory_router.geography.postal import guess_country, normalise_postal_code, postal_prefixes
 from territory_router.geography.precision import TagPrecision, from_salesforce_accuracy
 from territory_router.geography.regions import normalise_country, normalise_state, territory_state
-from territory_router.tagging.geo import BoundarySegments, search_radius_deg
 from territory_router.tagging.geocoding import BudgetedGeocoder, Geocoder
 from territory_router.tagging.index import TerritoryIndex
+from territory_router.tagging.spatial import NO_FACTS, PointFacts, PolygonLookup
 
 _AGREE, _CONTRADICT, _UNKNOWN = 1, -1, 0
 
@@ -101,18 +98,6 @@ class TaggingConfig:
             raise ValueError("nearest_tolerance_km must be a finite number >= 0")
         if self.grid_cell_degrees <= 0:
             raise ValueError("grid_cell_degrees must be > 0")
-
-
-@dataclass(frozen=True, slots=True)
-class _Spatial:
-    """What the geometry says about one point: polygon hits, the swapped reading's hits, the nearest polygon."""
-
-    hits: list[int]  # positions (precedence order) of the polygons holding the point
-    swap_hits: list[int] | None  # the same for (lat, lon) read the other way round; None: not applicable
-    nearest: tuple[int, float] | None  # (position, km) of the nearest candidate, possibly beyond tolerance
-
-
-_NO_SPATIAL = _Spatial([], None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +151,11 @@ class Tagger:
         self.config = config or TaggingConfig()
         self.catch_all_id = self.config.catch_all_territory_id or index.catch_all_territory_id
         self._tolerance = float(self.config.nearest_tolerance_km)
-        self._owner = index.geometry_owner.tolist()
-        self._with_polygon = frozenset(self._owner)  # positions of the territories that have a polygon
-        self._geoms = list(index.geometries)
-        self._segments: BoundarySegments | None = (
-            None  # polygon boundaries, built on the first nearest look-up
+        self.spatial = PolygonLookup(
+            index, tolerance_km=self._tolerance, grid_cell_degrees=self.config.grid_cell_degrees,
+            grid_cache_cells=self.config.grid_cache_cells,
         )
+        self._with_polygon = frozenset(self.spatial.owner)  # positions of the territories that have a polygon
         # polygons built from ZIP3 areas are approximations: a lead inside one is checked against its own ZIP
         self._approximate = index.approximate_positions
         # a polygon hit that needs the lead's declared address checked (regions, approximate polygons)
@@ -184,8 +168,6 @@ class Tagger:
         self._polygon_results_arr = np.empty(len(index), dtype=object)  # the same, for vectorised gathers
         self._memo: dict[tuple[str | None, str | None, str | None], TagResult] = {}
         self._memo_placed: dict[tuple[str | None, ...], TagResult] = {}  # leads without coordinates
-        self._cells: dict[tuple[int, int], tuple[tuple, ...]] = {}  # cell -> (owner, geom, bounds)
-        self._inv_cell = 1.0 / self.config.grid_cell_degrees
         geocoder = self.config.geocoder
         if geocoder is not None and not isinstance(geocoder, BudgetedGeocoder):
             geocoder = BudgetedGeocoder(
@@ -210,14 +192,14 @@ class Tagger:
             and -180.0 <= lon <= 180.0
             and (lat != 0.0 or lon != 0.0)
         ):
-            hits = self._hits_fast(lon, lat)
+            hits = self.spatial.hits_one(lon, lat)
             if len(hits) == 1 and not self._has_regions[hits[0]]:
                 return self._with_accuracy(lead, self._polygon_result(hits[0]))
             if hits:
-                return self._with_accuracy(lead, self._triage(lead, _Spatial(hits, None, None)))
-            return self._with_accuracy(lead, self._triage(lead, self._spatial_one(lon, lat)))
+                return self._with_accuracy(lead, self._triage(lead, PointFacts(hits, None, None)))
+            return self._with_accuracy(lead, self._triage(lead, self._facts_one(lon, lat)))
         if self._swappable(lat, lon):
-            return self._triage(lead, _Spatial([], self._hits_fast(lat, lon), None))
+            return self._triage(lead, PointFacts([], self.spatial.hits_one(lat, lon), None))
         return self._memo_unplaced(lead)
 
     def tag_many(self, leads: Sequence[Lead]) -> list[TagResult]:
@@ -242,18 +224,10 @@ class Tagger:
             return []
         lat = np.array([ld.latitude for ld in leads], dtype=float)  # None -> nan
         lon = np.array([ld.longitude for ld in leads], dtype=float)
-        with np.errstate(invalid="ignore"):
-            zero = (lat == 0) & (lon == 0)
-            usable = (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & ~zero
-            swappable = (np.abs(lon) <= 90) & (np.abs(lat) <= 180) & ~zero
-        if not self.config.try_swapped_coordinates:
-            swappable[:] = False
-        first, count, extra = self._hits_many(lon, lat, np.flatnonzero(usable))
+        where = self.spatial.locate(lat, lon, try_swapped=self.config.try_swapped_coordinates)
+        usable, swappable, nearest = where.usable, where.swappable, where.nearest
+        first, count = where.hits.first, where.hits.count
         missed = usable & (count == 0)
-        swap_first, swap_count, swap_extra = self._hits_many(
-            lat, lon, np.flatnonzero(swappable & (missed | ~usable))
-        )
-        nearest = self._nearest_many(lon, lat, np.flatnonzero(missed))
 
         out = np.empty(n, dtype=object)
         # The common case, vectorised: one polygon hit, nothing to cross-check -> the shared result object.
@@ -267,24 +241,20 @@ class Tagger:
                 self._polygon_result(p)
             out[simple_idx] = self._polygon_results_arr[positions]
         # Far from every polygon and nothing swapped: only the declared address matters (memoised).
-        lonely = missed & ~(swappable & (swap_count > 0))
+        lonely = missed & ~(swappable & (where.swap_hits.count > 0))
         for i in np.flatnonzero(lonely).tolist():
             if i not in nearest:
                 out[i] = self._memo_triage(leads[i])
         for i in np.flatnonzero(out == None).tolist():  # noqa: E711 (element-wise comparison)
             lead = leads[i]
-            c = int(count[i])
-            if c:
-                out[i] = self._triage(lead, _Spatial(extra[i] if c > 1 else [int(first[i])], None, None))
+            if count[i]:
+                out[i] = self._triage(lead, PointFacts(where.hits.of(i), None, None))
                 continue
-            swap_hits = None
-            if swappable[i]:
-                sc = int(swap_count[i])
-                swap_hits = swap_extra[i] if sc > 1 else [int(swap_first[i])] if sc else []
+            swap_hits = where.swap_hits.of(i) if swappable[i] else None
             if usable[i]:
-                out[i] = self._triage(lead, _Spatial([], swap_hits, nearest.get(i)))
+                out[i] = self._triage(lead, PointFacts([], swap_hits, nearest.get(i)))
             elif swap_hits is not None:
-                out[i] = self._triage(lead, _Spatial([], swap_hits, None))
+                out[i] = self._triage(lead, PointFacts([], swap_hits, None))
             else:
                 out[i] = self._memo_unplaced(lead)
         results = out.tolist()
@@ -294,72 +264,12 @@ class Tagger:
                 results[i] = self._with_accuracy(leads[i], results[i])
         return results
 
-    # ------------------------------------------------------------------ spatial passes
+    # ------------------------------------------------------------------ the geometry of one point
 
-    def _hits_many(self, lon: np.ndarray, lat: np.ndarray, idx: np.ndarray):
-        """Per lead (arrays of length n): first hit position in precedence order (-1: none), number of hits,
-        and a dict lead -> all hit positions for the leads with several."""
-        n = len(lon)
-        count = np.zeros(n, dtype=np.int64)
-        first = np.full(n, -1, dtype=np.int64)
-        extra: dict[int, list[int]] = {}
-        if not len(idx) or not len(self._geoms):
-            return first, count, extra
-        inp, tree_i = self.index.tree.query(shapely.points(lon[idx], lat[idx]))
-        by_polygon = np.argsort(tree_i, kind="stable")  # one polygon's tests together: its locator stays hot
-        inp, tree_i = idx[inp[by_polygon]], tree_i[by_polygon]
-        keep = shapely.intersects_xy(self.index.geometries[tree_i], lon[inp], lat[inp])
-        inp, tree_i = inp[keep], tree_i[keep]
-        if not len(inp):
-            return first, count, extra
-        order = np.argsort(inp * len(self._geoms) + tree_i)  # by lead, then precedence
-        inp, tree_i = inp[order], tree_i[order]
-        starts = np.flatnonzero(np.r_[True, inp[1:] != inp[:-1]])
-        leads_hit = inp[starts]
-        owner = self.index.geometry_owner
-        first[leads_hit] = owner[tree_i[starts]]
-        count[leads_hit] = np.diff(np.r_[starts, len(inp)])
-        multi = count[inp] > 1
-        if multi.any():
-            for lead_i, tree_j in zip(inp[multi].tolist(), tree_i[multi].tolist(), strict=True):
-                extra.setdefault(lead_i, []).append(int(owner[tree_j]))
-        return first, count, extra
-
-    def _nearest_many(
-        self, lon: np.ndarray, lat: np.ndarray, idx: np.ndarray
-    ) -> dict[int, tuple[int, float]]:
-        """For leads that hit no polygon: ``(position, km)`` of the nearest polygon among those the tree finds
-        within a generous radius in degrees (``search_radius_deg``), measured in great-circle km (it may be
-        beyond the tolerance: the caller decides). Leads with no candidate are left out. Ties: precedence."""
-        if not len(idx) or not len(self._geoms):
-            return {}
-        radius = search_radius_deg(lat[idx], self._tolerance)
-        inp, tree_i = self.index.tree.query(
-            shapely.points(lon[idx], lat[idx]), predicate="dwithin", distance=radius
-        )
-        if not len(inp):
-            return {}
-        leads_i = idx[inp]
-        if self._segments is None:
-            self._segments = BoundarySegments(self.index.geometries)
-        km = self._segments.distance_km(tree_i, lon[leads_i], lat[leads_i])
-        order = np.lexsort((tree_i, km, leads_i))  # per lead: smallest km, then precedence
-        leads_sorted = leads_i[order]
-        first_of_lead = np.ones(len(order), dtype=bool)
-        first_of_lead[1:] = leads_sorted[1:] != leads_sorted[:-1]
-        best = order[first_of_lead]
-        owner = self._owner
-        return {
-            int(lead_i): (owner[int(t)], float(d))
-            for lead_i, t, d in zip(leads_i[best], tree_i[best], km[best], strict=True)
-            if math.isfinite(d)
-        }
-
-    def _spatial_one(self, lon: float, lat: float) -> _Spatial:
-        """``tag_many``'s spatial passes for one point that hit no polygon."""
-        swap = self._hits_fast(lat, lon) if self._swappable(lat, lon) else None
-        near = self._nearest_many(np.array([lon]), np.array([lat]), np.array([0])).get(0)
-        return _Spatial([], swap, near)
+    def _facts_one(self, lon: float, lat: float) -> PointFacts:
+        """``tag_many``'s spatial answers for one point that hit no polygon."""
+        swap = self.spatial.hits_one(lat, lon) if self._swappable(lat, lon) else None
+        return PointFacts([], swap, self.spatial.nearest_one(lon, lat))
 
     def _swappable(self, lat: float | None, lon: float | None) -> bool:
         return bool(
@@ -370,31 +280,6 @@ class Tagger:
             and -180 <= lat <= 180
             and (lat != 0 or lon != 0)
         )
-
-    def _hits_fast(self, lon: float, lat: float) -> list[int]:
-        """Polygon hits for one point: tree candidates cached per grid cell, prepared ``intersects_xy``."""
-        inv = self._inv_cell
-        key = (math.floor(lon * inv), math.floor(lat * inv))
-        candidates = self._cells.get(key)
-        if candidates is None:
-            candidates = self._cell_candidates(key)
-        intersects_xy = shapely.lib.intersects_xy
-        return [
-            owner
-            for owner, geom, x0, y0, x1, y1 in candidates
-            if x0 <= lon <= x1 and y0 <= lat <= y1 and intersects_xy(geom, lon, lat)
-        ]
-
-    def _cell_candidates(self, key: tuple[int, int]) -> tuple[tuple, ...]:
-        size = self.config.grid_cell_degrees
-        x0, y0 = key[0] * size, key[1] * size
-        found = np.sort(self.index.tree.query(shapely.box(x0, y0, x0 + size, y0 + size))).tolist()
-        bounds = shapely.bounds(self.index.geometries[found]).tolist() if found else []
-        candidates = tuple((self._owner[i], self._geoms[i], *b) for i, b in zip(found, bounds, strict=True))
-        if len(self._cells) >= self.config.grid_cache_cells:
-            self._cells.clear()
-        self._cells[key] = candidates
-        return candidates
 
     def _polygon_result(self, position: int) -> TagResult:
         result = self._polygon_results[position]
@@ -415,7 +300,7 @@ class Tagger:
         key = (lead.country, lead.state, lead.postal_code)
         result = self._memo.get(key)
         if result is None:
-            result = self._triage(lead, _NO_SPATIAL)
+            result = self._triage(lead, NO_FACTS)
             if len(self._memo) >= 10_000:
                 self._memo.clear()
             self._memo[key] = result
@@ -526,14 +411,14 @@ class Tagger:
             )
         return _UNKNOWN, ""
 
-    def _triage(self, lead: Lead, spatial: _Spatial | None) -> TagResult:
+    def _triage(self, lead: Lead, spatial: PointFacts | None) -> TagResult:
         """The whole ladder for one lead. ``spatial``: what the geometry says about its point (None when the
         coordinates are unusable and cannot be read swapped)."""
         located = _coordinates(lead)
         facts = self._facts(lead, infer_state=not isinstance(located, tuple))
         notes: list[str] = list(facts.notes)
         pending: _Pending | None = None
-        spatial = spatial or _NO_SPATIAL
+        spatial = spatial or NO_FACTS
 
         if isinstance(located, tuple):
             lon, lat = located
@@ -601,10 +486,10 @@ class Tagger:
     def _at_point(
         self, lon: float, lat: float, facts: _Facts, notes: list[str], method: TagMethod, precision: TagPrecision
     ) -> TagResult | _Pending | None:
-        hits = self._hits_fast(lon, lat)
+        hits = self.spatial.hits_one(lon, lat)
         if hits:
             return self._polygon(hits, facts, notes, method=method, precision=precision)
-        near = self._nearest_many(np.array([lon]), np.array([lat]), np.array([0])).get(0)
+        near = self.spatial.nearest_one(lon, lat)
         return self._near(near, facts, notes, method=method, precision=precision)
 
     def _polygon(

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -437,6 +438,42 @@ def _lists(node: Any) -> Any:
 # --------------------------------------------------------------------------------------------------- CSV
 
 
+class _CsvTerritories:
+    """The territories of a CSV, read row by row: a territory is created at its first row and named and prioritised
+    by the first row that says so; a row without a territory id is an issue, not a row."""
+
+    def __init__(self, name: str, reader: csv.DictReader, columns: dict[str, str], id_col: str,
+                 name_keys: tuple[str, ...]) -> None:
+        self.name = name
+        self.by_id: dict[str, RawFeature] = {}
+        self.issues: list[Issue] = []
+        self._reader, self._id_col = reader, id_col
+        self._name_col = next((columns[k] for k in name_keys if k in columns), None)
+        self._priority_col = columns.get("priority")
+
+    def rows(self) -> Iterator[tuple[int, dict[str, str], RawFeature]]:
+        """``(line, row, its territory)`` for each row that names a territory."""
+        name_col, priority_col = self._name_col, self._priority_col
+        for line, row in enumerate(self._reader, start=2):
+            tid = (row.get(self._id_col) or "").strip()
+            if not tid:
+                self.issues.append(Issue(f"{self.name} line {line}", "row has no territory_id", "missing_id"))
+                continue
+            raw = self.by_id.get(tid)
+            if raw is None:
+                raw = self.by_id[tid] = RawFeature(label=f"{self.name} line {line}", territory_id=tid)
+            if name_col and (row.get(name_col) or "").strip() and raw.name is None:
+                raw.name = row[name_col].strip()
+            if priority_col and (row.get(priority_col) or "").strip() and raw.priority is None:
+                raw.priority = row[priority_col].strip()
+            yield line, row, raw
+
+    def parsed(self, kind: str) -> ParsedFile:
+        if not self.by_id and not self.issues:
+            raise FormatError(f"{self.name}: CSV has a header but no rows", "empty_file")
+        return ParsedFile(list(self.by_id.values()), self.issues, kind)
+
+
 def parse_csv(name: str, data: bytes, *, default_country: str = "US") -> ParsedFile:
     """``territory_id,postal_code[,country][,name][,priority]``, ``territory_id,region|state|country[,name]``
     or building blocks ``territory_id,territory_name,block_type,block_id`` (see ``blocks.py``).
@@ -469,29 +506,16 @@ def parse_csv(name: str, data: bytes, *, default_country: str = "US") -> ParsedF
             f"{name}: CSV needs a postal_code column (postal codes) or a region/state/country column (regions)",
             "csv_header",
         )
-    name_col = next((columns[k] for k in ("name", "territory_name") if k in columns), None)
-    priority_col = columns.get("priority")
-    by_id: dict[str, RawFeature] = {}
-    issues: list[Issue] = []
-    for line, row in enumerate(reader, start=2):
-        tid = (row.get(id_col) or "").strip()
-        if not tid:
-            issues.append(Issue(f"{name} line {line}", "row has no territory_id", "missing_id"))
-            continue
-        raw = by_id.get(tid)
-        if raw is None:
-            raw = by_id[tid] = RawFeature(label=f"{name} line {line}", territory_id=tid)
-        if name_col and (row.get(name_col) or "").strip() and raw.name is None:
-            raw.name = row[name_col].strip()
-        if priority_col and (row.get(priority_col) or "").strip() and raw.priority is None:
-            raw.priority = row[priority_col].strip()
+    table = _CsvTerritories(name, reader, columns, id_col, ("name", "territory_name"))
+    for line, row, raw in table.rows():
+        tid = raw.territory_id
         country = (row.get(country_col) or "").strip() if country_col else ""
         if postal_col:
             code = (row.get(postal_col) or "").strip()
             if code:
                 raw.postal_codes.append((country or None, code))
             elif not region_col:
-                issues.append(Issue(tid, f"line {line}: empty postal_code", "empty_postal_code"))
+                table.issues.append(Issue(tid, f"line {line}: empty postal_code", "empty_postal_code"))
         if region_col:
             region = (row.get(region_col) or "").strip()
             if region:
@@ -500,9 +524,7 @@ def parse_csv(name: str, data: bytes, *, default_country: str = "US") -> ParsedF
                 raw.countries.append(country)
         elif country_col and not postal_col and country:
             raw.countries.append(country)
-    if not by_id and not issues:
-        raise FormatError(f"{name}: CSV has a header but no rows", "empty_file")
-    return ParsedFile(list(by_id.values()), issues, "csv")
+    return table.parsed("csv")
 
 
 def _parse_block_csv(name: str, reader: csv.DictReader, columns: dict[str, str], id_col: str) -> ParsedFile:
@@ -515,27 +537,12 @@ def _parse_block_csv(name: str, reader: csv.DictReader, columns: dict[str, str],
             "csv_header",
         )
     type_col, block_col = columns["block_type"], columns["block_id"]
-    name_col = next((columns[k] for k in ("territory_name", "name") if k in columns), None)
-    priority_col = columns.get("priority")
-    by_id: dict[str, RawFeature] = {}
-    issues: list[Issue] = []
-    for line, row in enumerate(reader, start=2):
-        tid = (row.get(id_col) or "").strip()
-        if not tid:
-            issues.append(Issue(f"{name} line {line}", "row has no territory_id", "missing_id"))
-            continue
-        raw = by_id.get(tid)
-        if raw is None:
-            raw = by_id[tid] = RawFeature(label=f"{name} line {line}", territory_id=tid)
-        if name_col and (row.get(name_col) or "").strip() and raw.name is None:
-            raw.name = row[name_col].strip()
-        if priority_col and (row.get(priority_col) or "").strip() and raw.priority is None:
-            raw.priority = row[priority_col].strip()
+    table = _CsvTerritories(name, reader, columns, id_col, ("territory_name", "name"))
+    for line, row, raw in table.rows():
+        tid = raw.territory_id
         block_type, block_id = (row.get(type_col) or "").strip(), (row.get(block_col) or "").strip()
         if not block_type or not block_id:
-            issues.append(Issue(tid, f"line {line}: empty block_type or block_id", "empty_block"))
+            table.issues.append(Issue(tid, f"line {line}: empty block_type or block_id", "empty_block"))
             continue
         raw.blocks.append((f"line {line}", block_type, block_id))
-    if not by_id and not issues:
-        raise FormatError(f"{name}: CSV has a header but no rows", "empty_file")
-    return ParsedFile(list(by_id.values()), issues, "blocks")
+    return table.parsed("blocks")

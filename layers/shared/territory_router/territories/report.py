@@ -44,6 +44,24 @@ class Issue:
         }
 
 
+class Checker:
+    """The issues found on one feature (or file), labelled with it; ``failed`` once any is an ERROR."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.issues: list[Issue] = []
+
+    def error(self, reason: str, code: str) -> None:
+        self.issues.append(Issue(self.label, reason, code, Severity.ERROR))
+
+    def warn(self, reason: str, code: str) -> None:
+        self.issues.append(Issue(self.label, reason, code, Severity.WARNING))
+
+    @property
+    def failed(self) -> bool:
+        return any(i.severity is Severity.ERROR for i in self.issues)
+
+
 @dataclass(frozen=True, slots=True)
 class Overlap:
     """Two territories covering the same ground. ``winner`` is the one that gets the leads there."""

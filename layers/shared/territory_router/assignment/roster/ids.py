@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ValidationInfo
 
-_SF_ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
-_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-USER_PREFIX = "005"
-QUEUE_PREFIX = "00G"
+# The one Salesforce id rule (domain/ids.py): ids typed in a roster file may carry blanks around them.
+from territory_router.domain.ids import QUEUE_KEY_PREFIX as QUEUE_PREFIX
+from territory_router.domain.ids import USER_KEY_PREFIX as USER_PREFIX
+from territory_router.domain.ids import to_18_from_text as sf_id18
 
-
-def sf_id18(value: str) -> str:
-    """18-character form of a Salesforce id (raises ValueError when it is not one)."""
-    value = (value or "").strip()
-    if not _SF_ID_RE.match(value):
-        raise ValueError(f"not a Salesforce id (15 or 18 letters/digits): {value[:40]!r}")
-    id15 = value[:15]
-    suffix = ""
-    for block in range(3):
-        bits = 0
-        for pos, ch in enumerate(id15[block * 5 : block * 5 + 5]):
-            if "A" <= ch <= "Z":
-                bits |= 1 << pos
-        suffix += _SUFFIX[bits]
-    return id15 + suffix
+__all__ = ["QUEUE_PREFIX", "USER_PREFIX", "OwnerId", "owner_id_or_none", "owner_kind", "sf_id18"]
 
 
 def owner_kind(owner_id: str) -> Literal["USER", "QUEUE"]:

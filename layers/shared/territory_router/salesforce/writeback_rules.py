@@ -1,9 +1,13 @@
-"""Writing the routing decision back to the Salesforce Lead: planning, batching, and reading the results.
+"""The writeback's rules: what a Lead update contains, which decision of a lead wins, how Salesforce's answers are
+sorted, when a write waits. The orchestration of an SQS batch (ledger, deferrals, dead letters, re-decisions) is
+``territory_router.services.writeback_batch``.
 
-``write_back`` is pure orchestration over a client that follows ``OwnerUpdater`` (the HTTP adapter
+``write_back`` runs over a client that follows ``OwnerUpdater`` (the HTTP adapter
 ``territory_router.adapters.salesforce_client.SalesforceClient`` does): it builds one Lead update per lead
-(``OwnerId`` plus our custom fields; the custom fields only for a lead that kept its owner), collapses duplicates to the latest decision, sends at most 200 records
-per call, and sorts the per-record outcomes into succeeded / transient (retry) / permanent (dead-letter).
+(``OwnerId`` plus our custom fields; the custom fields only for a lead that kept its owner), collapses duplicates to
+the latest decision (``latest_decision``: the one rule, also applied by the batch before it claims), sends at most
+200 records per call, and sorts the per-record outcomes into succeeded / transient (retry) / permanent
+(dead-letter).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from territory_router.domain.ids import record_key
 from territory_router.domain.messages import (
     DETAIL_LEAD_ASSIGNED,
     DETAIL_LEAD_ESCALATED,
@@ -23,6 +28,7 @@ from territory_router.domain.messages import (
     DETAIL_LEAD_RETAGGED,
     LeadAssignedDetail,
 )
+from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError, SalesforceRetryableError
 
 MAX_RECORDS_PER_CALL = 200  # sObject Collections limit
 MAX_TEXT = 255  # Text(255) custom fields
@@ -37,37 +43,6 @@ TRANSIENT_ERROR_CODES = frozenset({
     "TXN_SECURITY_METERING_ERROR",
     "UNKNOWN_EXCEPTION",
 })
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Errors raised by clients (the HTTP adapter raises these; write_back understands them)
-# ---------------------------------------------------------------------------------------------------------
-
-
-class SalesforceError(Exception):
-    """A Salesforce call failed. ``code`` is Salesforce's errorCode (or ``HTTP_<status>``)."""
-
-    retryable = False
-
-    def __init__(self, message: str, *, code: str = "UNKNOWN", status: int | None = None):
-        super().__init__(message)
-        self.code = code
-        self.status = status
-
-
-class SalesforceRetryableError(SalesforceError):
-    """Try again later: API limit reached, 5xx, timeout, network. ``retry_after`` (seconds) is a hint."""
-
-    retryable = True
-
-    def __init__(self, message: str, *, code: str = "UNAVAILABLE", status: int | None = None,
-                 retry_after: float = 30.0):
-        super().__init__(message, code=code, status=status)
-        self.retry_after = retry_after
-
-
-class SalesforceAuthError(SalesforceError):
-    """The credentials are refused (bad client id/secret, no run-as user, session not renewable)."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -128,7 +103,11 @@ class RecordResult:
 
 
 class OwnerUpdater(Protocol):
-    """What ``write_back`` needs from a Salesforce client."""
+    """What ``write_back`` needs from a Salesforce client: the update call and the ``Sforce-Limit-Info`` it saw last
+    (None before any answer carried one)."""
+
+    @property
+    def last_api_usage(self) -> ApiUsage | None: ...
 
     def update_owners(self, records: list[dict[str, Any]]) -> list[RecordResult]: ...
 
@@ -180,12 +159,12 @@ class WritebackResult:
 
     def outcome(self, lead_id: str) -> str:
         """``succeeded`` / ``transient`` / ``permanent`` / ``unknown`` for one lead (any of its messages)."""
-        key = lead_id[:15]
-        if any(i[:15] == key for i in self.succeeded):
+        key = record_key(lead_id)
+        if any(record_key(i) == key for i in self.succeeded):
             return "succeeded"
-        if any(f.lead_id[:15] == key for f in self.transient):
+        if any(record_key(f.lead_id) == key for f in self.transient):
             return "transient"
-        if any(f.lead_id[:15] == key for f in self.permanent):
+        if any(record_key(f.lead_id) == key for f in self.permanent):
             return "permanent"
         return "unknown"
 
@@ -284,20 +263,60 @@ def build_record(detail: LeadAssignedDetail, field_map: WritebackFieldMap, detai
     return record
 
 
+def _latest(details: Sequence[LeadAssignedDetail]) -> tuple[int, LeadAssignedDetail]:
+    """``latest_decision`` and the position of the owner decision that won."""
+    if not details:
+        raise ValueError("no decision to choose from")
+
+    def order(position: int) -> tuple:
+        return (details[position].reroute_count, details[position].assigned_at, position)
+
+    positions = range(len(details))
+    owners = [i for i in positions if not details[i].stamp_only]
+    if not owners:
+        winner = max(positions, key=order)
+        return winner, details[winner]
+    winner = max(owners, key=order)
+    best = details[winner]
+    stamps = [i for i in positions
+              if details[i].stamp_only and order(i)[:2] >= (best.reroute_count, best.assigned_at)]
+    if not stamps:
+        return winner, best
+    stamp = details[max(stamps, key=order)]
+    refined = best.model_copy(update={"territory_id": stamp.territory_id, "territory_name": stamp.territory_name,
+                                      "tag_method": stamp.tag_method, "tag_precision": stamp.tag_precision})
+    return winner, refined
+
+
+def latest_decision(details: Sequence[LeadAssignedDetail]) -> LeadAssignedDetail:
+    """The one decision Salesforce should show, of several decisions of one lead delivered together.
+
+    The latest owner decision wins: the higher ``reroute_count``, then the later ``assigned_at``, then the one
+    delivered last. The count comes first because it is the lead record's own logical clock: written under the
+    record's version condition, it never goes down, so a later decision never has a lower count. ``assigned_at``
+    comes from different clocks (a re-route or an escalation is stamped with its schedule's time, other decisions
+    with the container's clock), so it only orders decisions of the same count. A stamp-only refinement (a late
+    geocode, owner unchanged) never hides an owner change Salesforce has not received yet: its stamp is carried
+    onto that decision when it is at least as recent.
+    """
+    return _latest(details)[1]
+
+
 def latest_per_lead(details: Sequence[LeadAssignedDetail], detail_types: Sequence[str | None] | None = None
                     ) -> list[tuple[LeadAssignedDetail, str | None]]:
-    """Same-lead duplicates collapse to the latest decision (``assigned_at``, then position). Order is kept."""
+    """Decisions of the same lead (its 15- or 18-character id) collapse to ``latest_decision``, with the detail-type
+    of the owner decision that won. Leads keep the order of their winning decisions."""
     types = list(detail_types) if detail_types is not None else [None] * len(details)
     if len(types) != len(details):
         raise ValueError("detail_types must be as long as details")
-    latest: dict[str, tuple[int, LeadAssignedDetail, str | None]] = {}
-    for index, (detail, detail_type) in enumerate(zip(details, types, strict=True)):
-        key = detail.lead_id[:15]
-        current = latest.get(key)
-        if current is None or (detail.reroute_count, detail.assigned_at) >= (current[1].reroute_count,
-                                                                             current[1].assigned_at):
-            latest[key] = (index, detail, detail_type)
-    return [(d, t) for _, d, t in sorted(latest.values(), key=lambda item: item[0])]
+    by_lead: dict[str, list[int]] = {}
+    for index, detail in enumerate(details):
+        by_lead.setdefault(record_key(detail.lead_id), []).append(index)
+    chosen: list[tuple[int, LeadAssignedDetail, str | None]] = []
+    for indexes in by_lead.values():
+        winner, detail = _latest([details[i] for i in indexes])
+        chosen.append((indexes[winner], detail, types[indexes[winner]]))
+    return [(d, t) for _, d, t in sorted(chosen, key=lambda item: item[0])]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -342,8 +361,8 @@ def write_back(
                 result.permanent.append(WritebackFailure(lead_id, exc.code, str(exc)[:500]))
             continue
         finally:
-            usage = getattr(client, "last_api_usage", None)
-            if isinstance(usage, ApiUsage):
+            usage = client.last_api_usage
+            if usage is not None:
                 result.api_usage = usage
         _classify(ids, outcomes, result)
     return result

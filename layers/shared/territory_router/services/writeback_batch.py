@@ -1,4 +1,5 @@
-"""Writeback: ``LeadAssigned``/``LeadRerouted``/``LeadEscalated``/``LeadReassigned`` events → Salesforce.
+"""The writeback of one SQS batch: ``LeadAssigned``/``LeadRerouted``/``LeadEscalated``/``LeadReassigned`` events →
+Salesforce (the orchestration; what is written and which decision wins are ``salesforce.writeback_rules``).
 
 Each assignment is written back once: a claim on the lead record (WritebackLedger) filters duplicates before
 Salesforce is called, and the Collections API updates up to 200 leads per call. What cannot be written now waits
@@ -15,16 +16,20 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from territory_router.adapters.lead_repository import WritebackLedger
+from territory_router.domain.ids import record_key
 from territory_router.domain.messages import LeadAssignedDetail
-from territory_router.salesforce.writeback import (
+from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError, SalesforceRetryableError
+from territory_router.salesforce.writeback_rules import (
     MAX_DEFER_AGE_S,
     ApiBudget,
-    SalesforceAuthError,
-    SalesforceRetryableError,
+    ApiUsage,
+    WritebackFailure,
+    WritebackResult,
     deferral_seconds,
+    latest_decision,
     refused_owner,
 )
 
@@ -69,7 +74,7 @@ class WritebackBatchResult:
     skipped_duplicates: list[str] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)  # message ids to report as batch item failures
     permanent: list[tuple[str, str, str]] = field(default_factory=list)  # (message id, lead id, error code)
-    limit_info: Any = None
+    limit_info: ApiUsage | None = None
     deferrals: dict[str, int] = field(default_factory=dict)  # message id -> visibility seconds (all in retry)
     refused_owners: list[RefusedOwner] = field(default_factory=list)  # acknowledged: re-decide these leads
     paused: bool = False  # no call made: the API usage is above the pause share
@@ -85,33 +90,20 @@ class Delivery:
     sent_at: float | None = None
 
 
-def _latest(entries: Sequence[tuple[str, LeadAssignedDetail, str]]) -> LeadAssignedDetail:
-    """The latest decision of one lead in a batch. A later stamp-only refinement never hides an owner change that
-    Salesforce has not received yet: its stamp is carried onto that decision instead."""
-    def order(e):
-        return (e[1].assigned_at, e[1].reroute_count)
-
-    owners = [e for e in entries if not e[1].stamp_only]
-    if not owners:
-        return max(entries, key=order)[1]
-    best = max(owners, key=order)[1]
-    stamps = [e[1] for e in entries if e[1].stamp_only and e[1].assigned_at >= best.assigned_at]
-    if not stamps:
-        return best
-    stamp = max(stamps, key=lambda d: d.assigned_at)
-    return best.model_copy(update={k: getattr(stamp, k) for k in ("territory_id", "territory_name", "tag_method", "tag_precision")})
-
-
 def write_back_batch(
     items: Sequence[tuple[str, LeadAssignedDetail]],
     *,
     ledger: WritebackLedger,
-    write: Callable[[Sequence[LeadAssignedDetail]], Any],
+    write: Callable[[Sequence[LeadAssignedDetail]], WritebackResult],
     now: datetime,
     budget: ApiBudget | None = None,
     deliveries: Mapping[str, Delivery] | None = None,
 ) -> WritebackBatchResult:
-    """Claim, write, and settle each ``(message_id, detail)``. ``write`` is ``salesforce.writeback.write_back``.
+    """Claim, write, and settle each ``(message_id, detail)``. ``write`` is ``writeback_rules.write_back`` bound
+    to a client.
+
+    Decisions of one lead (by ``record_key``: either id form) are written once, as ``latest_decision`` of those
+    claimed; every message of that lead is settled by the outcome of that write.
 
     Messages that must wait get a deferral (``deferrals``: SQS visibility seconds, from ``deferral_seconds``);
     one that has waited longer than ``MAX_DEFER_AGE_S`` is set aside as ``DEFERRED_TOO_LONG`` instead, before the
@@ -136,22 +128,22 @@ def write_back_batch(
         for message_id, _detail in items:
             defer(message_id, "WRITEBACK_PAUSED", None)
         return result
-    claimed: dict[str, list[tuple[str, LeadAssignedDetail, str]]] = {}
+    claimed: dict[str, list[tuple[str, LeadAssignedDetail, str]]] = {}  # record key -> (message id, detail, key)
     for message_id, detail in items:
         key = assignment_key(detail)
         # Only while the lead still has this owner: a stale event never overwrites a newer owner.
         if ledger.claim(detail.lead_id, key, now=now, owner_id=detail.owner_id):
-            claimed.setdefault(detail.lead_id, []).append((message_id, detail, key))
+            claimed.setdefault(record_key(detail.lead_id), []).append((message_id, detail, key))
         else:
             result.skipped_duplicates.append(message_id)
     if not claimed:
         return result
-    # The latest decision per lead is what Salesforce should show.
-    latest = {lead_id: _latest(entries) for lead_id, entries in claimed.items()}
+    # The latest decision per lead is what Salesforce should show (the one rule: writeback_rules.latest_decision).
+    latest = [latest_decision([detail for _, detail, _ in entries]) for entries in claimed.values()]
     try:
-        outcome = write(list(latest.values()))
+        outcome = write(latest)
     except Exception as exc:
-        code = getattr(exc, "code", None) or type(exc).__name__
+        code = exc.code if isinstance(exc, SalesforceError) else type(exc).__name__
         retry_after = exc.retry_after if isinstance(exc, SalesforceRetryableError) else None
         result.auth_failed = isinstance(exc, SalesforceAuthError)
         for entries in claimed.values():
@@ -160,31 +152,30 @@ def write_back_batch(
                 defer(message_id, str(code), retry_after)
         log.exception("Salesforce writeback call failed; the batch will be retried", extra={"code": code})
         return result
-    result.limit_info = getattr(outcome, "limit_info", None)
+    result.limit_info = outcome.api_usage
     if budget is not None:
         budget.observe(result.limit_info, at)
-    retry_after = getattr(outcome, "retry_after", None)
-    succeeded = set(getattr(outcome, "succeeded", []))
-    transient = {getattr(f, "lead_id", f): f for f in getattr(outcome, "transient", [])}
-    permanent = {getattr(f, "lead_id", f): f for f in getattr(outcome, "permanent", [])}
-    for lead_id, entries in claimed.items():
+    succeeded = {record_key(lead_id) for lead_id in outcome.succeeded}
+    transient: dict[str, WritebackFailure] = {record_key(f.lead_id): f for f in outcome.transient}
+    permanent: dict[str, WritebackFailure] = {record_key(f.lead_id): f for f in outcome.permanent}
+    for lead_key, entries in claimed.items():
         for message_id, detail, key in entries:
-            if lead_id in succeeded:
+            lead_id = detail.lead_id
+            if lead_key in succeeded:
                 ledger.done(lead_id, key)
                 result.written.append(message_id)
-            elif lead_id in permanent:
-                failure = permanent[lead_id]
-                code = str(getattr(failure, "error_code", "UNKNOWN"))
-                ledger.done(lead_id, key, error_code=code)
-                if hasattr(failure, "fields") and refused_owner(failure):
-                    result.refused_owners.append(RefusedOwner(message_id, detail, code, failure.message))
+            elif lead_key in permanent:
+                failure = permanent[lead_key]
+                ledger.done(lead_id, key, error_code=failure.code)
+                if refused_owner(failure):
+                    result.refused_owners.append(RefusedOwner(message_id, detail, failure.code, failure.message))
                 else:
-                    result.permanent.append((message_id, lead_id, code))
+                    result.permanent.append((message_id, lead_id, failure.code))
             else:  # transient, or not mentioned by Salesforce: retry
                 ledger.release(lead_id, key)
-                code = str(getattr(transient.get(lead_id), "code", "NO_RESULT"))
-                defer(message_id, code, retry_after)
-                if lead_id not in transient:
+                waiting = transient.get(lead_key)
+                defer(message_id, waiting.code if waiting is not None else "NO_RESULT", outcome.retry_after)
+                if waiting is None:
                     log.warning("Salesforce returned no result for a lead; retrying", extra={"lead_id": lead_id})
     return result
 
@@ -192,22 +183,34 @@ def write_back_batch(
 # --------------------------------------------------------------------------------------------- the batch
 
 
+class DeadLetters(Protocol):
+    """Where a message that can never be written is set aside (``services.dead_letters.DeadLetterSender``)."""
+
+    def send(self, body: str, *, reason: str, code: str, message_id: str | None = None) -> None: ...
+
+
+class Visibility(Protocol):
+    """Lets received messages wait (``adapters.queues.QueueVisibility``)."""
+
+    def defer(self, queue_url: str, messages: Sequence[tuple[str, int]]) -> list[str]: ...
+
+
 @dataclass
 class WritebackDeps:
     """What one writeback invocation works with (built once per container by the handler)."""
 
     ledger: WritebackLedger
-    write: Callable[[Sequence[LeadAssignedDetail]], Any]
-    dead_letters: Any  # services.dead_letters.DeadLetterSender
-    visibility: Any  # adapters.queues.QueueVisibility
+    write: Callable[[Sequence[LeadAssignedDetail]], WritebackResult]
+    dead_letters: DeadLetters
+    visibility: Visibility
     queue_url: str
     budget: ApiBudget | None = None
-    redecide: Callable[[list[RefusedOwner]], Any] | None = None  # settle_refused_owners bound to its deps
+    redecide: Callable[[list[RefusedOwner]], SettleReport] | None = None  # settle_refused_owners bound to its deps
 
 
 @dataclass
 class BatchOutcome:
-    response: dict[str, Any]
+    response: dict[str, list[dict[str, str]]]  # {"batchItemFailures": [...]}: the handler's answer to Lambda
     result: WritebackBatchResult
     reassigned: int = 0
     refused_owner_dead: int = 0
@@ -265,8 +268,21 @@ class SettleReport:
     retry: list[str] = field(default_factory=list)  # message ids whose new decision could not be announced
 
 
-def settle_refused_owners(refused: Sequence[RefusedOwner], *, store: Any, events: Any, now: datetime,
-                          default_sla_minutes: int) -> SettleReport:
+class UnusableOwners(Protocol):
+    """The routing store as the re-decision uses it (``adapters.lead_store.DynamoLeadStore``)."""
+
+    def mark_unusable(self, owner_id: str, *, code: str, reason: str, now: datetime, lead_id: str | None = None
+                      ) -> None: ...
+
+
+class Announcer(Protocol):
+    """``adapters.events.EventPublisher``: ``(key, detail-type, detail)`` in, the keys that failed out."""
+
+    def publish(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> list[str]: ...
+
+
+def settle_refused_owners(refused: Sequence[RefusedOwner], *, store: UnusableOwners, events: Announcer,
+                          now: datetime, default_sla_minutes: int) -> SettleReport:
     """Mark each refused owner unusable (``OWNERS/UNUSABLE``), re-decide its lead, announce ``LeadReassigned``."""
     from territory_router.assignment.engine import NoUsableOwner
     from territory_router.assignment.refused_owner import redecide_refused_owner
