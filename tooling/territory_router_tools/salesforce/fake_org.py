@@ -133,6 +133,7 @@ class _Failures:
 class RelayStats:
     delivered: int = 0
     lost: int = 0  # waited longer than the retention while the relay was stopped
+    filtered: int = 0  # not on the channel: a channel member's filter expression did not match
 
 
 def sf_datetime(value: datetime) -> str:
@@ -155,7 +156,8 @@ class FakeOrg:
     def __init__(self, *, client_id: str | None = None, client_secret: str | None = None,
                  org_id: str = "00Dxx0000001gErEAI", integration_user_id: str = "005xx000000IntgAAC",
                  api_limit: int = 15000, host: str = "127.0.0.1", bitmap_fields: bool = False,
-                 cdc_entities: Iterable[str] = ("Lead", "Task", "Event"), relay_id: str | None = None):
+                 cdc_entities: Iterable[str] = ("Lead", "Task", "Event"), relay_id: str | None = None,
+                 channel_filters: Mapping[str, str] | None = None):
         # None accepts any non-empty credentials (the demo's); set both to check them as Salesforce does.
         self.check_credentials = client_id is not None or client_secret is not None
         self.client_id = client_id or "fake-client-id"
@@ -165,6 +167,7 @@ class FakeOrg:
         self.api_limit = api_limit
         self.bitmap_fields = bitmap_fields
         self.cdc_entities = frozenset(cdc_entities)
+        self._channel_filters: dict[str, Any] = {}  # selected entity (LeadChangeEvent) -> compiled filter
         self.requests: list[RecordedRequest] = []
         self.users: dict[str, User] = {}
         self.queues: dict[str, Queue] = {}
@@ -198,6 +201,8 @@ class FakeOrg:
                                                     integration=True)
         self.admin_id = self.add_user("Ada Admin")
         self.default_lead_owner = self.add_queue("Inbound Leads").queue_id  # Setup → Lead Settings
+        for selected_entity, expression in (channel_filters or {}).items():
+            self.set_channel_filter(selected_entity, expression)
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -376,6 +381,46 @@ class FakeOrg:
         self._sink = lambda events: publish_relay_events(events_client, bus, events)
         return self
 
+    def set_channel_filter(self, selected_entity: str, expression: str | None) -> None:
+        """Deploy a ``filterExpression`` on the relay channel's member for ``selected_entity`` (``LeadChangeEvent``;
+        None removes it). Only matching change events of that entity are put on the channel from then on, as on the
+        platform; an expression Salesforce refuses raises ``channel_filter.FilterExpressionError`` and changes
+        nothing (the deploy fails)."""
+        from territory_router_tools.salesforce.channel_filter import parse
+
+        entity = selected_entity.removesuffix("ChangeEvent")
+        if entity not in FIELDS or entity not in self.cdc_entities:
+            raise ValueError(f"{selected_entity} is not a member of this org's change data channel")
+        with self._lock:
+            if expression is None:
+                self._channel_filters.pop(selected_entity, None)
+            else:
+                self._channel_filters[selected_entity] = parse(expression, entity_fields=FIELDS[entity])
+
+    def on_channel(self, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The change events the channel holds: those whose member has no filter or whose filter they match
+        (the others are counted in ``relay_stats.filtered`` and never reach a subscriber)."""
+        from territory_router_tools.salesforce.channel_filter import matches
+
+        kept = []
+        with self._lock:
+            for event in events:
+                payload = (event.get("detail") or {}).get("payload") or {}
+                header = payload.get("ChangeEventHeader") or {}
+                entity = header.get("entityName") or ""
+                node = self._channel_filters.get(f"{entity}ChangeEvent")
+                if node is not None:
+                    ids = header.get("recordIds") or []
+                    record = {}
+                    if ids and entity in FIELDS and is_salesforce_id(ids[0]):
+                        record = self._store(entity).get(to_18(ids[0]), {})
+                    # A field named in the filter is enriched into the event: the record's value, else the payload's.
+                    if not matches(node, header=header, fields={**record, **payload}):
+                        self.relay_stats.filtered += 1
+                        continue
+                kept.append(event)
+        return kept
+
     def stop_relay(self) -> None:
         """Setup → Event Relays → Stop: events are kept (72 hours) but not delivered."""
         with self._lock:
@@ -402,6 +447,7 @@ class FakeOrg:
             return
         with self._lock:
             self.emitted.extend(events)
+            events = self.on_channel(events)
             if not self._relay_running:
                 self._relay_backlog.extend(events)
                 return
