@@ -34,6 +34,7 @@ from territory_router.observability import make_logger
 from territory_router.outbox import BatchOutbox
 from territory_router.salesforce.errors import SalesforceAuthError, SalesforceError
 from territory_router.salesforce.events import ForeignOrgEvent, InvalidEvent, LeadChange, parse_relay_message
+from territory_router.salesforce.lifecycle import saved_by_integration
 from territory_router.services.dead_letters import DeadLetterSender
 from territory_router.services.gaps import needs_refetch, resolve_gaps
 from territory_router.services.intake import (
@@ -140,6 +141,8 @@ def record_handler(record: SQSRecord) -> None:
             return
         metrics.add_metric(name="GapEventsRefetched", unit=MetricUnit.Count, value=1)
     for change in changes:
+        if saved_by_integration(change, config.salesforce_integration_user_id):
+            _count_unfiltered_echo(change)
         if change.changed_fields_source != "header":
             # Bitmap change fields: decoded with the event schema, or (schema unknown) read from the payload keys.
             metrics.add_metric(
@@ -149,6 +152,24 @@ def record_handler(record: SQSRecord) -> None:
         result = _idempotency()[1](change=change.model_dump(mode="json"))
         if result.queue:
             outbox.add(record.message_id, tag_request_for(change, now=datetime.now(UTC)))
+
+
+_echo_warned = False
+
+
+def _count_unfiltered_echo(change: LeadChange) -> None:
+    """Our own writeback came back although the channel member's filter should have kept it in Salesforce: it is
+    still recognised and ignored (the lifecycle rules), but paid for. Metric on every one, a warning once per
+    container (docs/salesforce.md 1.6: install the filter with ``territory-router salesforce echo-filter``)."""
+    global _echo_warned
+    metrics.add_metric(name="EchoesNotFiltered", unit=MetricUnit.Count, value=1)
+    if not _echo_warned:
+        _echo_warned = True
+        logger.warning(
+            "our own writeback's echo reached intake: the LeadChangeEvent channel member has no echo filter, or it "
+            "names another user than SALESFORCE_INTEGRATION_USER_ID",
+            extra={"event_id": change.event_id, "lead_id": change.lead_id},
+        )
 
 
 @logger.inject_lambda_context

@@ -319,3 +319,26 @@ def test_reroute_skips_a_lead_salesforce_shows_worked_and_waits_when_salesforce_
     assert all(org.lead(i)["owner_id"] != due[i]["owner_id"] for i in due)
     sf.start_relay()
     org.wait()
+
+
+def test_our_echo_stays_in_salesforce_with_the_channel_filter_and_is_counted_without_it(org: Org, capfd) -> None:
+    """The LeadChangeEvent member's echo filter (docs/salesforce.md 1.6) keeps our writeback's echo off the relay;
+    without it the echo is still recognised (nothing changes for the lead) and counted as ``EchoesNotFiltered``."""
+    from territory_router_tools.salesforce.channel_filter import echo_filter_expression
+
+    sf = org.salesforce
+    capfd.readouterr()
+    unfiltered = sf.create_lead(org.fields(), owner=sf.default_lead_owner)
+    org.wait()
+    org.assert_routed_once(unfiltered)  # the echo changed nothing: routed and written back once
+    assert '"EchoesNotFiltered"' in capfd.readouterr().out  # the EMF metric intake published
+    sf.set_channel_filter("LeadChangeEvent", echo_filter_expression(sf.integration_user_id))
+    try:
+        filtered = sf.relay_stats.filtered
+        lead_id = sf.create_lead(org.fields(), owner=sf.default_lead_owner)
+        org.wait()
+        org.assert_routed_once(lead_id)
+        assert sf.relay_stats.filtered == filtered + 1  # its echo never left Salesforce
+        assert '"EchoesNotFiltered"' not in capfd.readouterr().out
+    finally:
+        sf.set_channel_filter("LeadChangeEvent", None)

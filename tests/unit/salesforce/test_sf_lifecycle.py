@@ -138,3 +138,25 @@ def test_delete_gap_and_create() -> None:
     assert action.action is Action.GAP and "GAP_UPDATE" in action.reason
     (created,) = parse_relay_event(cdc_create_event(sample_lead(LEAD), org_id=ORG), expected_org_id=ORG)
     assert _classify(created).action is Action.NONE
+
+
+
+def test_saved_by_integration_names_exactly_what_the_echo_filter_keeps_in_salesforce() -> None:
+    from territory_router.salesforce.lifecycle import saved_by_integration
+    from territory_router_tools.salesforce.channel_filter import echo_filter_expression, matches, parse
+
+    node = parse(echo_filter_expression(INTEGRATION_USER))
+    cases = [  # (event, kept in Salesforce by the filter)
+        (cdc_update_event(LEAD, {"OwnerId": PERSON}, org_id=ORG, commit_user=INTEGRATION_USER), True),
+        (cdc_update_event(LEAD, {"Status": "Working"}, org_id=ORG, commit_user=PERSON), False),
+        (cdc_create_event(sample_lead(LEAD), org_id=ORG, commit_user=INTEGRATION_USER), False),
+        (cdc_delete_event(LEAD, org_id=ORG, commit_user=INTEGRATION_USER), False),
+        (cdc_header_only_event("GAP_UPDATE", [LEAD], org_id=ORG, commit_user=INTEGRATION_USER), False),
+    ]
+    for event, kept in cases:
+        header = event["detail"]["payload"]["ChangeEventHeader"]
+        assert matches(node, header=header, fields={}) is (not kept), header
+        (change,) = parse_relay_event(event, expected_org_id=ORG)
+        assert saved_by_integration(change, INTEGRATION_USER) is kept, header
+        assert saved_by_integration(change, INTEGRATION_USER[:15]) is kept  # the 15-character form of the id
+        assert not saved_by_integration(change, None)

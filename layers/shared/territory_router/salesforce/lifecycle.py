@@ -68,6 +68,17 @@ def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
+def saved_by_integration(change: LeadChange, integration_user_id: str | None) -> bool:
+    """A Lead UPDATE saved by our integration user: what the LeadChangeEvent channel member's echo filter keeps
+    off the relay (docs/salesforce.md, section 1.6). One that arrives means the filter is missing or names another
+    user; intake still recognises it (``classify_update``) and counts it (``EchoesNotFiltered``)."""
+    return bool(
+        change.kind is ChangeKind.UPDATE and not change.gap and integration_user_id and change.commit_user
+        and is_salesforce_id(integration_user_id) and is_salesforce_id(change.commit_user)
+        and same_id(change.commit_user, integration_user_id)
+    )
+
+
 def classify_update(
     change: LeadChange,
     *,
