@@ -119,3 +119,32 @@ def test_the_converted_flow_notifies_the_new_owner_only_for_our_assignments(conv
     # e-mail is opt-in
     constant = next(c for c in flow.findall(f"{NS}constants") if c.findtext(f"{NS}name") == "Send_Email")
     assert constant.find(f"{NS}value/{NS}booleanValue").text == "false"
+
+
+def test_the_echo_filter_written_by_the_cli_survives_conversion(tmp_path) -> None:
+    """``territory-router salesforce echo-filter`` writes the LeadChangeEvent member's filterExpression (Metadata API
+    56.0 and later: the package's source API version must allow it); SDR carries it into the deployable package."""
+    from territory_router_tools.cli.main import main
+    from territory_router_tools.salesforce.channel_filter import echo_filter_expression
+
+    assert float(json.loads((PROJECT / "sfdx-project.json").read_text())["sourceApiVersion"]) >= 56.0
+    project = tmp_path / "salesforce"
+    shutil.copytree(PROJECT, project)
+    user = "005xx000000IntgAAC"
+    assert main(["salesforce", "echo-filter", "--integration-user-id", user,
+                 "--package", str(project / "force-app" / "main" / "default")]) == 0
+    root = _installed()
+    out = tmp_path / "mdapi"
+    proc = subprocess.run(["node", str(root / "convert.mjs"), str(project), str(out)], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert {(c["type"], c["fullName"]) for c in result["components"]} == _expected_components()
+    member = ET.parse(Path(result["packagePath"]) / "platformEventChannelMembers"
+                      / "Territory_Router_Lead_Changes_chn_LeadChangeEvent.platformEventChannelMember").getroot()
+    assert member.findtext(f"{NS}filterExpression") == echo_filter_expression(user)
+    assert [child.tag.removeprefix(NS) for child in member] == ["eventChannel", "filterExpression", "selectedEntity"]
+    # the other members stay unfiltered: our integration writes no Task or Event
+    task = ET.parse(Path(result["packagePath"]) / "platformEventChannelMembers"
+                    / "Territory_Router_Lead_Changes_chn_TaskChangeEvent.platformEventChannelMember").getroot()
+    assert task.find(f"{NS}filterExpression") is None

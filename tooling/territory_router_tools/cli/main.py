@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "territory_router_tools.cli.dlq",
     "territory_router_tools.cli.report",
     "territory_router_tools.cli.backfill",
+    "territory_router_tools.cli.salesforce_cmd",
 )
 
 

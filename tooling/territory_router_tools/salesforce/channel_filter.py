@@ -303,3 +303,33 @@ class ChannelMember:
 
     def compiled(self, entity_fields: Collection[str] | None = None) -> Any:
         return parse(self.filter_expression, entity_fields=entity_fields) if self.filter_expression else None
+
+
+# ------------------------------------------------------------------------------- the package's member file
+
+LEAD_MEMBER = "platformEventChannelMembers/Territory_Router_Lead_Changes_chn_LeadChangeEvent.platformEventChannelMember-meta.xml"
+_FILTER_ELEMENT = re.compile(r"\n?[ \t]*<filterExpression>.*?</filterExpression>", re.DOTALL)
+
+
+def with_filter(member_xml: str, expression: str | None) -> str:
+    """The member's XML with ``filterExpression`` set (or removed: None). The element goes after ``eventChannel``,
+    in the Metadata API's field order (enrichedFields, eventChannel, filterExpression, selectedEntity)."""
+    from xml.sax.saxutils import escape
+
+    text = _FILTER_ELEMENT.sub("", member_xml)
+    if expression is None:
+        return text
+    parse(expression)  # never write an expression Salesforce would refuse
+    match = re.search(r"([ \t]*)<eventChannel>.*?</eventChannel>", text)
+    if match is None:
+        raise ValueError("the channel member has no <eventChannel>")
+    element = f"\n{match.group(1)}<filterExpression>{escape(expression)}</filterExpression>"
+    return text[: match.end()] + element + text[match.end():]
+
+
+def member_filter(member_xml: str) -> str | None:
+    """The ``filterExpression`` a member file holds, or None."""
+    from xml.sax.saxutils import unescape
+
+    found = re.search(r"<filterExpression>(.*?)</filterExpression>", member_xml, re.DOTALL)
+    return unescape(found.group(1)) if found else None
