@@ -13,11 +13,16 @@ The lifecycle of a lead, in phases (every phase waits until the stack is idle):
 
 - ``create``: one CDC CREATE per lead through the partner bus → intake → tagging → assignment → LeadAssigned →
   writeback (to a local Salesforce stand-in);
-- ``echo``: Salesforce sends our own writeback back as a CDC UPDATE by the integration user (one per record
-  written); intake recognises the echo and does nothing, but the event is still received and paid for;
+- ``echo``: our own writeback is a CDC UPDATE by the integration user (one per record written). As deployed
+  (``territory-router salesforce echo-filter``), the LeadChangeEvent channel member's filter keeps it in Salesforce:
+  the test org's channel (``FakeOrg.on_channel``) relays none of them, so this phase costs nothing. ``--no-echo-filter``
+  relays them as an unfiltered org does (intake recognises each echo and does nothing, but it is paid for);
 - ``attend``: reps work 3 leads in 4 (CDC UPDATE by the owner): intake stops the SLA clock;
 - ``reroute``: the schedule runs as if two hours had passed: the unattended quarter is re-routed, written back,
   and echoed again.
+
+``echo_without_filter`` (with the filter on) then relays the echoes the filter kept in Salesforce, measured apart
+(not a per-lead phase): what the filter saves (the cost model's "without the echo filter" what-if row).
 
 ``idle_reroute`` (a scheduled run with nothing due) is measured apart: it is a fixed cost per run, not per lead.
 A container's first import of its handler (INIT) is timed apart from its invocations (``init_s``): it is paid
@@ -334,9 +339,10 @@ def _wait_active(stack, timeout_s: float = 60) -> None:
     raise RuntimeError("territory set and roster did not activate")
 
 
-def run(n_leads: int = 2000, seed: int = 11, log=print) -> dict[str, Any]:
+def run(n_leads: int = 2000, seed: int = 11, log=print, echo_filter: bool = True) -> dict[str, Any]:
     from territory_router_tools.demo.leads import make_leads
     from territory_router_tools.local.stack import LocalStack
+    from territory_router_tools.salesforce.channel_filter import echo_filter_expression
     from territory_router_tools.salesforce.fake_org import FakeOrg
     from territory_router_tools.salesforce.samples import cdc_create_event, cdc_update_event
 
@@ -378,6 +384,9 @@ def run(n_leads: int = 2000, seed: int = 11, log=print) -> dict[str, Any]:
             bus = r.get("SalesforceEventBus") or stack.template.parameters["SalesforceEventBusName"]
             events_client = stack.client("events")
             written: set[int] = set()
+            kept_in_salesforce: list[dict[str, Any]] = []  # echoes the channel member's filter did not relay
+            if echo_filter:  # the member as `territory-router salesforce echo-filter` writes it, for the stack's user
+                salesforce.set_channel_filter("LeadChangeEvent", echo_filter_expression(INTEGRATION_USER))
 
             def echoes() -> list[dict[str, Any]]:
                 """One CDC UPDATE by the integration user per lead our writeback PATCHed since the last call."""
@@ -390,7 +399,10 @@ def run(n_leads: int = 2000, seed: int = 11, log=print) -> dict[str, Any]:
                         changes = {k: v for k, v in record.items() if k not in {"attributes", "id", "Id"}}
                         out.append(cdc_update_event(record.get("id") or record["Id"], changes, org_id=ORG_ID, commit_user=INTEGRATION_USER,
                                                     change_origin=OUR_CLIENT))  # fmt: skip
-                return out
+                relayed = salesforce.on_channel(out)  # what the (filtered) channel hands to Event Relay
+                on_relay = {id(e) for e in relayed}
+                kept_in_salesforce.extend(e for e in out if id(e) not in on_relay)
+                return relayed
 
             def phase(name: str, events: list[dict[str, Any]], action=None) -> None:
                 counter.phase = name
@@ -426,6 +438,8 @@ def run(n_leads: int = 2000, seed: int = 11, log=print) -> dict[str, Any]:
             rerouted = phases["reroute"]["result"] or {}
             phase("reroute_echo", echoes())
             phase("idle_reroute", [], action=lambda: stack.fire_schedule("LeadRerouteFunction"))
+            if kept_in_salesforce:  # priced apart: what relaying them would have cost
+                phase("echo_without_filter", kept_in_salesforce)
             sizes = table_sizes(ddb, tables)
             sf_calls = Counter(f"{q.method} {q.path.split('?')[0].rsplit('/', 1)[-1]}" for q in salesforce.requests)
             queue_lids = {url: lid for lid, url in r.items() if isinstance(url, str) and url.startswith("http")}
@@ -438,6 +452,7 @@ def run(n_leads: int = 2000, seed: int = 11, log=print) -> dict[str, Any]:
 
     return {
         "leads": n_leads,
+        "echo_filter": echo_filter,
         "phases": {
             name: {k: v for k, v in p.items() if k != "result" or isinstance(v, dict)} for name, p in phases.items()
         },
@@ -475,8 +490,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leads", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--no-echo-filter", action="store_true",
+                        help="relay our writeback's echo (an org whose LeadChangeEvent member has no filter)")
     args = parser.parse_args(argv)
-    raw = run(args.leads, args.seed, log=lambda text: print(text, file=sys.stderr, flush=True))
+    raw = run(args.leads, args.seed, log=lambda text: print(text, file=sys.stderr, flush=True),
+              echo_filter=not args.no_echo_filter)
     text = json.dumps(raw, indent=2, default=str)
     if args.json:
         args.json.write_text(text)

@@ -347,8 +347,9 @@ What was done (issue 16, point 3) and what is left:
       "`RerouteDueIndex` key bills one more WRU; strongly consistent reads 1 RRU per 4 KB, eventually consistent "
       "half; failed conditional writes bill like successful ones. SQS: our sends, the event source mapping's "
       "receives and deletes, and EventBridge's delivery of each matched event to a queue. EventBridge: the "
-      "custom events we publish and the partner events Salesforce sends (creates, reps' updates and the echo of "
-      "our own writeback, which the intake recognises and drops but still receives). Logs: bytes the handlers "
+      "custom events we publish and the partner events Salesforce sends (creates and reps' updates; our own "
+      "writeback's echo only when the LeadChangeEvent channel member has no echo filter: see the lifecycle "
+      "assumption and the what-if rows). Logs: bytes the handlers "
       f"wrote plus {ass['platform_log_bytes_per_invocation']} bytes of START/END/REPORT per invocation; X-Ray: "
       f"{ass['xray_sampled_share']:.0%} of invocations sampled.\n")  # fmt: skip
     fixed = c["fixed_usd_per_month"]
@@ -495,7 +496,7 @@ def _reasons(r: dict[str, Any], prices: dict[str, Any]) -> dict[str, str]:
         f"(largest attributes: {big_attributes}), so every write to it bills "
         f"{leads_table.get('wru_per_write', 0):.1f} WRU; "
         "the assignment writes it in a transaction (2x); the intake writes a powertools idempotency record "
-        "(put + update) for every event, echoes and reps' updates included; the writeback updates the lead twice. "
+        "(put + update) for every event it receives, reps' updates included; the writeback updates the lead twice. "
         f"WRU per lead by function: {wru_by_function}. The busiest function is {busiest[0]} with "
         f"{busiest[1]['invocations']:.2f} invocations per lead. The target cannot be met by tuning alone: see the "
         f"what-if table under Cost. (Largest service: {top[0]}.) Even with no DynamoDB write and no Lambda time at "

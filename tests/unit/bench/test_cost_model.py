@@ -204,3 +204,21 @@ def test_prices_file_names_a_date_and_an_aws_source_for_every_price():
         assert p["source"].startswith("https://aws.amazon.com/"), name
     # The November 2024 on-demand price cut.
     assert prices["prices"]["dynamodb_wru"]["usd"] == 0.625 and prices["prices"]["dynamodb_rru"]["usd"] == 0.125
+
+
+def test_what_if_prices_the_echoes_the_channel_filter_kept_in_salesforce():
+    run_all = _load("run_all")
+    raw = _raw()
+    raw["echo_filter"] = True
+    raw["phases"]["echo"] = {"partner_events": 0}  # the filter relayed none of them
+    raw["phases"]["echo_without_filter"] = {"partner_events": 10}  # measured apart: what relaying them costs
+    raw["invocations"].append({"phase": "echo_without_filter", "function": "Fn", "invocations": 1, "wall_s": 0.1,
+                               "billed_ms": 100, "api_s": 0.0})  # fmt: skip
+    headline = cost_model.price(cost_model.usage_per_lead(raw)["per_lead"], PRICES)["usd_per_million_leads"]
+    rows = {row["change"]: row["usd_per_million_leads"] for row in run_all.what_if(raw, PRICES, "lambda_gb_s_modelled")}
+    without = next(usd for change, usd in rows.items() if change.startswith("without the echo filter"))
+    # 10 more partner events over 10 leads ($1 per million each) and one more invocation's request and time.
+    extra_lambda = cost_model.price({"lambda_requests": 0.1, "lambda_gb_s_modelled": (0.1 * 1769 / 512 + 0.0005) * 0.5 / 10},
+                                    PRICES)["usd_per_million_leads"]
+    assert without - headline == pytest.approx(1.0 + extra_lambda)
+    assert not any(change.startswith("our writeback's echo filtered out") for change in rows)  # it is the default now
