@@ -69,3 +69,16 @@ def test_leads_no_event_brought_are_routed_once(demo) -> None:
     assert len(result.truth_leads) == 4
     assert "GAP_CREATE leads read back" in output and "found by reconciliation" in output
 
+
+
+def test_our_writeback_echo_stays_in_salesforce(demo) -> None:
+    """The demo's org has the LeadChangeEvent member's echo filter (docs/salesforce.md 1.6): every writeback made
+    before the note was taken is an echo the channel kept in Salesforce, never relayed."""
+    import re
+
+    result, _ = demo
+    note = next(n for n in result.notes if n.startswith("Salesforce org:"))
+    kept = int(re.search(r"(\d+) echoes of our writeback kept in Salesforce", note).group(1))
+    assigned = sum(row.get("assigned", 0) for row in result.by_territory.values())
+    # the four leads no ordinary event brought are written back after the note
+    assert assigned - len(result.truth_leads) <= kept <= result.writeback["records"]

@@ -7,8 +7,9 @@
    some bulk events with several record ids, some delivered twice, one malformed, one from a foreign org);
 4. let the pipeline run (a few leads were created by reps themselves: they keep their owner, KEPT_OWNER); reps
    attend most leads in the test org (``FakeOrg``): they change the Status or log a call, and the org's own change
-   events (LeadChangeEvent, TaskChangeEvent, and the echo of every writeback) reach the partner bus through its
-   relay; the re-route runs as if one and two hours had passed, so unattended leads are re-routed once and then
+   events (LeadChangeEvent, TaskChangeEvent) reach the partner bus through its relay; the echo of every writeback
+   stays in Salesforce, as in an org deployed with ``territory-router salesforce echo-filter`` (the LeadChangeEvent
+   channel member's filter); the re-route runs as if one and two hours had passed, so unattended leads are re-routed once and then
    escalated to the group's manager (the demo's copy of the sample roster allows one re-route; the sample itself
    allows two); before moving a lead the re-route reads it back from the org, so a lead whose rep only logged a call
    is released as attended, never re-routed;
@@ -113,6 +114,7 @@ def _unbind_log_handlers(stream: TextIO) -> None:
 
 def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir: Path | None) -> DemoResult:
     from territory_router_tools.local.stack import LocalStack
+    from territory_router_tools.salesforce.channel_filter import echo_filter_expression
     from territory_router_tools.salesforce.fake_org import FakeOrg
     from territory_router_tools.salesforce.samples import (
         cdc_create_event,
@@ -132,6 +134,8 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
     ) as stack:
         say(f"local stack up at {stack.endpoint} ({len(stack.functions)} functions from template.yaml)")
         say(f"Salesforce stand-in at {salesforce.url}")
+        # Deployed as docs/salesforce.md 1.6 says: our writeback's echo is kept off the relay by the channel filter.
+        salesforce.set_channel_filter("LeadChangeEvent", echo_filter_expression(salesforce.integration_user_id))
         r = stack.resources
         stack.client("secretsmanager").put_secret_value(
             SecretId=r["SalesforceCredentialsSecret"],
@@ -200,9 +204,10 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
                 f"({result.get('items_read')} items read)")
 
         # The org's API usage before the outage step moves its clock 73 hours on (its 24-hour window with it).
-        org_note = (f"Salesforce org: {len(salesforce.emitted)} change events relayed "
+        org_note = (f"Salesforce org: {salesforce.relay_stats.delivered} change events relayed "
                     f"({sum(1 for e in salesforce.emitted if e['detail-type'] == '/data/TaskChangeEvent')} "
-                    f"TaskChangeEvent), {salesforce.api_used} API calls in the last 24 h of {salesforce.api_limit}")
+                    f"TaskChangeEvent), {salesforce.relay_stats.filtered} echoes of our writeback kept in Salesforce "
+                    f"by the channel filter, {salesforce.api_used} API calls in the last 24 h of {salesforce.api_limit}")
         truth, truth_ids = _salesforce_truth(stack, salesforce, seed, timeout_s)
         say(f"gap events: {truth['gap_refetched']} GAP_CREATE leads read back from Salesforce and routed; relay stopped "
             f"73 h: {truth['relay_lost']} change events lost, the reconciliation run found {truth['reconciled']} "
