@@ -426,9 +426,9 @@ def what_if(raw: dict[str, Any], prices: dict[str, Any], basis: str) -> list[dic
         ("no powertools idempotency record (the lead's conditional writes already de-duplicate)",
          [no_idempotency_records]),
         echo_change,
-        (f"all {len(lean)} savings above", lean),
+        (both := "all three" if len(lean) == 3 else "both savings above", lean),
         ("without the report aggregates (ReportAggregatesFunction: one transaction per app event)", [no_aggregates]),
-        (f"all {len(lean)} savings above, without the report aggregates", [*lean, no_aggregates]),
+        (f"{both}, without the report aggregates", [*lean, no_aggregates]),
     ]
     out = []
     for label, steps in changes:
