@@ -49,6 +49,7 @@ COMMANDS: dict[tuple[str, ...], tuple[list[str], bool]] = {
     ("dlq", "redrive"): ([], True),
     ("report",): (["--out", "{tmp}/report"], True),
     ("backfill",): (["--since", "2026-01-01"], True),
+    ("salesforce", "echo-filter"): (["--check"], False),  # run outside the repository: no package to read
 }
 STACK_COMMANDS = [path for path, (_, stack) in COMMANDS.items() if stack]
 
