@@ -43,6 +43,13 @@ def _scan(ddb, table: str) -> list[dict]:
     return [from_item(i) for page in ddb.get_paginator("scan").paginate(TableName=table) for i in page["Items"]]
 
 
+def _scan_leads(ddb, table: str) -> list[dict]:
+    """The leads: hot items with their detail items (PII, decision trail) merged in."""
+    from territory_router.adapters.lead_detail import leads_of
+
+    return leads_of(_scan(ddb, table))
+
+
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
     from territory_router_tools.demo.leads import make_leads
@@ -77,7 +84,7 @@ def _run(tmp_path_factory, LocalStack, make_leads, cdc_create_event, cdc_update_
         leads, _kinds = make_leads(N_LEADS, 11)
         _put(events, bus, _salesforce(bus, [cdc_create_event(lead, org_id=ORG_ID) for lead in leads]))
         assert stack.wait_idle(timeout_s=90)
-        items = {i["lead_id"]: i for i in _scan(ddb, r["LeadsTable"])}
+        items = {i["lead_id"]: i for i in _scan_leads(ddb, r["LeadsTable"])}
         touched = [i for _, i in sorted(items.items()) if i.get("status") == "ASSIGNED" and i.get("owner_kind") == "USER"][::2]
         _put(events, bus, _salesforce(bus, [
             cdc_update_event(i["lead_id"], {"Status": "Working - Contacted"}, org_id=ORG_ID, commit_user=i["owner_id"])
@@ -91,7 +98,7 @@ def _run(tmp_path_factory, LocalStack, make_leads, cdc_create_event, cdc_update_
         # queue exactly as EventBridge sent it.
         from territory_router.adapters.lead_store import detail_from_item
 
-        first = next(i for i in _scan(ddb, r["LeadsTable"]) if i.get("owner_id") and not i.get("reroute_count"))
+        first = next(i for i in _scan_leads(ddb, r["LeadsTable"]) if i.get("owner_id") and not i.get("reroute_count"))
         _put(events, r["AppEventBus"], [{"Source": "territory-router", "DetailType": "LeadAssigned",
                                           "Detail": detail_from_item(first).model_dump_json(), "EventBusName": r["AppEventBus"]}])
         sqs = stack.client("sqs")
@@ -102,7 +109,7 @@ def _run(tmp_path_factory, LocalStack, make_leads, cdc_create_event, cdc_update_
         sqs.send_message(QueueUrl=r["AggregatesQueue"], MessageBody=json.dumps(raw))
         assert stack.wait_idle(timeout_s=60)
 
-        leads_after = _scan(ddb, r["LeadsTable"])
+        leads_after = _scan_leads(ddb, r["LeadsTable"])
         loads = {i["pk"][4:]: i for i in _scan(ddb, r["RoutingTable"]) if i["pk"].startswith("REP#") and i["sk"] == "LOAD"}
         dlq = int(sqs.get_queue_attributes(QueueUrl=r["AggregatesDLQ"], AttributeNames=["ApproximateNumberOfMessages"])
                   ["Attributes"]["ApproximateNumberOfMessages"])
