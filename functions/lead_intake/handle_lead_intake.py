@@ -1,8 +1,11 @@
 """LeadIntakeFunction: Salesforce Event Relay events (via IntakeQueue) → lead records → TaggingQueue; lead updates
 and Task/Event activities → attended/closed; wildcard record ids → a reconciliation request.
 
-Thin handler: parse each SQS record into ``LeadChange`` values, apply each once (powertools idempotency keyed
-on the Salesforce event id and lead id), report partial batch failures. Malformed and foreign events are set
+Thin handler: parse each SQS record into ``LeadChange`` values, apply each, report partial batch failures. A change
+that names a lead is de-duplicated by the lead's own conditional writes (a create is a conditional put, a release or
+attendance is conditional on the lead's version and counted rep, an echo writes nothing), so it is applied directly;
+a change that names no lead (wildcard record ids, GAP_OVERFLOW: a reconciliation request) has no lead write to
+guard it and goes through powertools idempotency, keyed on the Salesforce event id (docs/reliability.md). Malformed and foreign events are set
 aside in the DLQ with their reason and do not block the rest of the batch.
 
 ``GAP_*`` events name leads but carry no fields: with a Salesforce connection (``WritebackEnabled=true``) the
@@ -100,6 +103,20 @@ def apply_change(change: dict[str, Any]) -> IntakeResult:
     return result
 
 
+_context: list[LambdaContext] = []  # the running invocation's context, for the idempotency layer when it is needed
+
+
+def _apply_once(change: LeadChange) -> IntakeResult:
+    """Apply ``change`` once: directly when it names a lead (its conditional writes de-duplicate), else through the
+    idempotency record (the only guard of a reconciliation request)."""
+    if change.lead_id is not None:
+        return apply_change(change.model_dump(mode="json"))
+    idempotency_config, once = _idempotency()
+    if _context:
+        idempotency_config.register_lambda_context(_context[-1])
+    return once(change=change.model_dump(mode="json"))
+
+
 outbox: BatchOutbox[str] = BatchOutbox()  # TagRequest json per message of the batch being processed
 
 
@@ -146,7 +163,7 @@ def record_handler(record: SQSRecord) -> None:
                 name="BitmapFieldsDecoded" if change.changed_fields_source == "bitmap" else "BitmapFieldsFromPayload",
                 unit=MetricUnit.Count, value=1,
             )
-        result = _idempotency()[1](change=change.model_dump(mode="json"))
+        result = _apply_once(change)
         if result.queue:
             outbox.add(record.message_id, tag_request_for(change, now=datetime.now(UTC)))
 
@@ -154,10 +171,10 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _idempotency()[0].register_lambda_context(context)
+    _context[:] = [context]
     outbox.clear()
     response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     # One SendMessageBatch per ten leads instead of one call per lead; a record whose lead SQS refused is retried
-    # (its idempotency record answers with the same TagRequest, so it is queued again, never lost).
+    # (its redelivery finds the lead still RECEIVED and queues the same TagRequest again, never lost).
     publisher = QueuePublisher(aws.client("sqs"))
     return outbox.flush(lambda entries: send_tag_requests(publisher, config.tagging_queue_url, entries), response)
