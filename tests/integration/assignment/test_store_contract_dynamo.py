@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from territory_router.adapters.dynamo import to_item
-from territory_router.adapters.lead_store import DynamoLeadStore
-from territory_router.domain.leads import Lead
 from territory_router.adapters.lead_detail import detail_key
-from territory_router.domain.leads import LeadStatus
+from territory_router.adapters.lead_store import DynamoLeadStore
+from territory_router.domain.leads import Lead, LeadStatus
 from tests.contract.routing_store import LATER, NOW, R1, R2, WEST, RoutingStoreContract, lead, roster, to_rep
 
 
