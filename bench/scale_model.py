@@ -176,7 +176,7 @@ def summarise(raw: dict, *, read_ms: float, transact_ms: float, lead_wru_per_wri
     for label, share in (("round robin, 4 reps: the busiest rep takes 1/4", 0.25),
                          ("least loaded: concurrent decisions pick the same least-loaded rep (worst case: all)", 1.0)):
         counter[label] = {
-            f"at {rate:g}/s": round(counter_conflict_probability(rate, share, transact_ms / 1000.0), 4)
+            f"at {rate:.0f}/s": round(counter_conflict_probability(rate, share, transact_ms / 1000.0), 4)
             for rate in (rate_10pct, rate_1, 100.0)
         }
     return {
@@ -184,8 +184,10 @@ def summarise(raw: dict, *, read_ms: float, transact_ms: float, lead_wru_per_wri
         "command": raw.get("command"),
         "load_average": raw.get("load_average"),
         "seconds": raw.get("seconds"),
+        "options": raw.get("options"),
         "runs": [{key: v for key, v in r.items()} | {
-            "pointer_conflict_share_fitted": round(conflict_probability(1.0, r["contention"], k), 4)
+            "pointer_conflict_share_fitted": (round(conflict_probability(1.0, r["contention"], k), 4)
+                                              if r["strategy"] != "least_loaded" else None)
         } for r in runs],
         "fit": {
             "k": round(k, 3),
