@@ -618,7 +618,7 @@ def _scale_section(sc: dict[str, Any]) -> list[str]:
       f"{reg['latency_ms_at_1_conflict']:.0f} ms). Beyond that the conflicts grow exponentially: each lost attempt "
       f"bills its read and {reg['wru_per_failed_attempt']:.1f} WRU of cancelled transaction, and the pointer's own "
       f"partition ceiling ({reg['pointer_partition_ceiling_per_s_at_1_conflict']:.0f} assignments/s at that attempt "
-      "rate) is far above the conflict limit: the limit is the window, not DynamoDB's throughput. For scale: a "
+      "rate) is well above the conflict limit: the limit is the window, not DynamoDB's throughput. For scale: a "
       "group of reps receiving 20 leads a second is 1.7 million leads a day.\n")  # fmt: skip
 
     w("### Model: a busy rep's counter\n")

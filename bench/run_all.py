@@ -504,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         raw_scale = run_scale()
         results["scale"] = summarise_scale(raw_scale, results.get("pipeline"))
         results.setdefault("raw", {})["scale"] = raw_scale
+        results["targets"] = targets(results)
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
         print(report.table(results))
         if not args.no_doc:
