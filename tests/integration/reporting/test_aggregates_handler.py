@@ -5,7 +5,6 @@ counted exactly once (the per-shard high-water marks of adapters/aggregates_stor
 from __future__ import annotations
 
 import importlib.util
-import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
