@@ -27,7 +27,6 @@ from territory_router.adapters.event_schemas import EventSchemaCache
 from territory_router.adapters.events import EventPublisher
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
-from territory_router.adapters.salesforce_client import salesforce_from_secret
 from territory_router.config import LeadIntakeSettings, load_settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.observability import make_logger
@@ -50,7 +49,15 @@ logger = make_logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 config = load_settings(LeadIntakeSettings)  # fails the cold start if a variable is missing
-salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
+
+
+@cache
+def _salesforce() -> Any:
+    """The Salesforce client, built at its first use: intake reads Salesforce only for gap events and bitmap schemas,
+    so the HTTP stack (urllib, http.client, ssl) stays out of the cold start."""
+    from territory_router.adapters.salesforce_client import salesforce_from_secret
+
+    return salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
 
 @cache
@@ -73,7 +80,7 @@ def _schemas() -> EventSchemaCache | None:
     Salesforce connection, WritebackEnabled=true: before that the secret holds placeholders)."""
     if not config.writeback_enabled:
         return None
-    return EventSchemaCache(lambda schema_id: salesforce.event_schema(schema_id))
+    return EventSchemaCache(lambda schema_id: _salesforce().event_schema(schema_id))
 
 
 @cache
@@ -120,12 +127,12 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name="LeadChangesReceived", unit=MetricUnit.Count, value=len(changes))
     if config.writeback_enabled and needs_refetch(changes):
         try:
-            changes = resolve_gaps(changes, reader=salesforce,
+            changes = resolve_gaps(changes, reader=_salesforce(),
                                    extra_fields=config.salesforce_extra_lead_fields)
         except SalesforceError as exc:
             metrics.add_metric(name="GapRefetchFailed", unit=MetricUnit.Count, value=1)
             if isinstance(exc, SalesforceAuthError):
-                salesforce.invalidate()  # refused even after a fresh read: the next delivery reads it again
+                _salesforce().invalidate()  # refused even after a fresh read: the next delivery reads it again
             if exc.retryable or isinstance(exc, SalesforceAuthError):
                 logger.warning("could not read the leads of a gap event; the message will be retried",
                                extra={"code": exc.code, "message_id": record.message_id})
