@@ -91,6 +91,8 @@ class CallCounter:
         name = threading.current_thread().name
         if name.startswith("sqs-"):  # "sqs-<Function>-<n>": the n-th poller of that function's event source
             return "esm:" + re.sub(r"-\d+$", "", name[4:])
+        if name.startswith("ddbstream-"):  # the DynamoDB stream poller of that function's event source mapping
+            return "esm:" + re.sub(r"-\d+$", "", name[len("ddbstream-"):])
         return "driver"
 
     # ------------------------------------------------------------------ patches

@@ -154,7 +154,7 @@ class SalesforceWritebackSettings(_RoutingStore, _AppBus, _Salesforce, _DefaultS
     writeback_pause_api_percent: float = Field(default=80.0, ge=0, le=100)
 
 
-class ReportAggregatesSettings(_RoutingTable, _IdempotencyTable):
+class ReportAggregatesSettings(_RoutingTable):
     pass
 
 
