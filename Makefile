@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test unit integration infra e2e demo lint bench bench-design bench-cold gazetteer clean
+.PHONY: venv test unit integration infra e2e demo lint bench bench-design bench-cold bench-scale gazetteer clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -54,6 +54,10 @@ gazetteer: $(STAMP)
 # Only the territory design benchmark, merged into bench/results.json and docs/benchmarks.md.
 bench-design: $(STAMP)
 	$(BIN)/python bench/run_all.py --only design
+
+# Only the scale part (one group's hot keys under N concurrent containers, about two minutes), merged likewise.
+bench-scale: $(STAMP)
+	$(BIN)/python bench/run_all.py --only scale
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -114,6 +114,11 @@ def usage_per_lead(raw: dict[str, Any], phases: tuple[str, ...] = PER_LEAD_PHASE
         service, _, _op = c["call"].partition(":")
         who = c["caller"]
         if who.startswith("esm:"):
+            if service != "sqs":
+                # DynamoDB stream reads by a Lambda event source mapping are free (DynamoDB pricing: "GetRecords API
+                # calls invoked by AWS Lambda as part of DynamoDB triggers are free"; docs/reliability.md).
+                u["stream_reads_free"] += c["calls"]
+                continue
             if c["call"] == "sqs:ReceiveMessage":
                 non_empty = c["calls"] - c.get("empty", 0)
                 u["sqs_requests"] += non_empty  # one chunk each: our message bodies are far below 64 KB

@@ -96,6 +96,8 @@ class CallCounter:
         name = threading.current_thread().name
         if name.startswith("sqs-"):  # "sqs-<Function>-<n>": the n-th poller of that function's event source
             return "esm:" + re.sub(r"-\d+$", "", name[4:])
+        if name.startswith("ddbstream-"):  # the DynamoDB stream poller of that function's event source mapping
+            return "esm:" + re.sub(r"-\d+$", "", name[len("ddbstream-"):])
         return "driver"
 
     # ------------------------------------------------------------------ patches
@@ -300,6 +302,14 @@ def table_sizes(ddb, tables: dict[str, str]) -> dict[str, dict[str, float]]:
             continue
         items.sort(key=item_size)
         sizes = [item_size(i) for i in items]
+        kinds = {}
+        if logical_id == "LeadsTable":  # hot lead items and their detail items (adapters/lead_detail.py) apart
+            for kind, subset in (("hot", [s for s, i in zip(sizes, items, strict=True) if "status" in i]),
+                                 ("detail", [s for s, i in zip(sizes, items, strict=True) if "status" not in i])):
+                if subset:
+                    kinds[f"{kind}_items"] = len(subset)
+                    kinds[f"{kind}_mean_bytes"] = sum(subset) / len(subset)
+                    kinds[f"{kind}_p95_bytes"] = subset[int(0.95 * (len(subset) - 1))]
         median = items[len(items) // 2]
         by_attribute = sorted(
             ((len(k.encode()) + attribute_size(v), k) for k, v in median.items()), reverse=True
@@ -312,6 +322,7 @@ def table_sizes(ddb, tables: dict[str, str]) -> dict[str, dict[str, float]]:
             "max_bytes": sizes[-1],
             "wru_per_write": sum(math.ceil(s / 1024) for s in sizes) / len(sizes),
             "median_item_largest_attributes": {k: n for n, k in by_attribute[:5]},
+            **kinds,
         }
     return out
 

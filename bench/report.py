@@ -394,6 +394,9 @@ What was done (issue 16, point 3) and what is left:
         ]))  # fmt: skip
         w("")
 
+    if r.get("scale"):
+        s.extend(_scale_section(r["scale"]))
+
     # ------------------------------------------------------------------ raw
     w("## Figures (bench/results.json, without `raw`)\n")
     summary = {k: v for k, v in r.items() if k not in {"raw"}}
@@ -402,6 +405,10 @@ What was done (issue 16, point 3) and what is left:
                         if k not in {"variants", "latency_us", "self_ms_by_package", "calls_per_lead_by_caller",
                                      "table_sizes", "units_per_lead_by_function", "phases", "what_if"}}  # fmt: skip
     summary["accuracy"] = {k: v for k, v in summary["accuracy"].items() if k not in {"misses", "located_without_state_territory"}}
+    if "scale" in summary:  # its runs and rates are the tables of the scale section
+        sc = summary["scale"]
+        summary["scale"] = {"fit": sc["fit"], **{k: v for k, v in sc["region"].items()
+                                                 if k not in {"rates", "sharded", "counter_transaction_conflict_share"}}}
     w("```json\n" + json.dumps(summary, indent=2, default=str) + "\n```\n")
     return "\n".join(s)
 
@@ -510,3 +517,149 @@ def _reasons(r: dict[str, Any], prices: dict[str, Any]) -> dict[str, str]:
         "gazetteer load": "the fresh-process figure includes page faults of the file and numpy's first use; "
         "timings on a shared machine also catch other jobs' time slices.",
     }
+
+
+DDB_PARTITION_DOC = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html"
+DDB_HOT_PARTITION_DOC = (
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/throttling-key-range-limit-exceeded-mitigation.html"
+)
+DDB_TRANSACTIONS_DOC = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html"
+DDB_TX_FAILURES_DOC = "https://repost.aws/knowledge-center/dynamodb-transactwriteitems"
+DDB_LATENCY_DOC = "https://repost.aws/knowledge-center/dynamodb-high-latency"
+
+
+def _scale_section(sc: dict[str, Any]) -> list[str]:
+    """One group's hot keys: the local runs, the model fitted on them, its in-region extrapolation, what comes next."""
+    reg, fit = sc["region"], sc["fit"]
+    s: list[str] = []
+    w = s.append
+    w("## Scale: one group's hot keys\n")
+    w(f"`python bench/run_all.py --only scale` (`bench/bench_scale.py`, {sc.get('measured')}, {sc.get('seconds')} s, "
+      f"load average at start / end {(sc.get('load_average') or ['?', '?'])[0]} / "
+      f"{(sc.get('load_average') or ['?', '?'])[1]}); the model is `bench/scale_model.py` "
+      "(its pure functions are tested in `tests/unit/bench/test_scale_model.py`).\n")  # fmt: skip
+    w("Every assignment reads the routing state (one BatchGetItem) and writes one TransactWriteItems: the lead, the "
+      "chosen rep's `REP#<id>/LOAD` counter (`ADD`, conditional on `open_leads < capacity`) and, for round robin, "
+      "the group's `GROUP#<id>/POINTER` (conditional on the `seq` that was read). Two items are hot:\n")  # fmt: skip
+    w("- **the group's pointer**: every assignment of the group writes it. An attempt loses (`PointerMoved`) when "
+      "another assignment of the group committed between its read and its write, its *window*;\n"
+      "- **a busy rep's counter**: written by every assignment to that rep. It has no version condition, so it "
+      "loses only at capacity (`RepFull`, the last free slot raced for) or, on DynamoDB, when another transaction "
+      "on the same item is in flight (`TransactionConflict`).\n")  # fmt: skip
+    w("What DynamoDB documents about such items:\n")
+    w(f"- each partition is limited to 1,000 write units and 3,000 read units per second, whatever the table's "
+      f"capacity ([warm throughput scenarios]({DDB_PARTITION_DOC}); throttled with `KeyRangeThroughputExceeded`, "
+      f"[hot partitions]({DDB_HOT_PARTITION_DOC})). One item lives in one partition, so one item never gets more;\n"
+      f"- a transactional write bills two write units per KB of each item ([transactions: capacity management]"
+      f"({DDB_TRANSACTIONS_DOC}#transaction-capacity-handling)), so the pointer (under 1 KB) takes at most "
+      "500 transactional writes a second, failed attempts included;\n"
+      f"- a transaction is cancelled with `TransactionConflict` when another transaction, or a single-item write, "
+      f"on one of its items is in progress ([transaction conflict handling]({DDB_TRANSACTIONS_DOC}"
+      f"#transaction-conflict-handling), [why TransactWriteItems fails]({DDB_TX_FAILURES_DOC})): writes to one "
+      "item serialize;\n"
+      f"- single-item reads and writes take single-digit milliseconds on average ([high latency]({DDB_LATENCY_DOC})); "
+      "nothing documents a transaction's latency: **assumed** here "
+      f"{reg['read_ms']:g} ms for the read and {reg['transact_ms']:g} ms for the transaction, the same figures the "
+      "cost model prices Lambda time with (`bench/cost_model.py`).\n")  # fmt: skip
+
+    w("### Simulation: N containers on one group, local stack\n")
+    opts = sc.get("options") or {}
+    w("Each case starts N worker processes (each its own interpreter, boto3 client and roster cache, warm before "
+      "the clock starts) that take the next lead of ONE group, as containers take SQS messages, and assign it "
+      "through `assign_lead` and `DynamoLeadStore` against the local stack's moto server (tables from "
+      "template.yaml); round-robin cases stop after "
+      f"{opts.get('seconds', '?')} s or {opts.get('leads', '?')} leads. The group has 4 reps. Afterwards the "
+      "invariants are checked through the store and the run fails if one does not hold: every lead assigned "
+      "exactly once, the owner announced is the owner stored, every counter (open and total) equal to the leads "
+      "it counts, no cap exceeded, the pointer's turns equal to the leads given to reps, round-robin spread at "
+      "most one lead.\n")  # fmt: skip
+    rows = []
+    for run in sc["runs"]:
+        inv = run["invariants"]
+        lost = ", ".join(f"{k} {v}" for k, v in run["lost_by_reason"].items()) or "none"
+        rows.append([
+            run["case"], run["leads"], f"{run['assignments_per_s']:.1f}", f"{run['conflicts_per_assignment']:.2f}",
+            lost, run["retries"], run["max_attempts_seen"], f"{run['latency_ms']['p50']:.0f} / {run['latency_ms']['p99']:.0f}",
+            f"{run['attempt_ms']['window_mean']:.0f}", f"{run['contention']:.2f}",
+            f"{run['pointer_conflict_share_of_attempts']:.2f} / {_fmt(run['pointer_conflict_share_fitted'])}"
+            if run.get("pointer_conflict_share_fitted") is not None else "no pointer",
+            f"held: per rep {inv['leads_per_rep']}, queue {inv['to_queue']}",
+        ])  # fmt: skip
+    w(_md_table(["case", "leads", "assignments/s", "conflicts per assignment", "lost attempts", "retries",
+                 "most attempts", "latency p50 / p99 ms", "window ms", "contention c", "pointer conflicts: measured / "
+                 "fitted share of attempts", "invariants"], rows))  # fmt: skip
+    w("\n*window*: from the start of an attempt's read to the answer to its write (mean); *contention* `c`: the "
+      "other containers' commits expected inside one window (`assignments/s × (N-1)/N × window`). moto runs one "
+      "DynamoDB request at a time and spends tens of milliseconds on each of our lead updates (parsing the update "
+      "expression), so its windows are 5-10x DynamoDB's and the local throughput saturates at the emulator, not at "
+      "the pointer: the absolute figures are the emulator's; what carries over is the conflict share as a function "
+      "of `c`. moto never answers `TransactionConflict` (it serializes), so the counter's in-flight conflicts are "
+      "modelled below, not measured.\n")  # fmt: skip
+
+    w("### Model: the group's pointer\n")
+    w("Commits of the others arriving at random at rate `r` land in an attempt's window `W` with probability "
+      "`p = 1 - exp(-k r W)` (Poisson; `k = 1` in the ideal case). Least squares of `-ln(1 - p) = k c` through the "
+      f"origin over the round-robin runs with N > 1 gives **k = {fit['k']:.2f}** (points N, c, p: "
+      f"{', '.join(f'({n}, {c:.2f}, {p:.2f})' for n, c, p in fit['points'])}). In region, Lambda scales the "
+      "containers with the load (an open system): the others' commits are the group's own assignment rate `λ`, so "
+      "`p = 1 - exp(-k λ W)`, conflicts per assignment `exp(k λ W) - 1`, attempts `1 / (1 - p)`, and the retry loop "
+      "(`assignment/retry.py`: up to MAX_ATTEMPTS with jittered backoff 5 ms × 2^attempt, at most 250 ms) adds "
+      f"its sleeps. In-region window W = read {reg['read_ms']:g} ms + decision {reg['decide_ms']:.1f} ms (measured "
+      f"here with one container, at least 0.5 ms) + transaction {reg['transact_ms']:g} ms = **{reg['window_ms']:.1f} ms**.\n")  # fmt: skip
+    w(_md_table(["group assignments/s", "attempts lost", "conflicts per assignment", "attempts", "latency ms (mean)",
+                 "given up (SQS redelivers)", "pointer partition WCU/s (of 1,000)"], [
+        [f"{x['rate_per_s']:g}", f"{x['conflict_share']:.1%}", f"{x['conflicts_per_assignment']:.2f}",
+         f"{x['attempts_per_assignment']:.2f}", f"{x['latency_ms']:.0f}", f"{x['give_up_share']:.2g}",
+         f"{x['pointer_wcu_per_s']:.0f}" + (" (throttled)" if x["pointer_wcu_per_s"] > 1000 else "")]
+        for x in reg["rates"]
+    ]))  # fmt: skip
+    w(f"\n**One group sustains about {reg['rate_at_0_1_conflicts_per_assignment']:.0f} assignments/s with one "
+      f"conflict per ten assignments, and {reg['rate_at_1_conflict_per_assignment']:.0f}/s where conflicts dominate** "
+      f"(one failed attempt per assignment, half of all attempts lost; mean latency "
+      f"{reg['latency_ms_at_1_conflict']:.0f} ms). Beyond that the conflicts grow exponentially: each lost attempt "
+      f"bills its read and {reg['wru_per_failed_attempt']:.1f} WRU of cancelled transaction, and the pointer's own "
+      f"partition ceiling ({reg['pointer_partition_ceiling_per_s_at_1_conflict']:.0f} assignments/s at that attempt "
+      "rate) is well above the conflict limit: the limit is the window, not DynamoDB's throughput. For scale: a "
+      "group of reps receiving 20 leads a second is 1.7 million leads a day.\n")  # fmt: skip
+
+    w("### Model: a busy rep's counter\n")
+    w("The counter is written only by the assignments that pick its rep. Locally it loses only at capacity (the "
+      "near-full cases above: `RepFull`, then the decision skips the rep and the lead goes to the next rep or the "
+      "fallback queue, caps never exceeded). On DynamoDB it also loses when another transaction on it is in flight "
+      f"(`TransactionConflict`, window = the transaction's own {reg['transact_ms']:g} ms, k = 1: not measurable "
+      "locally). Share of attempts lost on the counter, by the group's rate:\n")  # fmt: skip
+    counter = reg["counter_transaction_conflict_share"]
+    heads = list(next(iter(counter.values())).keys())
+    w(_md_table(["rep's share of the group's leads", *heads],
+                [[label, *(f"{v:.1%}" for v in row.values())] for label, row in counter.items()]))  # fmt: skip
+    w("\nWith round robin the counter is cooler than the pointer (a quarter of the writes, a shorter window) and "
+      "a pointer conflict usually hides it (both racers picked the same rep). With least loaded there is no pointer "
+      "and concurrent decisions that read the same loads pick the same rep: its counter becomes the group's hot "
+      "item, with a shorter window than the pointer's (no condition on what was read, only on the cap).\n")  # fmt: skip
+
+    w("### Beyond one pointer\n")
+    w("**Sharded pointers** (what takes over first): K pointer items per group (`GROUP#<id>/POINTER#<s>`), the "
+      "lead's shard `s = hash(lead id) mod K`; each shard runs its own rotation over the group's members, starting "
+      "at offset `s × members / K` so the shards do not all serve the same rep first. Each pointer sees 1/K of the "
+      "group's rate, so the sustainable rate scales with K. Cost: nothing per lead (still one pointer item per "
+      "transaction: the same 2 WRU, the same read); K small items per group. Fairness given up: each shard is exact "
+      "within one lead, K shards together within K leads per rep (not 1), and weighted round robin is exact per "
+      "shard cycle only; capacity caps and least-loaded are unaffected (counters are per rep).\n")  # fmt: skip
+    w(_md_table(["pointer shards K", "assignments/s at 0.1 conflicts per assignment", "at 1 conflict per assignment",
+                 "worst spread, leads per rep (4 reps)"], [
+        [x["shards"], f"{x['rate_at_0_1_conflicts_per_assignment']:.0f}", f"{x['rate_at_1_conflict_per_assignment']:.0f}",
+         x["max_spread_leads_per_rep"]] for x in reg["sharded"]
+    ]))  # fmt: skip
+    w("\nOther designs, further out: **per-rep last-assigned timestamps** instead of a group pointer (pick the "
+      "eligible rep assigned longest ago, the write conditional on that rep's timestamp; conflicts spread over the "
+      "reps, the pick randomized among the two oldest to keep racers apart; 0 extra WRU since the counter item "
+      "already carries it; fairness within the number of assignments in flight instead of one lead); **batching per "
+      "group** (one container assigns a batch of the group's leads with one pointer move: up to 100 items per "
+      "transaction, the pointer's rate divided by the batch size, at the cost of a group-ordered queue, e.g. SQS "
+      "FIFO with the group as MessageGroupId, which serializes the group at one batch in flight).\n")  # fmt: skip
+    per_day = reg["rate_at_0_1_conflicts_per_assignment"] * 86400
+    w(f"Not implemented: one pointer at {reg['rate_at_0_1_conflicts_per_assignment']:.0f} assignments/s with one "
+      f"conflict in ten is {per_day:,.0f} leads a day for ONE group, more than a sales team's group receives in "
+      f"steady state; what would need the shards is a burst (a list import of one territory) sustained above "
+      f"{reg['rate_at_1_conflict_per_assignment']:.0f}/s, where the retries cost more than the assignments.\n")  # fmt: skip
+    return s

@@ -9,11 +9,13 @@
 3. pipeline (bench/pipeline.py, in a subprocess): the local stack end to end, AWS calls counted per lead;
 4. cost (bench/cost_model.py): counted calls and Lambda GB-seconds x bench/prices.json;
 5. territory design (bench/bench_design.py, in a subprocess): 12 territories from the 3,231 counties for 20,000
-   leads from real ZIP centroids (GerryChain), then --keep after the history changes.
+   leads from real ZIP centroids (GerryChain), then --keep after the history changes;
+6. scale (bench/bench_scale.py, in a subprocess; the model in bench/scale_model.py): N concurrent assignment
+   containers on one group's pointer and counters, on the local stack's moto server, and the model fitted on them.
 
 ``--only cold_start`` runs part 2 alone (handler imports and their baseline, measured in one run) and keeps every
 other figure from the existing results.json, with the date and commit of each part. ``--only design`` runs part 5 alone and merges it into the existing results.json (the other parts keep their
-figures and their own date; the design part records its own).
+figures and their own date; the design part records its own). ``--only scale`` likewise for part 6.
 
 Each part's raw output is kept under ``raw`` in results.json; the top-level keys are the summary the project
 quotes (see docs/benchmarks.md).
@@ -41,6 +43,7 @@ sys.path.insert(0, str(BENCH))
 import cold_start  # noqa: E402
 import cost_model  # noqa: E402
 import report  # noqa: E402
+import scale_model  # noqa: E402
 
 RESULTS = BENCH / "results.json"
 DOC = REPO / "docs" / "benchmarks.md"
@@ -133,6 +136,30 @@ def run_design() -> dict[str, Any]:
     raw["date"] = datetime.now(UTC).strftime("%Y-%m-%d")
     raw["command"] = "make bench (bench/bench_design.py)"
     return raw
+
+
+def run_scale(leads: int | None = None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        out = Path(tmp) / "scale.json"
+        cmd = [sys.executable, str(BENCH / "bench_scale.py"), "--json", str(out)]
+        if leads:
+            cmd += ["--leads", str(leads)]
+        subprocess.run(cmd, check=True, stdout=sys.stderr)
+        raw = json.loads(out.read_text())
+    raw["date"] = datetime.now(UTC).strftime("%Y-%m-%d")
+    raw["command"] = "python bench/run_all.py --only scale (bench/bench_scale.py)"
+    return raw
+
+
+def summarise_scale(raw: dict[str, Any], pipeline: dict[str, Any] | None) -> dict[str, Any]:
+    """The scale runs with the model fitted on them, extrapolated with the cost model's in-region latencies."""
+    lead_wru = 1.0
+    for size in ((pipeline or {}).get("table_sizes") or {}).values():
+        if size.get("logical_id") == "LeadsTable":
+            lead_wru = float(size.get("wru_per_write", 1.0))
+    return scale_model.summarise(raw, read_ms=cost_model.latency_ms("dynamodb:BatchGetItem"),
+                                 transact_ms=cost_model.latency_ms("dynamodb:TransactWriteItems"),
+                                 lead_wru_per_write=lead_wru)  # fmt: skip
 
 
 def run_pipeline(leads: int, *, echo_filter: bool = True) -> dict[str, Any]:
@@ -469,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument(
-        "--only", choices=("cold_start", "design", "gazetteer"),
+        "--only", choices=("cold_start", "design", "gazetteer", "scale"),
         help="measure only this part; every other figure is taken from the results already in --json",
     )  # fmt: skip
     parser.add_argument("--no-echo-filter", action="store_true",
@@ -493,7 +520,21 @@ def main(argv: list[str] | None = None) -> int:
             args.doc.write_text(report.markdown(results, cost_model.load_prices()))
         log(f"done in {time.monotonic() - started:.0f} s")
         return 0
+    if args.only == "scale":
+        results = json.loads(args.json.read_text())
+        log("scale: one group's hot keys under N concurrent containers (bench/bench_scale.py)")
+        raw_scale = run_scale()
+        results["scale"] = summarise_scale(raw_scale, results.get("pipeline"))
+        results.setdefault("raw", {})["scale"] = raw_scale
+        results["targets"] = targets(results)
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(report.table(results))
+        if not args.no_doc:
+            args.doc.write_text(report.markdown(results, cost_model.load_prices()))
+        log(f"done in {time.monotonic() - started:.0f} s")
+        return 0
     design = None
+    scale_raw = None
     if args.reprice or args.only in ("gazetteer", "cold_start"):
         previous = json.loads(args.json.read_text())
         tagging_raw, cold_raw, pipeline_raw = (previous["raw"][k] for k in ("tagging", "cold_start", "pipeline"))
@@ -524,15 +565,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         info = machine()
         log(f"machine: {info['cpu_model']} x {info['nproc']}, Python {info['python']}, load {info['load_average_at_start']}")
-        log("1/5 tagging (bench/bench_tagging.py)")
+        log("1/6 tagging (bench/bench_tagging.py)")
         tagging_raw = run_tagging(args.points)
         gazetteer_raw = run_gazetteer()
-        log("2/5 cold start (bench/cold_start.py)")
+        log("2/6 cold start (bench/cold_start.py)")
         cold_raw = cold_start.measure(args.runs, log=log)
-        log(f"3/5 pipeline on the local stack, {args.leads} leads (bench/pipeline.py)")
+        log(f"3/6 pipeline on the local stack, {args.leads} leads (bench/pipeline.py)")
         pipeline_raw = run_pipeline(args.leads, echo_filter=not args.no_echo_filter)
-        log("5/5 territory design (bench/bench_design.py)")
+        log("5/6 territory design (bench/bench_design.py)")
         design = run_design()
+        log("6/6 scale: one group's hot keys under N concurrent containers (bench/bench_scale.py)")
+        scale_raw = run_scale()
         info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         meta = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
@@ -541,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": info,
             "options": {"leads": args.leads, "points": args.points, "runs": args.runs},
         }
-    log("4/5 cost (bench/cost_model.py x bench/prices.json)")
+    log("4/6 cost (bench/cost_model.py x bench/prices.json)")
     prices = cost_model.load_prices()
     tagging, accuracy = summarise_tagging(tagging_raw)
     results: dict[str, Any] = {
@@ -557,8 +600,14 @@ def main(argv: list[str] | None = None) -> int:
         design = previous.get("design")
     if design is not None:
         results["design"] = design
+    if scale_raw is None and (args.reprice or args.only):
+        scale_raw = previous["raw"].get("scale")
+    if scale_raw is not None:
+        results["scale"] = summarise_scale(scale_raw, results["pipeline"])
     results["targets"] = targets(results)
     results["raw"] = {"tagging": tagging_raw, "cold_start": cold_raw, "pipeline": pipeline_raw, "gazetteer": gazetteer_raw}
+    if scale_raw is not None:
+        results["raw"]["scale"] = scale_raw
     args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(report.table(results))
     if not args.no_doc:

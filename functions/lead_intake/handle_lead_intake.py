@@ -1,8 +1,11 @@
 """LeadIntakeFunction: Salesforce Event Relay events (via IntakeQueue) → lead records → TaggingQueue; lead updates
 and Task/Event activities → attended/closed; wildcard record ids → a reconciliation request.
 
-Thin handler: parse each SQS record into ``LeadChange`` values, apply each once (powertools idempotency keyed
-on the Salesforce event id and lead id), report partial batch failures. Malformed and foreign events are set
+Thin handler: parse each SQS record into ``LeadChange`` values, apply each, report partial batch failures. A change
+that names a lead is de-duplicated by the lead's own conditional writes (a create is a conditional put, a release or
+attendance is conditional on the lead's version and counted rep, an echo writes nothing), so it is applied directly;
+a change that names no lead (wildcard record ids, GAP_OVERFLOW: a reconciliation request) has no lead write to
+guard it and goes through powertools idempotency, keyed on the Salesforce event id (docs/reliability.md). Malformed and foreign events are set
 aside in the DLQ with their reason and do not block the rest of the batch.
 
 ``GAP_*`` events name leads but carry no fields: with a Salesforce connection (``WritebackEnabled=true``) the
@@ -27,7 +30,6 @@ from territory_router.adapters.event_schemas import EventSchemaCache
 from territory_router.adapters.events import EventPublisher
 from territory_router.adapters.lead_repository import LeadRepository
 from territory_router.adapters.queues import QueuePublisher
-from territory_router.adapters.salesforce_client import salesforce_from_secret
 from territory_router.config import LeadIntakeSettings, load_settings
 from territory_router.domain.messages import APP_EVENT_SOURCE
 from territory_router.observability import make_logger
@@ -51,7 +53,15 @@ logger = make_logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 config = load_settings(LeadIntakeSettings)  # fails the cold start if a variable is missing
-salesforce = salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
+
+
+@cache
+def _salesforce() -> Any:
+    """The Salesforce client, built at its first use: intake reads Salesforce only for gap events and bitmap schemas,
+    so the HTTP stack (urllib, http.client, ssl) stays out of the cold start."""
+    from territory_router.adapters.salesforce_client import salesforce_from_secret
+
+    return salesforce_from_secret(config.salesforce_secret_name, api_version=config.salesforce_api_version)
 
 
 @cache
@@ -74,7 +84,7 @@ def _schemas() -> EventSchemaCache | None:
     Salesforce connection, WritebackEnabled=true: before that the secret holds placeholders)."""
     if not config.writeback_enabled:
         return None
-    return EventSchemaCache(lambda schema_id: salesforce.event_schema(schema_id))
+    return EventSchemaCache(lambda schema_id: _salesforce().event_schema(schema_id))
 
 
 @cache
@@ -101,6 +111,20 @@ def apply_change(change: dict[str, Any]) -> IntakeResult:
     return result
 
 
+_context: list[LambdaContext] = []  # the running invocation's context, for the idempotency layer when it is needed
+
+
+def _apply_once(change: LeadChange) -> IntakeResult:
+    """Apply ``change`` once: directly when it names a lead (its conditional writes de-duplicate), else through the
+    idempotency record (the only guard of a reconciliation request)."""
+    if change.lead_id is not None:
+        return apply_change(change.model_dump(mode="json"))
+    idempotency_config, once = _idempotency()
+    if _context:
+        idempotency_config.register_lambda_context(_context[-1])
+    return once(change=change.model_dump(mode="json"))
+
+
 outbox: BatchOutbox[str] = BatchOutbox()  # TagRequest json per message of the batch being processed
 
 
@@ -121,12 +145,12 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name="LeadChangesReceived", unit=MetricUnit.Count, value=len(changes))
     if config.writeback_enabled and needs_refetch(changes):
         try:
-            changes = resolve_gaps(changes, reader=salesforce,
+            changes = resolve_gaps(changes, reader=_salesforce(),
                                    extra_fields=config.salesforce_extra_lead_fields)
         except SalesforceError as exc:
             metrics.add_metric(name="GapRefetchFailed", unit=MetricUnit.Count, value=1)
             if isinstance(exc, SalesforceAuthError):
-                salesforce.invalidate()  # refused even after a fresh read: the next delivery reads it again
+                _salesforce().invalidate()  # refused even after a fresh read: the next delivery reads it again
             if exc.retryable or isinstance(exc, SalesforceAuthError):
                 logger.warning("could not read the leads of a gap event; the message will be retried",
                                extra={"code": exc.code, "message_id": record.message_id})
@@ -149,7 +173,7 @@ def record_handler(record: SQSRecord) -> None:
                 name="BitmapFieldsDecoded" if change.changed_fields_source == "bitmap" else "BitmapFieldsFromPayload",
                 unit=MetricUnit.Count, value=1,
             )
-        result = _idempotency()[1](change=change.model_dump(mode="json"))
+        result = _apply_once(change)
         if result.queue:
             outbox.add(record.message_id, tag_request_for(change, now=datetime.now(UTC)))
 
@@ -175,10 +199,10 @@ def _count_unfiltered_echo(change: LeadChange) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _idempotency()[0].register_lambda_context(context)
+    _context[:] = [context]
     outbox.clear()
     response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     # One SendMessageBatch per ten leads instead of one call per lead; a record whose lead SQS refused is retried
-    # (its idempotency record answers with the same TagRequest, so it is queued again, never lost).
+    # (its redelivery finds the lead still RECEIVED and queues the same TagRequest again, never lost).
     publisher = QueuePublisher(aws.client("sqs"))
     return outbox.flush(lambda entries: send_tag_requests(publisher, config.tagging_queue_url, entries), response)

@@ -1,23 +1,25 @@
-"""ReportAggregatesFunction: every app-bus event (via AggregatesQueue) → daily counters per territory and per rep.
+"""ReportAggregatesFunction: the LeadsTable's stream → daily counters per territory and per rep, exactly once.
 
-Each SQS record is one EventBridge event. Its counter increments go to ``AGG#<day>`` items in a DynamoDB
-transaction with a de-duplication marker, so a fact delivered twice is counted once (see
-territory_router.adapters.aggregates_store). The batch is first counted in as few transactions as possible; a
-transaction that is cancelled (one of its facts was counted before) leaves its facts to be counted one by one. A record that fails is retried alone (partial batch failures) and,
-after the queue's maxReceiveCount, lands in AggregatesDLQ.
+Lambda reads the stream shard by shard (event source mapping in template.yaml: only lead items whose new status can
+carry a fact reach the function) and invokes this handler with one shard's batch, in order. Each record's old/new
+image says what happened to the lead (``reporting.lead_changes``); the batch's increments are merged per aggregate
+item and each item is written once, guarded by the shard's high-water mark on it
+(``adapters.aggregates_store``), so a retried batch never counts a change twice. The shard id comes with the
+event because the mapping has a tumbling window (``shardId``; docs/reliability.md, "Report aggregates").
+
+A record whose images cannot be read, or an item that cannot be written, is reported as the batch item failure
+(the lowest sequence number): Lambda retries from there (ReportBatchItemFailures) and, after MaximumRetryAttempts,
+sends the batch's description to AggregatesDLQ (alarmed).
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from territory_router.adapters import aws
@@ -25,12 +27,11 @@ from territory_router.config import ReportAggregatesSettings, load_settings
 from territory_router.domain.messages import DETAIL_LEAD_ATTENDED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_REROUTED
 from territory_router.metrics import TerritoryMetrics
 from territory_router.observability import make_logger
-from territory_router.reporting.aggregates import ATTENDED_LATE, GEOCODE_MOVES, NotAnAppEvent, delta_for_event
+from territory_router.reporting.aggregates import ATTENDED_LATE, GEOCODE_MOVES, AggregateDelta, NotAnAppEvent
 
 logger = make_logger()
 metrics = Metrics()
 territory_metrics = TerritoryMetrics()
-processor = BatchProcessor(event_type=EventType.SQS)
 config = load_settings(ReportAggregatesSettings)  # fails the cold start if a variable is missing
 
 
@@ -38,49 +39,31 @@ config = load_settings(ReportAggregatesSettings)  # fails the cold start if a va
 def _store():
     from territory_router.adapters.aggregates_store import AggregatesStore
 
-    return AggregatesStore(aws.client("dynamodb"), config.routing_table, config.idempotency_table)
+    return AggregatesStore(aws.client("dynamodb"), config.routing_table)
 
 
-def _delta(body: str):
-    event = json.loads(body)
-    return delta_for_event(str(event.get("detail-type")), event.get("detail") or {})
+def _changes(records: list[dict[str, Any]]) -> tuple[list[Any], int | None]:
+    """(the records' changes in stream order, the sequence number of the first record that cannot be read)."""
+    from territory_router.adapters.aggregates_store import StreamChange
+    from territory_router.adapters.dynamo import from_item
+    from territory_router.reporting.lead_changes import deltas_for_change
 
-
-# message id -> counted now (True) / repeat (False), decided for the whole batch at once; absent: apply alone
-_counted_in_batch: dict[str, bool] = {}
-
-
-def _count_batch(records: list[dict[str, Any]]) -> dict[str, bool]:
-    """Count the batch in as few transactions as possible; what this cannot settle is left to record_handler."""
-    parsed = []
-    for raw in records:
+    changes, poison = [], None
+    for record in records:
+        stream = record.get("dynamodb") or {}
+        sequence = int(stream["SequenceNumber"])
         try:
-            parsed.append((raw["messageId"], _delta(raw["body"])))
-        except (KeyError, ValueError, AttributeError, NotAnAppEvent):
-            continue  # record_handler fails it alone
-    if len(parsed) < 2:
-        return {}
-    try:
-        flags = _store().apply_batch([d for _, d in parsed], now=datetime.now(UTC))
-    except Exception:  # noqa: BLE001 - any trouble: count one by one (the markers keep that exact)
-        logger.warning("batch count failed; counting one by one", exc_info=True)
-        return {}
-    return {message_id: flag for (message_id, _), flag in zip(parsed, flags, strict=True) if flag is not None}
+            old, new = from_item(stream.get("OldImage")), from_item(stream.get("NewImage"))
+            changes.append(StreamChange(sequence, tuple(deltas_for_change(old, new))))
+        except (NotAnAppEvent, ValueError, TypeError, KeyError, AttributeError) as exc:
+            keys = stream.get("Keys")
+            logger.error("lead change not understood", extra={"sequence": str(sequence), "keys": keys,
+                                                             "reason": str(exc)[:300]})
+            poison = sequence if poison is None else min(poison, sequence)
+    return changes, poison
 
 
-def record_handler(record: SQSRecord) -> None:
-    try:
-        delta = _delta(record.body)
-    except (ValueError, AttributeError, NotAnAppEvent) as exc:
-        # Not retryable, but raising keeps it: after maxReceiveCount it waits in AggregatesDLQ (alarmed).
-        logger.error("app event not understood", extra={"message_id": record.message_id, "reason": str(exc)[:300]})
-        raise
-    counted = _counted_in_batch.get(record.message_id)
-    if counted is None:
-        counted = _store().apply(delta, now=datetime.now(UTC))
-    if not counted:
-        metrics.add_metric(name="AggregateDuplicatesSkipped", unit=MetricUnit.Count, value=1)
-        return
+def _metrics(delta: AggregateDelta) -> None:
     metrics.add_metric(name="AggregateEventsCounted", unit=MetricUnit.Count, value=1)
     territory = delta.territory_id
     if delta.detail_type == DETAIL_LEAD_REROUTED and delta.territory.get(GEOCODE_MOVES):
@@ -103,10 +86,36 @@ def record_handler(record: SQSRecord) -> None:
             territory_metrics.add_metric(name="SlaBreaches", territory_id=territory, value=1)
 
 
+def count_batch(event: dict[str, Any]) -> dict[str, Any]:
+    """Count one shard's batch; the stream response (``state`` for the tumbling window, ``batchItemFailures``)."""
+    records = event.get("Records") or []
+    response: dict[str, Any] = {"state": {}, "batchItemFailures": []}
+    if not records:
+        return response  # the window's final invocation: nothing kept in the state
+    shard_id = event.get("shardId")
+    if not shard_id:
+        # Without the shard id the high-water marks cannot be kept: refuse the batch rather than risk counting twice.
+        raise ValueError("stream event without shardId: the event source mapping needs TumblingWindowInSeconds")
+    changes, poison = _changes(records)
+    outcome = _store().apply_stream_batch(shard_id, changes, now=datetime.now(UTC))
+    for error in outcome.errors:
+        logger.warning("aggregate item not written; the batch is retried from it", extra={"error": error})
+    for change in changes:
+        for delta in change.deltas:
+            if outcome.counted(delta, change.sequence):
+                _metrics(delta)
+    if outcome.skipped:
+        metrics.add_metric(name="AggregateItemsAlreadyCounted", unit=MetricUnit.Count, value=outcome.skipped)
+    failed = [s for s in (poison, outcome.failed_from) if s is not None]
+    if failed:
+        first = min(failed)
+        by_number = {int((r.get("dynamodb") or {})["SequenceNumber"]): r["dynamodb"]["SequenceNumber"] for r in records}
+        response["batchItemFailures"] = [{"itemIdentifier": by_number[first]}]
+    return response
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 @territory_metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _counted_in_batch.clear()
-    _counted_in_batch.update(_count_batch(event.get("Records", [])))
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return count_batch(event)

@@ -247,6 +247,24 @@ class RoutingStoreContract:
         with pytest.raises(LeadChanged):  # the same re-route from the same read
             store.reroute(seen, to_rep(R3), reroute_count=1, now=LATER)
 
+    def test_the_lead_as_taken_in_and_the_latest_trail_are_read_back_after_every_decision(self, store: Any) -> None:
+        taken_in = lead(7, email="ada@example.com", city="Denver", owner_id=MANAGER, sf_fields={"Rating": "Hot"})
+        store.assign(None, taken_in, WEST, to_rep(R1, seq=1, trail={"summary": "first"}), now=NOW)
+        seen = store.lead(taken_in.lead_id)
+        assert seen.lead == taken_in and dict(seen.trail) == {"summary": "first"}
+        assert seen.earlier_owners == [MANAGER]
+        store.reroute(seen, to_rep(R2, seq=2, trail={"summary": "second"}), reroute_count=1, now=LATER)
+        seen = store.lead(taken_in.lead_id)
+        assert seen.lead == taken_in and dict(seen.trail) == {"summary": "second"}
+        assert seen.earlier_owners == [MANAGER, R1]
+        store.release(seen, LeadStatus.ATTENDED, reason="call", now=LATER)  # a release keeps both as they were
+        rec = store.lead(taken_in.lead_id)
+        assert rec.lead == taken_in and dict(rec.trail) == {"summary": "second"}
+        (due,) = [d for d in [self.assigned(store, 8, R3)] if d.waiting]
+        listed = store.due(NOW + timedelta(hours=3), 10).leads
+        assert [d.lead_id for d in listed] == [due.lead_id] and listed[0].lead == lead(8)
+        assert dict(listed[0].trail) == {"why": R3}
+
     def test_reroute_to_a_queue_stops_waiting_and_to_the_same_rep_moves_no_counter(self, store: Any) -> None:
         seen = self.assigned(store, 1, R1)
         store.reroute(seen, to_rep(R1), reroute_count=1, now=LATER)

@@ -94,7 +94,9 @@ def _leads(stack) -> dict[str, dict]:
     items = []
     for page in ddb.get_paginator("scan").paginate(TableName=stack.resources["LeadsTable"], ConsistentRead=True):
         items.extend(from_item(i) for i in page["Items"])
-    return {i["lead_id"]: i for i in items}
+    from territory_router.adapters.lead_detail import leads_of
+
+    return {i["lead_id"]: i for i in leads_of(items)}
 
 
 def _loads(stack) -> dict[str, int]:

@@ -33,6 +33,10 @@ ALLOWED_MANAGED_POLICIES: dict[str, str] = {
     # SAM attaches it for every SQS event and offers no scoped variant; the only alternative is a hand-written
     # role per function. It grants no SendMessage and no access to message contents outside Lambda's poller.
     "AWSLambdaSQSQueueExecutionRole": "SAM attaches it for SQS event sources; no scoped variant exists",
+    # DynamoDB stream event sources (ReportAggregatesFunction): the mapping reads the stream with the function role
+    # (DescribeStream/GetRecords/GetShardIterator/ListStreams + logs). SAM attaches it for every DynamoDB event, the
+    # same way as the SQS one; it grants no table reads or writes, only stream reads.
+    "AWSLambdaDynamoDBExecutionRole": "SAM attaches it for DynamoDB stream event sources; stream reads only",
 }
 
 # Environment variable names that suggest a credential.

@@ -33,6 +33,7 @@ _PARTITION_POLICIES = {
     "AWSXrayWriteOnlyAccess": "AWSXrayWriteOnlyAccess",
     "AWSXRayDaemonWriteAccess": "AWSXRayDaemonWriteAccess",
     "AWSLambdaSQSQueueExecutionRole": "service-role/AWSLambdaSQSQueueExecutionRole",
+    "AWSLambdaDynamoDBExecutionRole": "service-role/AWSLambdaDynamoDBExecutionRole",
     "AWSLambdaVPCAccessExecutionRole": "service-role/AWSLambdaVPCAccessExecutionRole",
 }
 MANAGED_POLICY_MAP: dict[str, str] = {

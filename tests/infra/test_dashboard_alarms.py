@@ -13,7 +13,7 @@ from territory_router.domain.leads import TagMethod
 from tests.infra.template_loader import REPO_ROOT, resolve_sub, resources_of_type, sub_variables
 
 DLQS = ["IntakeDLQ", "TaggingDLQ", "AssignmentDLQ", "WritebackDLQ", "AggregatesDLQ", "ReconcileDLQ"]
-QUEUES = ["IntakeQueue", "TaggingQueue", "AssignmentQueue", "WritebackQueue", "AggregatesQueue", "ReconcileQueue"]
+QUEUES = ["IntakeQueue", "TaggingQueue", "AssignmentQueue", "WritebackQueue", "ReconcileQueue"]
 NAMESPACE = "TerritoryRouter"
 
 

@@ -253,10 +253,13 @@ def test_only_the_salesforce_callers_read_the_salesforce_secret(cfn_template):
         }
 
 
-def test_only_intake_and_aggregates_use_the_idempotency_table(cfn_template):
-    # intake: powertools idempotency; aggregates: a conditional "counted" marker per fact, in the same transaction
-    assert _who(cfn_template, lambda a, r: r == "IdempotencyTable") == {"LeadIntakeFunction", "ReportAggregatesFunction"}
-    assert {a for a, r in _grants(cfn_template, "ReportAggregatesFunction") if r == "IdempotencyTable"} == {"dynamodb:PutItem"}
+def test_only_intake_uses_the_idempotency_table(cfn_template):
+    # intake: powertools idempotency. The aggregates keep per-shard high-water marks on their own items instead of a
+    # marker per fact (adapters/aggregates_store.py), so they write only the RoutingTable.
+    assert _who(cfn_template, lambda a, r: r == "IdempotencyTable") == {"LeadIntakeFunction"}
+    assert {r for _a, r in _grants(cfn_template, "ReportAggregatesFunction")} == {"RoutingTable", "AggregatesDLQ"}
+    assert {a for a, r in _grants(cfn_template, "ReportAggregatesFunction") if r == "RoutingTable"} == {
+        "dynamodb:UpdateItem", "dynamodb:GetItem"}
 
 
 def test_only_reroute_queries_the_due_index(cfn_template):
@@ -290,7 +293,7 @@ def test_queue_senders(cfn_template):
     # EventBridge sends Salesforce's events there; reconciliation sends the leads no event brought, in the same shape
     assert senders("IntakeQueue") == {"LeadReconcileFunction"}
     assert senders("WritebackQueue") == set()  # only EventBridge sends there
-    assert senders("AggregatesQueue") == set() and senders("AggregatesDLQ") == set()
+    assert senders("AggregatesDLQ") == {"ReportAggregatesFunction"}  # the stream mapping's on-failure destination
     assert senders("ReconcileQueue") == {"LeadIntakeFunction"}  # GAP_OVERFLOW / wildcard ids: run a reconciliation
     assert senders("ReconcileDLQ") == set()
 

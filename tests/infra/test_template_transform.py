@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -35,7 +36,6 @@ SQS_TRIGGERS = {
     "LeadTaggingFunction": ("TaggingQueue", "TaggingDLQ", 100, 1),
     "LeadAssignmentFunction": ("AssignmentQueue", "AssignmentDLQ", 10, None),
     "SalesforceWritebackFunction": ("WritebackQueue", "WritebackDLQ", 50, 5),
-    "ReportAggregatesFunction": ("AggregatesQueue", "AggregatesDLQ", 100, 2),
     "LeadReconcileFunction": ("ReconcileQueue", "ReconcileDLQ", 10, 5),
 }
 
@@ -330,8 +330,8 @@ def test_table_schemas(cfn_template):
         ("reroute_shard", "HASH", "S"),
         ("sla_due_at", "RANGE", "N"),
     ]
-    # Sparse index (only assigned, unattended leads): ALL saves the re-route a second read per lead.
-    assert gsi["Projection"]["ProjectionType"] == "ALL"
+    # KEYS_ONLY: only writes that set or remove the index keys bill an index write; the re-route reads its leads.
+    assert gsi["Projection"]["ProjectionType"] == "KEYS_ONLY"
     assert _keys(res["RoutingTable"]["Properties"]) == [("pk", "HASH", "S"), ("sk", "RANGE", "S")]
     idem = res["IdempotencyTable"]["Properties"]
     assert _keys(idem) == [("id", "HASH", "S")]
@@ -394,17 +394,28 @@ def test_writeback_rule_matches_the_app_events(cfn_template):
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["WritebackDLQ", "Arn"]}}
 
 
-def test_aggregates_rule_takes_every_app_event(cfn_template):
-    from territory_router.reporting.aggregates import APP_DETAIL_TYPES
+def test_aggregates_ride_the_leads_table_stream(cfn_template):
+    """ReportAggregatesFunction reads LeadsTable's stream: the settings its exactly-once argument relies on
+    (docs/reliability.md, "Report aggregates") and the filter that keeps other item kinds and uncounted statuses out."""
+    from territory_router.reporting.lead_changes import COUNTED_STATUSES
 
-    rule = cfn_template["Resources"]["AggregatesRule"]["Properties"]
-    assert rule["EventBusName"] == {"Ref": "AppEventBus"}
-    assert rule["EventPattern"]["source"] == [messages.APP_EVENT_SOURCE]
-    # exactly the detail-types the aggregates understand, LeadAttended/LeadClosed included
-    assert sorted(rule["EventPattern"]["detail-type"]) == sorted(APP_DETAIL_TYPES)
-    (target,) = rule["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": ["AggregatesQueue", "Arn"]}
-    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["AggregatesDLQ", "Arn"]}}
+    resources = cfn_template["Resources"]
+    assert resources["LeadsTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert "AggregatesQueue" not in resources and "AggregatesRule" not in resources
+    (esm,) = [r["Properties"] for r in resources_of_type(cfn_template, "AWS::Lambda::EventSourceMapping").values()
+              if r["Properties"]["FunctionName"] == {"Ref": "ReportAggregatesFunction"}]
+    assert esm["EventSourceArn"] == {"Fn::GetAtt": ["LeadsTable", "StreamArn"]}
+    assert esm["StartingPosition"] == "TRIM_HORIZON"
+    assert esm.get("ParallelizationFactor", 1) == 1  # one batch per shard at a time: the marks need it
+    assert esm["TumblingWindowInSeconds"] > 0  # the event carries shardId only with a window
+    assert esm["BisectBatchOnFunctionError"] is True
+    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert esm["MaximumRetryAttempts"] > 0 and esm["MaximumRecordAgeInSeconds"] <= 86400
+    assert esm["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["AggregatesDLQ", "Arn"]}
+    (pattern,) = [json.loads(f["Pattern"]) for f in esm["FilterCriteria"]["Filters"]]
+    assert pattern == {"dynamodb": {"NewImage": {"status": {"S": list(COUNTED_STATUSES)}}}}
+    dlq = resources["AggregatesDLQ"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600 and dlq["SqsManagedSseEnabled"] is True
 
 
 @pytest.mark.parametrize(
@@ -412,7 +423,6 @@ def test_aggregates_rule_takes_every_app_event(cfn_template):
     [
         ("IntakeQueuePolicy", "SalesforceLeadEventsRule", ["IntakeQueue", "IntakeDLQ"]),
         ("WritebackQueuePolicy", "WritebackRule", ["WritebackQueue", "WritebackDLQ"]),
-        ("AggregatesQueuePolicy", "AggregatesRule", ["AggregatesQueue", "AggregatesDLQ"]),
     ],
 )
 def test_only_our_rule_may_send_to_its_queues(cfn_template, policy_id, rule_id, queues):

@@ -29,7 +29,9 @@ class SettingsError(RuntimeError):
 class FunctionSettings(BaseModel):
     """Base of the settings models: immutable, read by the variables' upper-case names, other variables ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, alias_generator=str.upper)
+    # defer_build: a handler validates one model; the others (a dozen) are not compiled at its cold start.
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, alias_generator=str.upper,
+                              defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -152,7 +154,7 @@ class SalesforceWritebackSettings(_RoutingStore, _AppBus, _Salesforce, _DefaultS
     writeback_pause_api_percent: float = Field(default=80.0, ge=0, le=100)
 
 
-class ReportAggregatesSettings(_RoutingTable, _IdempotencyTable):
+class ReportAggregatesSettings(_RoutingTable):
     pass
 
 

@@ -53,7 +53,9 @@ def scan_leads(store: DynamoLeadStore) -> list[dict]:
         resp = store.ddb.scan(**kwargs)
         out += [from_item(i) for i in resp["Items"]]
         if "LastEvaluatedKey" not in resp:
-            return out
+            from territory_router.adapters.lead_detail import leads_of
+
+            return leads_of(out)  # each lead with its detail item merged in
         kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from territory_router.adapters.dynamo import to_attr
@@ -125,7 +124,6 @@ def _bulk_leads(store: DynamoLeadStore, total: int, late: int) -> dict[str, int]
 
 def test_reroute_reads_only_late_leads_among_10000(store: DynamoLeadStore) -> None:
     activate(store, roster_doc(cap=5000), NOW)
-    started = time.monotonic()
     expected = _bulk_leads(store, 10_000, 50)
     queried: list[dict] = []
 
@@ -150,8 +148,7 @@ def test_reroute_reads_only_late_leads_among_10000(store: DynamoLeadStore) -> No
     assert open_loads(store, REPS) == {k: v for k, v in expected.items() if v}
     # the re-routed leads are due again later; nothing is due now
     again = reroute_due_leads(store=store, now=NOW, max_reroutes=2)
-    assert again.items_read == 0
-    assert time.monotonic() - started < 30
+    assert again.items_read == 0  # the query reads due leads only: no timing asserted (make bench measures)
 
 
 def test_reroute_racing_mark_attended_leaves_attended_lead_put(store: DynamoLeadStore) -> None:

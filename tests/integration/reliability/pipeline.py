@@ -183,7 +183,12 @@ class Pipeline:
         return items
 
     def leads(self, prefix: str | None = None) -> dict[str, dict[str, Any]]:
-        out = {i["lead_id"]: i for i in self.scan("LeadsTable")}
+        """Every lead (hot item) with its PII and decision trail merged from its detail item (adapters/lead_detail.py)."""
+        from territory_router.adapters.lead_detail import is_detail_key, merged
+
+        items = self.scan("LeadsTable")
+        details = {i["of"]: i for i in items if is_detail_key(i["lead_id"])}
+        out = {i["lead_id"]: merged(i, details.get(i["lead_id"])) for i in items if not is_detail_key(i["lead_id"])}
         return {k: v for k, v in out.items() if prefix is None or k.startswith(prefix)}
 
     def loads(self) -> dict[str, int]:
@@ -205,7 +210,7 @@ class Pipeline:
         """Per rep, the leads it really holds: ASSIGNED to it (or KEPT_OWNER: created with it as owner) and counted
         for it (the ground truth)."""
         return dict(Counter(
-            i["counted_rep_id"] for i in self.scan("LeadsTable")
+            i["counted_rep_id"] for i in self.leads().values()
             if i.get("counted_rep_id") and i.get("status") in ("ASSIGNED", "KEPT_OWNER")
             and i.get("owner_id") == i["counted_rep_id"]
         ))

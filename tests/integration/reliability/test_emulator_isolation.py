@@ -66,3 +66,58 @@ def test_reads_never_see_a_cancelled_transaction(monkeypatch: pytest.MonkeyPatch
         assert "Item" not in ddb.get_item(TableName="isolation", Key={"pk": {"S": "lead"}})
     finally:
         server.stop()
+
+
+def test_a_cancelled_transaction_streams_nothing() -> None:
+    """DynamoDB streams the items of a committed transaction only. moto streamed every item it applied before the
+    cancellation (and its undo): the report aggregates, which read the LeadsTable's stream, then counted a phantom
+    assignment and the retry's real one."""
+    from moto.server import ThreadedMotoServer
+
+    from territory_router_tools.local import moto_patches
+
+    moto_patches.apply()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint)
+        streams = boto3.client("dynamodbstreams", region_name="us-east-1", endpoint_url=endpoint)
+        table = ddb.create_table(
+            TableName="streamed", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        arn = table["TableDescription"]["LatestStreamArn"]
+        ddb.put_item(TableName="streamed", Item={"pk": {"S": "lead"}, "status": {"S": "TAGGED"}})
+        ddb.put_item(TableName="streamed", Item={"pk": {"S": "counter"}, "n": {"N": "3"}})
+
+        def assign(limit: int) -> None:
+            ddb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": "streamed", "Key": {"pk": {"S": "lead"}},
+                            "UpdateExpression": "SET #s = :a", "ConditionExpression": "#s = :t",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {":a": {"S": "ASSIGNED"}, ":t": {"S": "TAGGED"}}}},
+                {"Update": {"TableName": "streamed", "Key": {"pk": {"S": "counter"}},
+                            "UpdateExpression": "ADD n :one", "ConditionExpression": "n < :cap",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}, ":cap": {"N": str(limit)}}}},
+            ])
+
+        with pytest.raises(ClientError):
+            assign(limit=3)  # the counter is full: cancelled after moto applied the lead's update
+        assign(limit=10)
+
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+        changes = [(r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"],
+                    r["dynamodb"].get("OldImage", {}).get("status", {}).get("S"),
+                    r["dynamodb"].get("NewImage", {}).get("status", {}).get("S")) for r in records]
+        lead_changes = [c for c in changes if c[1] == "lead"]
+        assert lead_changes == [("INSERT", "lead", None, "TAGGED"), ("MODIFY", "lead", "TAGGED", "ASSIGNED")]
+        assert [c[0] for c in changes if c[1] == "counter"] == ["INSERT", "MODIFY"]
+        sequence = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+        assert sequence == sorted(set(sequence))
+    finally:
+        server.stop()

@@ -1,6 +1,6 @@
-"""The whole path on the local stack: Salesforce events -> pipeline -> app events -> AggregatesRule -> queue ->
+"""The whole path on the local stack: Salesforce events -> pipeline -> LeadsTable -> its stream (filtered) ->
 ReportAggregatesFunction -> AGG# items -> ``territory-router report``: the report's numbers equal what happened to
-the leads, and duplicate deliveries of app events are not counted twice."""
+the leads, and the whole stream delivered again (the poller's checkpoints forgotten) is not counted twice."""
 
 from __future__ import annotations
 
@@ -43,6 +43,13 @@ def _scan(ddb, table: str) -> list[dict]:
     return [from_item(i) for page in ddb.get_paginator("scan").paginate(TableName=table) for i in page["Items"]]
 
 
+def _scan_leads(ddb, table: str) -> list[dict]:
+    """The leads: hot items with their detail items (PII, decision trail) merged in."""
+    from territory_router.adapters.lead_detail import leads_of
+
+    return leads_of(_scan(ddb, table))
+
+
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
     from territory_router_tools.demo.leads import make_leads
@@ -77,7 +84,7 @@ def _run(tmp_path_factory, LocalStack, make_leads, cdc_create_event, cdc_update_
         leads, _kinds = make_leads(N_LEADS, 11)
         _put(events, bus, _salesforce(bus, [cdc_create_event(lead, org_id=ORG_ID) for lead in leads]))
         assert stack.wait_idle(timeout_s=90)
-        items = {i["lead_id"]: i for i in _scan(ddb, r["LeadsTable"])}
+        items = {i["lead_id"]: i for i in _scan_leads(ddb, r["LeadsTable"])}
         touched = [i for _, i in sorted(items.items()) if i.get("status") == "ASSIGNED" and i.get("owner_kind") == "USER"][::2]
         _put(events, bus, _salesforce(bus, [
             cdc_update_event(i["lead_id"], {"Status": "Working - Contacted"}, org_id=ORG_ID, commit_user=i["owner_id"])
@@ -87,22 +94,20 @@ def _run(tmp_path_factory, LocalStack, make_leads, cdc_create_event, cdc_update_
         stack.fire_schedule("LeadRerouteFunction", at=datetime.now(UTC) + timedelta(hours=1, minutes=5))
         assert stack.wait_idle(timeout_s=60)
 
-        # Duplicates: the same assignment announced again (new event id), and one app event delivered twice to the
-        # queue exactly as EventBridge sent it.
-        from territory_router.adapters.lead_store import detail_from_item
-
-        first = next(i for i in _scan(ddb, r["LeadsTable"]) if i.get("owner_id") and not i.get("reroute_count"))
-        _put(events, r["AppEventBus"], [{"Source": "territory-router", "DetailType": "LeadAssigned",
-                                          "Detail": detail_from_item(first).model_dump_json(), "EventBusName": r["AppEventBus"]}])
-        sqs = stack.client("sqs")
-        raw = {"version": "0", "id": "dup-1", "detail-type": "LeadAssigned", "source": "territory-router",
-               "account": "123456789012", "time": datetime.now(UTC).isoformat(), "region": stack.region, "resources": [],
-               "detail": json.loads(detail_from_item(first).model_dump_json())}
-        sqs.send_message(QueueUrl=r["AggregatesQueue"], MessageBody=json.dumps(raw))
-        sqs.send_message(QueueUrl=r["AggregatesQueue"], MessageBody=json.dumps(raw))
+        # Duplicates: a write that carries no fact (as the writeback's claim), then the whole stream delivered again
+        # from TRIM_HORIZON, as if every batch were retried: the high-water marks skip what was counted.
+        first = next(i for i in _scan_leads(ddb, r["LeadsTable"]) if i.get("owner_id") and not i.get("reroute_count"))
+        ddb.update_item(TableName=r["LeadsTable"], Key={"lead_id": {"S": first["lead_id"]}},
+                        UpdateExpression="SET writeback_claim = :k", ExpressionAttributeValues={":k": {"S": "dup"}})
+        (source,) = stack.stream_sources
+        assert source.checkpoints  # the poller read the stream
+        before = stack.functions["ReportAggregatesFunction"].invocations
+        source.checkpoints.clear()
+        source.busy = True
         assert stack.wait_idle(timeout_s=60)
-
-        leads_after = _scan(ddb, r["LeadsTable"])
+        assert stack.functions["ReportAggregatesFunction"].invocations > before  # delivered again
+        sqs = stack.client("sqs")
+        leads_after = _scan_leads(ddb, r["LeadsTable"])
         loads = {i["pk"][4:]: i for i in _scan(ddb, r["RoutingTable"]) if i["pk"].startswith("REP#") and i["sk"] == "LOAD"}
         dlq = int(sqs.get_queue_attributes(QueueUrl=r["AggregatesDLQ"], AttributeNames=["ApproximateNumberOfMessages"])
                   ["Attributes"]["ApproximateNumberOfMessages"])

@@ -78,11 +78,10 @@ class Org:
         assert not self.stack.activity.handler_errors, self.stack.activity.handler_errors
 
     def lead(self, lead_id: str) -> dict[str, Any] | None:
-        from territory_router.adapters.dynamo import from_item
+        """The lead with its PII and decision trail (its detail item merged in: adapters/lead_detail.py)."""
+        from territory_router.adapters.lead_detail import read_full
 
-        item = self.stack.client("dynamodb").get_item(TableName=self.r["LeadsTable"], Key={"lead_id": {"S": lead_id}},
-                                                      ConsistentRead=True).get("Item")
-        return from_item(item)
+        return read_full(self.stack.client("dynamodb"), self.r["LeadsTable"], lead_id)
 
     def writebacks(self, lead_id: str) -> int:
         """Lead updates Salesforce received for ``lead_id`` (sObject Collections records)."""

@@ -88,7 +88,7 @@ def explain_text(item: dict[str, Any], now: datetime | None = None) -> str:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from territory_router.adapters.dynamo import from_item, to_attr
+    from territory_router.adapters.lead_detail import read_full
     from territory_router.domain.ids import to_18_from_text
 
     try:
@@ -100,11 +100,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     try:
         stack = resolve_stack(args)
         table = stack.name("LeadsTable")
-        resp = stack.client("dynamodb").get_item(TableName=table, Key={"lead_id": to_attr(lead_id)}, ConsistentRead=True)
+        # the hot item and its detail item (the lead's PII and the decision trail: adapters/lead_detail.py)
+        item = read_full(stack.client("dynamodb"), table, lead_id)
     except StackNotFound as exc:
         print(f"territory-router: {exc}", file=sys.stderr)
         return 2
-    item = from_item(resp.get("Item"))
     if item is None:
         print(f"territory-router: lead {lead_id} is not in {table}", file=sys.stderr)
         return 1

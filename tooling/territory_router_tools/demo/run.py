@@ -79,6 +79,11 @@ def _scan(ddb, table: str, attributes: tuple[str, ...] | None = None) -> list[di
     return items
 
 
+def _scan_leads(ddb, table: str) -> list[dict[str, Any]]:
+    """The leads' summary attributes: hot items only (a lead's detail item, ``<id>#detail``, has no ``status``)."""
+    return [i for i in _scan(ddb, table, LEAD_SUMMARY_ATTRIBUTES) if "status" in i]
+
+
 def run_demo(
     n_leads: int = 500,
     seed: int = 7,
@@ -166,7 +171,7 @@ def _run_demo(n_leads: int, seed: int, out: TextIO, timeout_s: float, report_dir
         if not stack.wait_idle(timeout_s=timeout_s):
             raise RuntimeError("the pipeline did not finish in time")
         ddb = stack.client("dynamodb")
-        records = {i["lead_id"]: i for i in _scan(ddb, r["LeadsTable"], LEAD_SUMMARY_ATTRIBUTES)}
+        records = {i["lead_id"]: i for i in _scan_leads(ddb, r["LeadsTable"])}
         say(f"pipeline idle: {len(records)} lead records, assigned {sum(1 for i in records.values() if i.get('owner_id'))}")
 
         kept = sum(1 for i in records.values() if i.get("status") == "KEPT_OWNER")
@@ -324,7 +329,7 @@ def _wait_for(check, timeout_s: float, what: str) -> None:
 def _collect(stack, kinds: dict[str, str], salesforce) -> DemoResult:
     ddb = stack.client("dynamodb")
     r = stack.resources
-    items = _scan(ddb, r["LeadsTable"], LEAD_SUMMARY_ATTRIBUTES)
+    items = _scan_leads(ddb, r["LeadsTable"])
     by_territory: dict[str, Counter] = defaultdict(Counter)
     methods: Counter = Counter()
     counted_by_rep: Counter = Counter()

@@ -51,6 +51,58 @@ class SqsSource:
 
 
 @dataclass
+class StreamSource:
+    """A DynamoDB stream event source mapping (``Type: DynamoDB``), polled shard by shard like Lambda does."""
+
+    function: FunctionRuntime
+    table: str  # logical id of the table whose stream it reads
+    stream_arn: str
+    batch_size: int
+    batching_window_s: float
+    filters: list[dict[str, Any]]
+    report_failures: bool
+    bisect: bool
+    max_retries: int  # -1: until the record expires
+    on_failure_url: str | None
+    window: bool  # TumblingWindowInSeconds > 0: the event carries shardId, window and state
+    checkpoints: dict[str, str | None] = field(default_factory=dict)  # shard id -> last sequence number done
+    attempts: dict[str, int] = field(default_factory=dict)  # shard id -> failed attempts of its current batch
+    busy: bool = True  # the last poll found records (or a retry is pending): not idle yet
+
+
+def matches_pattern(pattern: Any, value: Any) -> bool:
+    """Lambda event filtering (the EventBridge pattern syntax) on one record: nested objects, lists of allowed
+    values, ``{"exists": bool}``, ``{"prefix": str}``, ``{"anything-but": [...]}``. Anything else is refused."""
+    if isinstance(pattern, dict):
+        if not isinstance(value, dict):
+            return False
+        for key, sub in pattern.items():
+            if isinstance(sub, list) and any(isinstance(r, dict) and "exists" in r for r in sub):
+                wanted = next(r["exists"] for r in sub if isinstance(r, dict) and "exists" in r)
+                if (key in value) != bool(wanted):
+                    return False
+                continue
+            if key not in value or not matches_pattern(sub, value[key]):
+                return False
+        return True
+    if isinstance(pattern, list):
+        for rule in pattern:
+            if isinstance(rule, dict):
+                if "prefix" in rule and isinstance(value, str) and value.startswith(rule["prefix"]):
+                    return True
+                if "anything-but" in rule:
+                    excluded = rule["anything-but"]
+                    if value not in (excluded if isinstance(excluded, list) else [excluded]):
+                        return True
+                if not {"prefix", "anything-but"} & set(rule):
+                    raise ValueError(f"filter rule {rule!r} is not supported locally")
+            elif rule == value:
+                return True
+        return False
+    raise ValueError(f"filter pattern {pattern!r} is not supported locally")
+
+
+@dataclass
 class S3Source:
     function: FunctionRuntime
     bucket: str
@@ -169,6 +221,7 @@ class LocalStack:
         self._paused = threading.Event()
         self.functions: dict[str, FunctionRuntime] = {}
         self.sqs_sources: list[SqsSource] = []
+        self.stream_sources: list[StreamSource] = []
         self.s3_sources: list[S3Source] = []
         self.schedules: list[ScheduleSource] = []
         self.activity = Activity()
@@ -200,6 +253,8 @@ class LocalStack:
             for source in self.sqs_sources
             for n in range(source.function.containers)
         ]
+        workers += [(self._poll_stream_forever, (source,), f"ddbstream-{source.function.name}-0")
+                    for source in self.stream_sources]
         workers += [(self._poll_s3_forever, (), "s3-notifier"), (self._run_schedules_forever, (), "scheduler")]
         for target, args, name in workers:
             thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -288,7 +343,12 @@ class LocalStack:
                 ]
             if props.get("SSESpecification", {}).get("SSEEnabled"):
                 kwargs["SSESpecification"] = {"Enabled": True}
-            ddb.create_table(**kwargs)
+            stream = props.get("StreamSpecification")
+            if stream:
+                kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+            created = ddb.create_table(**kwargs)["TableDescription"]
+            if stream:
+                self.resources[f"{lid}.StreamArn"] = created["LatestStreamArn"]
             ttl = props.get("TimeToLiveSpecification")
             if ttl and ttl.get("Enabled"):
                 ddb.update_time_to_live(
@@ -378,6 +438,29 @@ class LocalStack:
                             batching_window_s=min(
                                 float(props.get("MaximumBatchingWindowInSeconds", 0)), self.max_batching_window_s
                             ),
+                        )
+                    )
+                elif kind == "DynamoDB":
+                    table = next((lid for lid in t.of_type("AWS::DynamoDB::Table")
+                                  if t.get_att(lid, "StreamArn") == props["Stream"]), None)
+                    if table is None or f"{table}.StreamArn" not in self.resources:
+                        raise ValueError(f"{spec.logical_id}.{event_name}: stream {props['Stream']} is not in the template")
+                    destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+                    dlq = queue_by_arn.get(destination) if destination else None
+                    self.stream_sources.append(
+                        StreamSource(
+                            function=runtime,
+                            table=table,
+                            stream_arn=self.resources[f"{table}.StreamArn"],
+                            batch_size=int(props.get("BatchSize", 100)),
+                            batching_window_s=min(float(props.get("MaximumBatchingWindowInSeconds", 0)),
+                                                  self.max_batching_window_s),
+                            filters=[json.loads(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters", [])],
+                            report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+                            bisect=bool(props.get("BisectBatchOnFunctionError")),
+                            max_retries=int(props.get("MaximumRetryAttempts", -1)),
+                            on_failure_url=self.resources[dlq] if dlq else None,
+                            window=int(props.get("TumblingWindowInSeconds", 0)) > 0,
                         )
                     )
                 elif kind == "S3":
@@ -503,6 +586,107 @@ class LocalStack:
             "eventSourceARN": source.queue_arn,
             "awsRegion": self.region,
         }
+
+    def _poll_stream_forever(self, source: StreamSource) -> None:
+        streams = self.client("dynamodbstreams")
+        while not self._stop.is_set():
+            if self._paused.is_set():
+                time.sleep(self.poll_interval_s)
+                continue
+            try:
+                source.busy = self.pump_stream(source, streams)
+            except Exception as exc:  # keep the stack alive; report
+                log.exception("stream source %s failed", source.function.name)
+                self._touch(error=f"{source.function.name}: {exc}")
+                source.busy = False
+            if not source.busy:
+                time.sleep(self.poll_interval_s)
+
+    def pump_stream(self, source: StreamSource, streams=None) -> bool:
+        """One batch per shard for ``source``, as Lambda's stream poller: records in order from the shard's
+        checkpoint, FilterCriteria applied (filtered-out records are passed over), the function invoked with the
+        shard's batch; on success the checkpoint moves past the batch, on ``batchItemFailures`` to just before the
+        lowest failed sequence number, on an error nowhere (bisected when configured). After MaximumRetryAttempts
+        the batch's description goes to the on-failure destination and the shard moves on. Returns True if it did
+        work (or has a retry pending)."""
+        streams = streams or self.client("dynamodbstreams")
+        shards = streams.describe_stream(StreamArn=source.stream_arn)["StreamDescription"]["Shards"]
+        busy = False
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            done = source.checkpoints.get(shard_id)
+            kwargs: dict[str, Any] = {"StreamArn": source.stream_arn, "ShardId": shard_id}
+            if done is None:
+                kwargs["ShardIteratorType"] = "TRIM_HORIZON"
+            else:
+                kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=done)
+            iterator = streams.get_shard_iterator(**kwargs)["ShardIterator"]
+            records = streams.get_records(ShardIterator=iterator, Limit=source.batch_size).get("Records", [])
+            if not records:
+                continue
+            if (source.batching_window_s > 0 and len(records) < source.batch_size and not source.attempts.get(shard_id)
+                    and time.monotonic() - self.activity.last_activity < source.batching_window_s):
+                busy = True  # MaximumBatchingWindowInSeconds: let the batch fill while the pipeline is writing
+                continue
+            busy = True
+            batch = [self._stream_record(r, source) for r in records]
+            wanted = [r for r in batch if not source.filters or any(matches_pattern(p, r) for p in source.filters)]
+            last = batch[-1]["dynamodb"]["SequenceNumber"]
+            if not wanted:
+                source.checkpoints[shard_id] = last  # nothing for the function: Lambda does not invoke it
+                continue
+            self._invoke_stream_batch(source, shard_id, wanted, last)
+        return busy
+
+    def _invoke_stream_batch(self, source: StreamSource, shard_id: str, batch: list[dict[str, Any]], last: str) -> None:
+        event: dict[str, Any] = {"Records": batch}
+        if source.window:
+            now = datetime.now(UTC).replace(microsecond=0)
+            event |= {"shardId": shard_id, "eventSourceARN": source.stream_arn, "state": {},
+                      "window": {"start": now.isoformat(), "end": now.isoformat()},
+                      "isFinalInvokeForWindow": False, "isWindowTerminatedEarly": False}
+        failed_from: str | None = None
+        try:
+            result = source.function.invoke(event)
+            if source.report_failures and isinstance(result, dict) and result.get("batchItemFailures"):
+                failed_from = min((f["itemIdentifier"] for f in result["batchItemFailures"]), key=int)
+        except Exception as exc:
+            log.exception("%s raised; the stream batch is retried", source.function.name)
+            self._touch(error=f"{source.function.name}: {exc!r}")
+            failed_from = batch[0]["dynamodb"]["SequenceNumber"]
+            if source.bisect and len(batch) > 1:
+                half = batch[: len(batch) // 2]  # Lambda splits the failed batch and retries the halves
+                self._invoke_stream_batch(source, shard_id, half, half[-1]["dynamodb"]["SequenceNumber"])
+                return
+        self._touch(deliveries=len(batch), failures=0 if failed_from is None else 1)
+        if failed_from is None:
+            source.checkpoints[shard_id] = last
+            source.attempts.pop(shard_id, None)
+            return
+        attempts = source.attempts.get(shard_id, 0) + 1
+        source.attempts[shard_id] = attempts
+        if source.max_retries >= 0 and attempts > source.max_retries:
+            if source.on_failure_url:
+                self.client("sqs").send_message(QueueUrl=source.on_failure_url, MessageBody=json.dumps({
+                    "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": attempts},
+                    "DDBStreamBatchInfo": {"shardId": shard_id, "streamArn": source.stream_arn,
+                                           "startSequenceNumber": failed_from, "endSequenceNumber": last,
+                                           "batchSize": len(batch)}}))
+            source.checkpoints[shard_id] = last
+            source.attempts.pop(shard_id, None)
+            return
+        before = [r["dynamodb"]["SequenceNumber"] for r in batch if int(r["dynamodb"]["SequenceNumber"]) < int(failed_from)]
+        if before:
+            source.checkpoints[shard_id] = before[-1]
+        time.sleep(LOCAL_RETRY_DELAY_S)
+
+    def _stream_record(self, record: dict[str, Any], source: StreamSource) -> dict[str, Any]:
+        body = dict(record.get("dynamodb") or {})
+        created = body.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            body["ApproximateCreationDateTime"] = created.timestamp()
+        return {**{k: v for k, v in record.items() if k != "dynamodb"}, "dynamodb": body,
+                "eventSourceARN": source.stream_arn}
 
     def _poll_s3_forever(self) -> None:
         s3 = self.client("s3")
@@ -632,7 +816,7 @@ class LocalStack:
             # Ask SQS only once nothing has happened for a while: polling depths costs the emulator time.
             if time.monotonic() - self.activity.last_activity >= quiet_s:
                 depths = {k: v for k, v in self.queue_depths().items() if not ignore(k)}
-                if not any(depths.values()):
+                if not any(depths.values()) and not any(s.busy for s in self.stream_sources):
                     return True
             time.sleep(0.25)
         return False

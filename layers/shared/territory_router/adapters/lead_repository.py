@@ -57,6 +57,13 @@ class LeadRepository:
         )
         return from_item(resp.get("Item"))
 
+    def get_full(self, lead_id: str) -> dict[str, Any] | None:
+        """The lead with its PII (``lead``) and decision trail (``decision``) from its detail item once assigned
+        (``adapters/lead_detail.py``): one strongly consistent BatchGetItem of both items."""
+        from territory_router.adapters.lead_detail import read_full
+
+        return read_full(self._ddb, self._table, lead_id)
+
     def known_ids(self, lead_ids: list[str]) -> set[str]:
         """The ids among ``lead_ids`` (18-character) that have a lead record: BatchGetItem of the key only."""
         keys = [{"lead_id": {"S": i}} for i in dict.fromkeys(lead_ids)]

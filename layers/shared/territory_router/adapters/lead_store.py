@@ -18,7 +18,11 @@ Items written here (besides the lead attributes of docs/architecture.md):
   ``code``, ``reason``, ``at``, ``lead_id``; eligibility skips them until ``clear_unusable`` (``reps usable``).
 - Lead item: ``reroute_shard = "DUE"`` while the lead waits for the SLA re-route (the sparse ``RerouteDueIndex``),
   ``strategy``, ``fallback`` (BOOL), ``tag_note``, ``released_at``, ``release_reason``, ``rerouted_at``,
-  ``escalated_at``, ``sla_minutes``.
+  ``escalated_at``, ``sla_minutes``, ``arrived_owner_id`` (the owner the lead was created with, for the earlier
+  owners of a re-route re-read once the PII left the hot item).
+- Lead detail item ``<id>#detail`` (``adapters/lead_detail.py``): the lead's PII and the decision trail, zlib
+  compressed, Put in the transaction of every change that makes a decision (never by a release); the hot item's
+  ``lead`` is removed by the same change.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from territory_router.adapters.dynamo import batch_get, from_item, to_attr
+from territory_router.adapters.lead_detail import detail_key, detail_put, merged
 from territory_router.adapters.roster_store import ACTIVE_KEY, ACTIVE_SK, ROSTER_PK, RosterStore
 from territory_router.assignment.eligibility import RepLoad
 from territory_router.assignment.ports import (
@@ -145,6 +150,7 @@ class _LeadUpdate:
         self.sets: list[str] = []
         self.removes: list[str] = []
         self.conditions: list[str] = []
+        self.detail: tuple[Mapping[str, Any] | None, Mapping[str, Any]] | None = None  # (lead, trail) to Put
         self.set("version", (seen.version or 0) + 1 if seen is not None else 1)
         self.set("updated_at", iso(now))
 
@@ -211,6 +217,12 @@ class _LeadUpdate:
             }
         }
 
+    def cold(self, lead: Lead | Mapping[str, Any] | None, trail: Mapping[str, Any]) -> None:
+        """Write the detail item (PII + trail) in the same transaction; the hot item drops its ``lead``."""
+        data = lead.model_dump(mode="json", exclude_none=True, exclude_defaults=True) if isinstance(lead, Lead) else lead
+        self.detail = (data, dict(trail))
+        self.remove("lead", "decision")  # "decision": items written before the detail item existed
+
     def stamp(self, tag: TagResult) -> None:
         self.set("tag_method", tag.method.value)
         self.set("tag_precision", tag.precision.value)
@@ -221,7 +233,6 @@ class _LeadUpdate:
         self.set("owner_id", owner.owner_id)
         self.set("owner_kind", owner.owner_kind)
         self.set("fallback", owner.fallback)
-        self.set("decision", dict(owner.trail))
         for attr, value in (("owner_name", owner.owner_name), ("group_id", owner.group_id),
                             ("strategy", owner.strategy)):
             (self.set_or_remove if replace else self.set_given)(attr, value)
@@ -298,7 +309,8 @@ class DynamoLeadStore:
         group_ids: Iterable[str],
         include_active: bool = True,
     ) -> RoutingSnapshot:
-        """One BatchGetItem: the lead item, ``ROSTER/ACTIVE``, ``OWNERS/UNUSABLE``, the pointers and the counters."""
+        """One BatchGetItem: the lead's hot and detail items, ``ROSTER/ACTIVE``, ``OWNERS/UNUSABLE``, the pointers and
+        the counters."""
         routing_keys: list[dict[str, Any]] = []
         if include_active:
             routing_keys.append(ACTIVE_KEY)
@@ -312,11 +324,14 @@ class DynamoLeadStore:
         if routing_keys:
             requests[self.routing_table] = routing_keys
         if lead_id:
-            requests.setdefault(self.leads_table, []).append({"lead_id": to_attr(lead_id)})
+            requests.setdefault(self.leads_table, []).extend(
+                [{"lead_id": to_attr(lead_id)}, {"lead_id": to_attr(detail_key(lead_id))}])
         got = batch_get(self.ddb, requests) if requests else {}
         lead = None
-        for raw in got.get(self.leads_table, []):
-            lead = record_from_item(from_item(raw) or {})
+        if lead_id:
+            found = {i.get("lead_id"): i for i in (from_item(raw) or {} for raw in got.get(self.leads_table, []))}
+            if lead_id in found:
+                lead = record_from_item(merged(found[lead_id], found.get(detail_key(lead_id))))
         active_version = None
         loads: dict[str, RepLoad] = {}
         pointers: dict[str, PointerState] = {}
@@ -344,9 +359,11 @@ class DynamoLeadStore:
         return self.snapshot(lead_id=None, rep_ids=rep_ids, group_ids=(), include_active=False).loads
 
     def get_lead(self, lead_id: str) -> dict[str, Any] | None:
-        """The lead's item as stored (plain values), or None: for operators and tests of this layout."""
-        resp = self.ddb.get_item(TableName=self.leads_table, Key={"lead_id": to_attr(lead_id)}, ConsistentRead=True)
-        return from_item(resp.get("Item"))
+        """The lead (plain values: the hot item with ``lead`` and ``decision`` from its detail item), or None: for
+        operators and tests of this layout."""
+        from territory_router.adapters.lead_detail import read_full
+
+        return read_full(self.ddb, self.leads_table, lead_id)
 
     def lead(self, lead_id: str) -> LeadRecord | None:
         item = self.get_lead(lead_id)
@@ -374,13 +391,14 @@ class DynamoLeadStore:
             if not last:
                 break
             kwargs["ExclusiveStartKey"] = last
-        # A KEYS_ONLY / INCLUDE projection may lack what re-routing needs: read those leads fully.
-        # ("lead" is on every full item; counted_rep_id may be legitimately absent, so it cannot be the test.)
-        missing = [i["lead_id"] for i in items if "lead" not in i or "version" not in i]
-        if missing:
-            got = batch_get(self.ddb, {self.leads_table: [{"lead_id": to_attr(x)} for x in missing]})
+        # The index projects its keys only (template.yaml): re-routing reads the due leads' hot and detail items.
+        if items:
+            keys = [k for i in items for k in ({"lead_id": to_attr(i["lead_id"])},
+                                               {"lead_id": to_attr(detail_key(i["lead_id"]))})]
+            got = batch_get(self.ddb, {self.leads_table: keys})
             full = {it["lead_id"]: it for it in (from_item(r) or {} for r in got.get(self.leads_table, []))}
-            items = [full.get(i["lead_id"], i) for i in items]
+            items = [merged(full[i["lead_id"]], full.get(detail_key(i["lead_id"]))) if i["lead_id"] in full else i
+                     for i in items]
         return DueLeads([record_from_item(i) for i in items], read)
 
     def unusable_owners(self) -> dict[str, dict[str, Any]]:
@@ -456,7 +474,9 @@ class DynamoLeadStore:
                             ("org_id", lead.org_id)):
             u.set_given(attr, value)
         u.set_if_absent("reroute_count", 0)
-        u.set_if_absent("lead", lead.model_dump(mode="json", exclude_none=True))
+        kept = seen.lead if seen is not None and seen.lead is not None else lead  # the lead intake recorded
+        u.cold(kept, owner.trail)
+        u.set_given("arrived_owner_id", kept.owner_id)  # earlier owners (re-route re-read) without the PII
         u.set_if_absent("received_at", iso(now))
         counters = [CounterMove(owner.counted_rep_id, +1, owner.capacity)] if owner.counted_rep_id else []
         self._transact(lead.lead_id, u, counters, owner.pointer, now)
@@ -483,6 +503,7 @@ class DynamoLeadStore:
         u.set("assigned_at", iso(now))
         u.owner(owner, replace=True)
         u.remove("kept_owner")  # from now on the owner is ours: the writeback sets OwnerId
+        u.cold(seen.lead, owner.trail)
         if seen.owner_id and seen.owner_id != owner.owner_id:
             u.append("previous_owners", seen.owner_id)
         return u
@@ -513,7 +534,7 @@ class DynamoLeadStore:
         u.set("owner_id", owner.owner_id)
         u.set("owner_kind", owner.owner_kind)
         u.set("fallback", False)
-        u.set("decision", dict(owner.trail))
+        u.cold(seen.lead, owner.trail)
         u.set_or_remove("owner_name", owner.owner_name)
         u.remove("reroute_shard", "counted_rep_id", "kept_owner")
         if seen.owner_id:
@@ -527,6 +548,7 @@ class DynamoLeadStore:
         u.require("owner_id", refused)
         u.set("assigned_at", iso(now))
         u.owner(owner, replace=True)
+        u.cold(seen.lead, owner.trail)
         u.append("previous_owners", refused)
         self._transact(seen.lead_id, u, counter_moves(seen, owner), owner.pointer, now)
 
@@ -537,7 +559,7 @@ class DynamoLeadStore:
         u.stamp(tag)
         u.set_or_remove("territory_id", tag.territory_id)
         u.set_or_remove("territory_name", tag.territory_name)
-        u.set("decision", dict(trail))
+        u.cold(seen.lead, trail)
         self._transact(seen.lead_id, u, [], None, now)
 
     @staticmethod
@@ -581,9 +603,14 @@ class DynamoLeadStore:
 
     def _transact(self, lead_id: str, lead: _LeadUpdate, counters: list[CounterMove], pointer: PointerState | None,
                   now: datetime) -> None:
-        """One TransactWriteItems: the lead (item 0), the counters, then the pointer; cancellations become the
-        port's errors (lead first, then a counter, then the pointer, else a conflict)."""
-        items = [lead.op(self.leads_table, lead_id)] + [self._counter_op(c, now) for c in counters]
+        """One TransactWriteItems: the lead (item 0), its detail item (PII + trail, when the change writes it), the
+        counters, then the pointer; cancellations become the port's errors (lead first, then a counter, then the
+        pointer, else a conflict)."""
+        items = [lead.op(self.leads_table, lead_id)]
+        if lead.detail is not None:
+            items.append(detail_put(self.leads_table, lead_id, *lead.detail))
+        first_counter = len(items)
+        items += [self._counter_op(c, now) for c in counters]
         if pointer is not None:
             items.append(self._pointer_op(pointer))
         try:
@@ -597,7 +624,7 @@ class DynamoLeadStore:
             reasons = _cancel_reasons(exc, len(items))
             if reasons[0] is not None and reasons[0] != "TransactionConflict":
                 raise LeadChanged(lead_id) from exc
-            for change, reason in zip(counters, reasons[1:], strict=False):
+            for change, reason in zip(counters, reasons[first_counter:], strict=False):
                 if reason == "ConditionalCheckFailed":
                     raise RepFull(change.rep_id) from exc
             if pointer is not None and reasons[-1] == "ConditionalCheckFailed":

@@ -265,6 +265,8 @@ def _follow_location(change: LeadChange, stored: dict[str, Any], *, deps: Intake
     status = stored.get("status")
     if status in (LeadStatus.CLOSED.value, LeadStatus.DELETED.value):
         return IntakeResult(action="no_change", reason=f"location changed but the lead is {str(status).lower()}")
+    if not isinstance(stored.get("lead"), dict):  # assigned: the lead as taken in is in its detail item
+        stored = deps.leads.get_full(stored["lead_id"]) or stored
     data = {**(stored.get("lead") or {}), "lead_id": stored["lead_id"]}
     lead = relocated(Lead.model_validate(data), change.changed_fields)
     at = change.commit_timestamp or now

@@ -12,7 +12,7 @@ from territory_router.salesforce.lifecycle import LifecycleAction, classify_curr
 def earlier_owners(stored: Mapping[str, Any]) -> list[str]:
     """Owners the lead had with us before its current one: the owner it arrived with, then previous owners."""
     lead = stored.get("lead") if isinstance(stored.get("lead"), Mapping) else {}
-    owners = [lead.get("owner_id"), *(stored.get("previous_owners") or [])]
+    owners = [lead.get("owner_id") or stored.get("arrived_owner_id"), *(stored.get("previous_owners") or [])]
     return [o for o in owners if isinstance(o, str) and o]
 
 

@@ -133,7 +133,7 @@ def requests_for_retags(
     found: dict[str, TagRequest] = {}
     dropped: dict[str, str] = {}
     for message_id, retag in retags.items():
-        item = leads.get(retag.lead_id)
+        item = leads.get_full(retag.lead_id)  # with the detail item: an assigned lead's PII lives there
         if item is None or not item.get("lead"):
             dropped[message_id] = "lead not known"
             continue
