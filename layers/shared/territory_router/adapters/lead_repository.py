@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from territory_router.adapters.dynamo import batch_get, from_item, to_attr, to_item
+from territory_router.assignment.records import iso
 from territory_router.domain.leads import Lead, LeadStatus, TagResult
 
 
@@ -40,8 +41,8 @@ class LeadRepository:
                 "org_id": lead.org_id,
                 "status": LeadStatus.RECEIVED.value,
                 "version": 1,
-                "received_at": received_at.isoformat(),
-                "updated_at": received_at.isoformat(),
+                "received_at": iso(received_at),  # whole seconds, "Z": 20 bytes instead of 32 on every lead
+                "updated_at": iso(received_at),
                 "source_event_id": source_event_id,
                 "lead": lead.model_dump(mode="json", exclude_none=True),
                 "reroute_count": 0,
@@ -78,7 +79,7 @@ class LeadRepository:
             ":method": to_attr(tag.method.value),
             ":precision": to_attr(tag.precision.value),
             ":note": to_attr(tag.note or ""),
-            ":now": to_attr(now.isoformat()),
+            ":now": to_attr(iso(now)),
             ":one": to_attr(1),
         }
         sets = ["#s = :tagged", "tag_method = :method", "tag_precision = :precision", "tag_note = :note",
