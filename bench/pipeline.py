@@ -310,6 +310,14 @@ def table_sizes(ddb, tables: dict[str, str]) -> dict[str, dict[str, float]]:
                     kinds[f"{kind}_items"] = len(subset)
                     kinds[f"{kind}_mean_bytes"] = sum(subset) / len(subset)
                     kinds[f"{kind}_p95_bytes"] = subset[int(0.95 * (len(subset) - 1))]
+            hot = [i for i in items if "status" in i]
+            if hot:  # where a hot item's bytes go: mean bytes per attribute (name + value) over the hot items
+                per: dict[str, float] = {}
+                for i in hot:
+                    for k, v in i.items():
+                        per[k] = per.get(k, 0) + len(k.encode()) + attribute_size(v)
+                kinds["hot_mean_bytes_by_attribute"] = {
+                    k: round(n / len(hot), 1) for k, n in sorted(per.items(), key=lambda kv: -kv[1])[:16]}
         median = items[len(items) // 2]
         by_attribute = sorted(
             ((len(k.encode()) + attribute_size(v), k) for k, v in median.items()), reverse=True

@@ -471,9 +471,6 @@ def _reasons(r: dict[str, Any], prices: dict[str, Any]) -> dict[str, str]:
         if v.get("dynamodb_wru")
     )
     busiest = max(per_fn.items(), key=lambda kv: kv[1].get("invocations", 0))
-    big_attributes = ", ".join(
-        f"{k} {n} B" for k, n in list(leads_table.get("median_item_largest_attributes", {}).items())[:2]
-    )
     return {
         "batch tagging vs geopandas sjoin": "the full triage does more than sjoin (nearest-territory search for "
         "points outside every polygon, postal/state/country fallbacks, a TagResult object per lead); the polygon "
@@ -499,17 +496,19 @@ def _reasons(r: dict[str, Any], prices: dict[str, Any]) -> dict[str, str]:
         "(see Cold start for what is left to do).",
         "DynamoDB round trips per assignment": "see the calls per lead of LeadAssignmentFunction.",
         "cost per million leads": f"the largest item is {biggest[0].replace('_', ' ')} ({_fmt(biggest[1], 'USD')}). "
-        f"DynamoDB writes dominate: the lead record averages {leads_table.get('mean_bytes', 0):.0f} bytes "
-        f"(largest attributes: {big_attributes}), so every write to it bills "
-        f"{leads_table.get('wru_per_write', 0):.1f} WRU; "
-        "the assignment writes it in a transaction (2x); the intake writes a powertools idempotency record "
-        "(put + update) for every event it receives, reps' updates included; the writeback updates the lead twice. "
-        f"WRU per lead by function: {wru_by_function}. The busiest function is {busiest[0]} with "
-        f"{busiest[1]['invocations']:.2f} invocations per lead. The target cannot be met by tuning alone: see the "
-        f"what-if table under Cost. (Largest service: {top[0]}.) Even with no DynamoDB write and no Lambda time at "
-        f"all, the event path alone costs {_fmt(floor, 'USD')} per million leads (one partner event in, one "
-        "LeadAssigned custom event out, and four SQS requests: EventBridge's delivery to the intake and writeback "
-        "queues and the batched receive/delete), so $2.50 all in is out of reach with EventBridge at both ends.",
+        f"WRU per lead by function: {wru_by_function}. The lead's hot item averages "
+        f"{leads_table.get('hot_mean_bytes', leads_table.get('mean_bytes', 0)):.0f} bytes (p95 "
+        f"{leads_table.get('hot_p95_bytes', leads_table.get('p95_bytes', 0)):.0f}) and its write-once detail item "
+        f"{leads_table.get('detail_mean_bytes', 0):.0f} bytes (p95 {leads_table.get('detail_p95_bytes', 0):.0f}), "
+        "so a write bills 1 WRU: what is left is the number of writes. Each decision is one transaction of four items "
+        "(hot lead, detail, the rep's counter, the group's pointer; a transactional write bills 2 WRU per item) plus "
+        "the due-index entry; a re-route moves two counters; a rep's first touch updates the lead and removes its "
+        f"index entry. The busiest function is {busiest[0]} with {busiest[1]['invocations']:.2f} invocations per "
+        f"lead. (Largest service: {top[0]}.) Even with no DynamoDB write and no Lambda time at all, the event path "
+        f"alone costs {_fmt(floor, 'USD')} per million leads (one partner event in, one LeadAssigned custom event "
+        "out, and four SQS requests). Going further means giving up a guarantee or a subscriber: counters and "
+        "pointer outside the assignment's transaction (no exact caps under concurrency), or no app-bus event per "
+        "decision (outside subscribers and the writeback rule read it); see the what-if table under Cost.",
         "ZIP accuracy": "see the misses listed under ZIP accuracy.",
         "postal code only (every US ZIP)": "see Leads without coordinates.",
         "city + state only (every US ZIP)": "see Leads without coordinates.",

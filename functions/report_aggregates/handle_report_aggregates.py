@@ -27,7 +27,7 @@ from territory_router.config import ReportAggregatesSettings, load_settings
 from territory_router.domain.messages import DETAIL_LEAD_ATTENDED, DETAIL_LEAD_ESCALATED, DETAIL_LEAD_REROUTED
 from territory_router.metrics import TerritoryMetrics
 from territory_router.observability import make_logger
-from territory_router.reporting.aggregates import ATTENDED_LATE, GEOCODE_MOVES, AggregateDelta, NotAnAppEvent
+from territory_router.reporting.aggregates import ATTENDED_LATE, GEOCODE_MOVES, AggregateDelta
 
 logger = make_logger()
 metrics = Metrics()
@@ -40,27 +40,6 @@ def _store():
     from territory_router.adapters.aggregates_store import AggregatesStore
 
     return AggregatesStore(aws.client("dynamodb"), config.routing_table)
-
-
-def _changes(records: list[dict[str, Any]]) -> tuple[list[Any], int | None]:
-    """(the records' changes in stream order, the sequence number of the first record that cannot be read)."""
-    from territory_router.adapters.aggregates_store import StreamChange
-    from territory_router.adapters.dynamo import from_item
-    from territory_router.reporting.lead_changes import deltas_for_change
-
-    changes, poison = [], None
-    for record in records:
-        stream = record.get("dynamodb") or {}
-        sequence = int(stream["SequenceNumber"])
-        try:
-            old, new = from_item(stream.get("OldImage")), from_item(stream.get("NewImage"))
-            changes.append(StreamChange(sequence, tuple(deltas_for_change(old, new))))
-        except (NotAnAppEvent, ValueError, TypeError, KeyError, AttributeError) as exc:
-            keys = stream.get("Keys")
-            logger.error("lead change not understood", extra={"sequence": str(sequence), "keys": keys,
-                                                             "reason": str(exc)[:300]})
-            poison = sequence if poison is None else min(poison, sequence)
-    return changes, poison
 
 
 def _metrics(delta: AggregateDelta) -> None:
@@ -96,19 +75,21 @@ def count_batch(event: dict[str, Any]) -> dict[str, Any]:
     if not shard_id:
         # Without the shard id the high-water marks cannot be kept: refuse the batch rather than risk counting twice.
         raise ValueError("stream event without shardId: the event source mapping needs TumblingWindowInSeconds")
-    changes, poison = _changes(records)
-    outcome = _store().apply_stream_batch(shard_id, changes, now=datetime.now(UTC))
-    for error in outcome.errors:
+    from territory_router.services.report_aggregates import count_stream_batch
+
+    counted = count_stream_batch(_store(), shard_id, records, now=datetime.now(UTC))
+    for reason in counted.unreadable:
+        logger.error("lead change not understood; the batch is retried from it", extra={"reason": reason})
+    for error in counted.outcome.errors:
         logger.warning("aggregate item not written; the batch is retried from it", extra={"error": error})
-    for change in changes:
+    for change in counted.changes:
         for delta in change.deltas:
-            if outcome.counted(delta, change.sequence):
+            if counted.outcome.counted(delta, change.sequence):
                 _metrics(delta)
-    if outcome.skipped:
-        metrics.add_metric(name="AggregateItemsAlreadyCounted", unit=MetricUnit.Count, value=outcome.skipped)
-    failed = [s for s in (poison, outcome.failed_from) if s is not None]
-    if failed:
-        first = min(failed)
+    if counted.outcome.skipped:
+        metrics.add_metric(name="AggregateItemsAlreadyCounted", unit=MetricUnit.Count, value=counted.outcome.skipped)
+    first = counted.failed_from
+    if first is not None:
         by_number = {int((r.get("dynamodb") or {})["SequenceNumber"]): r["dynamodb"]["SequenceNumber"] for r in records}
         response["batchItemFailures"] = [{"itemIdentifier": by_number[first]}]
     return response

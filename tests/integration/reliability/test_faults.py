@@ -14,6 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from territory_router.adapters.lead_store import detail_from_item
+from territory_router.services.writeback_batch import assignment_key
+
 from .pipeline import SMALL_CAPACITY, Pipeline, create_events, load_fakes_module, make_leads
 
 _faults = load_fakes_module("faults")
@@ -41,7 +44,9 @@ def _assert_settled(pipeline: Pipeline, leads) -> dict:
     assert all(r["status"] == "ASSIGNED" and r.get("owner_id") for r in records.values())
     for lead_id, record in records.items():
         assert pipeline.salesforce.leads[lead_id]["OwnerId"] == record["owner_id"]
-        assert record.get("writeback_done") and not record.get("writeback_claim")
+        # the writeback's one write marks the lead's current decision as written (no refusal left on it)
+        assert str(record.get("wb", "")).startswith(assignment_key(detail_from_item(record)) + "|")
+        assert not record.get("writeback_error")
     loads = pipeline.assert_counters_exact()
     assert all(v <= SMALL_CAPACITY for v in loads.values()), loads
     written = pipeline.writebacks()

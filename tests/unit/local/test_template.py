@@ -48,12 +48,21 @@ def test_sqs_events_point_at_declared_queues_and_report_partial_failures(templat
         "LeadTaggingFunction",
         "LeadAssignmentFunction",
         "SalesforceWritebackFunction",
-        "ReportAggregatesFunction",
         "LeadReconcileFunction",
     }
     for _lid, props in sqs_events:
         assert props["Queue"] in queue_arns
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_the_report_aggregates_ride_the_leads_table_stream(template: Template) -> None:
+    stream_events = [(f.logical_id, ev["Properties"]) for f in template.functions() for ev in f.events.values()
+                     if ev["Type"] == "DynamoDB"]
+    assert [lid for lid, _ in stream_events] == ["ReportAggregatesFunction"]
+    (_, props), = stream_events
+    assert template.resolve(props["Stream"]) == template.resolve({"Fn::GetAtt": ["LeadsTable", "StreamArn"]})
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["TumblingWindowInSeconds"] > 0  # the shard id comes with the batch only with a window
 
 
 def test_environment_is_resolved_to_physical_names(template: Template) -> None:

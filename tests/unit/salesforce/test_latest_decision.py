@@ -36,13 +36,10 @@ def decision(owner: str, *, at: datetime = T0, count: int = 0, lead: str = LEAD,
 class AcceptingLedger:
     """Every claim succeeds (the ledger's own filtering is tested elsewhere)."""
 
-    def claim(self, lead_id, key, *, now, owner_id=None) -> bool:
+    def claim(self, lead_id, key, *, message_id, owner_id=None, takeover=False) -> bool:
         return True
 
-    def done(self, lead_id, key, *, error_code=None) -> None:
-        pass
-
-    def release(self, lead_id, key) -> None:
+    def refused(self, lead_id, key, *, message_id, error_code) -> None:
         pass
 
 

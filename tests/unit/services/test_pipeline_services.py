@@ -18,7 +18,7 @@ from territory_router.services.intake import (
     tag_request_for,
 )
 from territory_router.services.tagging import ActiveTaggerCache, stamp_and_forward, tag_requests
-from territory_router.services.writeback_batch import assignment_key, write_back_batch
+from territory_router.services.writeback_batch import Delivery, assignment_key, write_back_batch
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 LEAD_ID = "00QDm0000000001AAA"
@@ -206,26 +206,31 @@ def test_stamp_and_forward_resends_stored_stamp_on_redelivery() -> None:
 
 
 class FakeLedger:
-    def __init__(self) -> None:
-        self.claims: dict[str, str] = {}
-        self.done_keys: dict[str, tuple[str, str | None]] = {}
-        self.owners: dict[str, str] = {}  # lead -> current owner (absent: any owner)
+    """The ledger's rule (``WritebackLedger``) on a dict: lead -> mark ``(key, message id)``; ``writes`` counts
+    its writes (one per decision written, a second only for a refusal)."""
 
-    def claim(self, lead_id, key, *, now, owner_id=None):
-        if self.done_keys.get(lead_id, (None,))[0] == key or self.claims.get(lead_id) == key:
+    def __init__(self) -> None:
+        self.marks: dict[str, tuple[str, str]] = {}
+        self.errors: dict[str, tuple[str, str]] = {}  # lead -> (key, error code)
+        self.owners: dict[str, str] = {}  # lead -> current owner (absent: any owner)
+        self.writes = 0
+
+    def claim(self, lead_id, key, *, message_id, owner_id=None, takeover=False):
+        mark = self.marks.get(lead_id)
+        if mark is not None and mark[0] == key and mark[1] != message_id and not takeover:
             return False
         if owner_id and self.owners.get(lead_id, owner_id) != owner_id:
             return False
-        self.claims[lead_id] = key
+        self.marks[lead_id] = (key, message_id)
+        self.errors.pop(lead_id, None)
+        self.writes += 1
         return True
 
-    def done(self, lead_id, key, *, error_code=None):
-        self.claims.pop(lead_id, None)
-        self.done_keys[lead_id] = (key, error_code)
-
-    def release(self, lead_id, key):
-        if self.claims.get(lead_id) == key:
-            del self.claims[lead_id]
+    def refused(self, lead_id, key, *, message_id, error_code):
+        if self.marks.get(lead_id) == (key, message_id):
+            del self.marks[lead_id]
+            self.errors[lead_id] = (key, error_code)
+            self.writes += 1
 
 
 def detail(lead_id: str, owner: str = "005A", reroutes: int = 0) -> LeadAssignedDetail:
@@ -254,22 +259,48 @@ def test_writeback_batch_skips_duplicates_and_settles_each_result() -> None:
     assert calls == [["L1", "L2", "L3"]]
     assert result.written == ["m1"] and result.skipped_duplicates == ["m1b"]
     assert result.retry == ["m2"] and result.permanent == [("m3", "L3", "ENTITY_IS_DELETED")]
-    assert ledger.done_keys["L1"] == (assignment_key(detail("L1")), None)
-    assert "L2" not in ledger.claims  # released for the retry
-    # The retried message is claimed again; the written one is not.
-    again = write_back_batch([("m1", detail("L1")), ("m2", detail("L2"))], ledger=ledger,
+    assert ledger.marks["L1"] == (assignment_key(detail("L1")), "m1")  # the mark is the record: no second write
+    assert ledger.errors["L3"] == (assignment_key(detail("L3")), "ENTITY_IS_DELETED") and "L3" not in ledger.marks
+    assert ledger.writes == 4  # three marks, one refusal
+    # The retried message writes again (it holds its mark); another copy of a written decision does not.
+    again = write_back_batch([("m1b", detail("L1")), ("m2", detail("L2"))], ledger=ledger,
                              write=lambda d: Outcome([x.lead_id for x in d], [], []), now=NOW)
-    assert again.skipped_duplicates == ["m1"] and again.written == ["m2"]
+    assert again.skipped_duplicates == ["m1b"] and again.written == ["m2"]
+    # A redriven copy of the refused decision (the key was freed) is written.
+    redriven = write_back_batch([("m3r", detail("L3"))], ledger=ledger,
+                                write=lambda d: Outcome([x.lead_id for x in d], [], []), now=NOW)
+    assert redriven.written == ["m3r"]
 
 
-def test_writeback_call_failure_releases_claims_for_retry() -> None:
+def test_the_message_holding_the_mark_is_written_again_and_a_redrive_takes_it_over() -> None:
+    ledger = FakeLedger()
+    ledger.marks["L1"] = (assignment_key(detail("L1")), "m1")  # m1 marked, then its container died
+    sent = []
+
+    def write(details):
+        sent.extend(d.lead_id for d in details)
+        return Outcome([x.lead_id for x in details], [], [])
+
+    other = write_back_batch([("m2", detail("L1"))], ledger=ledger, write=write, now=NOW)
+    assert other.skipped_duplicates == ["m2"] and sent == []  # another copy: m1 is still in the queue
+    again = write_back_batch([("m1", detail("L1"))], ledger=ledger, write=write, now=NOW)
+    assert again.written == ["m1"] and sent == ["L1"]  # m1's redelivery writes it (an identical update)
+    redriven = write_back_batch([("m9", detail("L1"))], ledger=ledger, write=write, now=NOW,
+                                deliveries={"m9": Delivery(redriven=True)})
+    assert redriven.written == ["m9"] and ledger.marks["L1"][1] == "m9"
+
+
+def test_writeback_call_failure_keeps_the_mark_for_the_retry() -> None:
     ledger = FakeLedger()
 
     def boom(details):
         raise ConnectionError("salesforce down")
 
     result = write_back_batch([("m1", detail("L1"))], ledger=ledger, write=boom, now=NOW)
-    assert result.retry == ["m1"] and ledger.claims == {}
+    assert result.retry == ["m1"] and ledger.writes == 1  # nothing released: the message keeps its mark
+    again = write_back_batch([("m1", detail("L1"))], ledger=ledger,
+                             write=lambda d: Outcome([x.lead_id for x in d], [], []), now=NOW)
+    assert again.written == ["m1"]
 
 
 def test_a_stale_assignment_never_overwrites_a_newer_owner() -> None:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from territory_router.observability import REDACTED, redact
+from territory_router_tools.adapters.stream_replay import ReplayError, stream_batch_of
 
 DLQ_SUFFIX = "DLQ"
 PEEK_VISIBILITY_S = 30
@@ -96,6 +97,7 @@ class RedriveResult:
     moved: list[str] = field(default_factory=list)  # DLQ message ids sent back and deleted
     kept: list[str] = field(default_factory=list)  # left in the DLQ (filtered out, or over --max)
     failed: list[str] = field(default_factory=list)  # could not be sent: still in the DLQ
+    errors: list[str] = field(default_factory=list)  # why, for the failed ones that say (a stream replay)
 
 
 def _stage_of(dlq_lid: str) -> str:
@@ -105,9 +107,12 @@ def _stage_of(dlq_lid: str) -> str:
 class DeadLetterQueues:
     """The DLQs of one stack. ``resources`` maps logical ids to queue URLs (``Stack.resources``)."""
 
-    def __init__(self, sqs_client: Any, resources: Mapping[str, str]) -> None:
+    def __init__(self, sqs_client: Any, resources: Mapping[str, str],
+                 replay: Callable[[dict[str, Any]], int] | None = None) -> None:
+        """``replay`` counts a stream batch described by an on-failure destination message (``AggregatesDLQ``)."""
         self.sqs = sqs_client
         self.resources = dict(resources)
+        self.replay = replay
 
     def dlqs(self) -> dict[str, str]:
         return {lid: url for lid, url in sorted(self.resources.items())
@@ -182,6 +187,11 @@ class DeadLetterQueues:
         stage = attrs.get("error_stage") or _stage_of(dlq_lid)
         reason = attrs.get("error_reason")
         receives = int(sys_attrs.get("ApproximateReceiveCount", 1))
+        batch = stream_batch_of(m.get("Body", "")) if reason is None else None
+        if batch is not None:
+            reason = (f"stream batch not counted: shard {batch['shardId']}, records {batch['startSequenceNumber']}"
+                      f"..{batch['endSequenceNumber']} (redrive replays them from the stream within 24 hours)")
+            attrs.setdefault("error_code", "STREAM_BATCH")
         if reason is None:
             reason = "moved here by SQS after repeated failures (maxReceiveCount); no reason recorded"
         return DeadLetter(
@@ -218,8 +228,16 @@ class DeadLetterQueues:
 
     # -------------------------------------------------------------------------------------- redriving
     def redrive(self, dlq_lid: str, *, max_messages: int | None = None, error_code: str | None = None) -> RedriveResult:
-        """Send messages back to the source queue (send, then delete), optionally only those with ``error_code``."""
-        target_lid, target_url = self.source_of(dlq_lid)
+        """Send messages back to the source queue (send, then delete), optionally only those with ``error_code``.
+
+        A DLQ with no source queue that holds stream batch descriptions (``AggregatesDLQ``) is redriven by replaying
+        each batch from the stream (``replay``), then deleting its message."""
+        try:
+            target_lid, target_url = self.source_of(dlq_lid)
+        except DeadLetterError:
+            if self.replay is None:
+                raise
+            return self._replay_all(dlq_lid, max_messages=max_messages)
         result = RedriveResult(dlq_lid, target_lid)
         letters = self._receive_all(dlq_lid, PEEK_VISIBILITY_S, None)
         chosen: list[DeadLetter] = []
@@ -260,5 +278,29 @@ class DeadLetterQueues:
                 result.moved += [d.message_id for i, d in enumerate(sent) if i not in not_deleted]
                 result.failed += [d.message_id for i, d in enumerate(sent) if i in not_deleted]
         result.kept = [d.message_id for d in keep]
+        self._release(dlq_lid, keep)
+        return result
+
+    def _replay_all(self, dlq_lid: str, *, max_messages: int | None) -> RedriveResult:
+        assert self.replay is not None
+        result = RedriveResult(dlq_lid, "the LeadsTable stream (replayed)")
+        letters = sorted(self._receive_all(dlq_lid, PEEK_VISIBILITY_S, None),
+                         key=lambda d: (d.sent_at or datetime.min.replace(tzinfo=UTC), d.message_id))
+        keep: list[DeadLetter] = []
+        for letter in letters:
+            batch = stream_batch_of(letter.body)
+            if batch is None or (max_messages is not None and len(result.moved) + len(result.failed) >= max_messages):
+                keep.append(letter)
+                continue
+            try:
+                self.replay(batch)
+            except ReplayError as exc:
+                result.errors.append(f"{letter.message_id}: {exc}")
+                result.failed.append(letter.message_id)
+                keep.append(letter)
+                continue
+            self.sqs.delete_message(QueueUrl=self.resources[dlq_lid], ReceiptHandle=letter.receipt_handle)
+            result.moved.append(letter.message_id)
+        result.kept = [d.message_id for d in keep if d.message_id not in result.failed]
         self._release(dlq_lid, keep)
         return result

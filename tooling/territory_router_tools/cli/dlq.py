@@ -50,8 +50,21 @@ def _queues(args: argparse.Namespace):
     from territory_router_tools.adapters.dlq import DeadLetterQueues
 
     stack = resolve_stack(args)
-    dlqs = DeadLetterQueues(stack.client("sqs"), stack.resources)
+    dlqs = DeadLetterQueues(stack.client("sqs"), stack.resources, replay=_stream_replay(stack))
     return dlqs, dlqs.resolve(getattr(args, "queue", None))
+
+
+def _stream_replay(stack):
+    """Counts an AggregatesDLQ message's stream batch again (read back from the LeadsTable stream)."""
+
+    def replay(batch: dict) -> int:
+        from territory_router.adapters.aggregates_store import AggregatesStore
+        from territory_router_tools.adapters.stream_replay import replay_stream_batch
+
+        store = AggregatesStore(stack.client("dynamodb"), stack.resources["RoutingTable"])
+        return replay_stream_batch(stack.client("dynamodbstreams"), store, batch)
+
+    return replay
 
 
 def _age(seconds: float | None) -> str:
@@ -109,7 +122,8 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if args.json:
         print(json.dumps({"redriven": [
-            {"queue": r.queue, "target": r.target, "moved": r.moved, "kept": len(r.kept), "failed": r.failed}
+            {"queue": r.queue, "target": r.target, "moved": r.moved, "kept": len(r.kept), "failed": r.failed,
+             "errors": r.errors}
             for r in results
         ]}, indent=2))
     else:
@@ -118,4 +132,6 @@ def cmd_redrive(args: argparse.Namespace) -> int:
             if r.failed:
                 line += f", {len(r.failed)} FAILED (still in the DLQ)"
             print(line)
+            for error in r.errors:
+                print(f"  {error}")
     return 1 if any(r.failed for r in results) else 0

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from territory_router.adapters.dynamo import batch_get, from_item, to_attr, to_item
+from territory_router.assignment.records import iso
 from territory_router.domain.leads import Lead, LeadStatus, TagResult
 
 
@@ -40,8 +41,8 @@ class LeadRepository:
                 "org_id": lead.org_id,
                 "status": LeadStatus.RECEIVED.value,
                 "version": 1,
-                "received_at": received_at.isoformat(),
-                "updated_at": received_at.isoformat(),
+                "received_at": iso(received_at),  # whole seconds, "Z": 20 bytes instead of 32 on every lead
+                "updated_at": iso(received_at),
                 "source_event_id": source_event_id,
                 "lead": lead.model_dump(mode="json", exclude_none=True),
                 "reroute_count": 0,
@@ -78,7 +79,7 @@ class LeadRepository:
             ":method": to_attr(tag.method.value),
             ":precision": to_attr(tag.precision.value),
             ":note": to_attr(tag.note or ""),
-            ":now": to_attr(now.isoformat()),
+            ":now": to_attr(iso(now)),
             ":one": to_attr(1),
         }
         sets = ["#s = :tagged", "tag_method = :method", "tag_precision = :precision", "tag_note = :note",
@@ -145,32 +146,44 @@ class LeadRepository:
         )
 
 
-class WritebackLedger:
-    """Claims on the lead record so one assignment is written back to Salesforce once.
+WRITEBACK_MARK = "wb"  # the writeback's one attribute on the hot item: "<assignment key>|<message tag>"
+_LEGACY_MARKS = ("writeback_claim", "writeback_claimed_at", "writeback_done", "writeback_failed")
 
-    ``claim`` succeeds for the first delivery of a given assignment key; concurrent or later duplicates see the
-    claim (or the done marker) and skip. A claim older than ``stale_after_s`` is considered abandoned (the worker
-    died) and can be taken over.
+
+def message_tag(message_id: str) -> str:
+    """The part of an SQS message id the mark keeps: enough to tell the message's own redelivery from another
+    message of the same decision (a collision costs one repeated, identical Salesforce update, nothing more)."""
+    return message_id.replace("-", "")[:8]
+
+
+class WritebackLedger:
+    """One conditional write per decision written back: the mark ``wb = "<key>|<message>"`` on the lead's hot item.
+
+    ``claim`` writes the mark before Salesforce is called, only while the lead still has the decision's owner, and
+    only when no other message holds the same key: a second message of the same decision (a re-announcement, or a
+    copy racing it in another container) is skipped. The message that wrote the mark may always write it again:
+    its redelivery after a crash or a deferral (SQS keeps the message id), or botocore's retry of a claim whose
+    answer was lost, writes the same decision again (an identical update). A message redriven from the DLQ
+    (``takeover``) takes the mark over. On success nothing more is written: the mark is the record. Only a refusal
+    writes again (``refused``): it records the error and frees the key, so a redrive after the fix writes it.
+    See docs/reliability.md, "One write per writeback".
     """
 
-    def __init__(self, dynamodb_client, table_name: str, *, stale_after_s: int = 300) -> None:
+    def __init__(self, dynamodb_client, table_name: str) -> None:
         self._ddb = dynamodb_client
         self._table = table_name
-        self._stale_after_s = stale_after_s
 
-    def claim(self, lead_id: str, key: str, *, now: datetime, owner_id: str | None = None) -> bool:
-        """Claim the writeback of assignment ``key``. With ``owner_id``, only while the lead still has that owner:
-        an old ``LeadAssigned`` delivered after a ``LeadRerouted`` (Salesforce down longer than the SLA) must not
-        put the previous owner back."""
-        condition = (
-            "attribute_exists(lead_id) AND (attribute_not_exists(writeback_done) OR writeback_done <> :k) "
-            "AND (attribute_not_exists(writeback_claim) OR writeback_claim <> :k OR writeback_claimed_at < :stale)"
-        )
-        values = {
-            ":k": {"S": key},
-            ":now": {"N": str(int(now.timestamp()))},
-            ":stale": {"N": str(int(now.timestamp()) - self._stale_after_s)},
-        }
+    def claim(self, lead_id: str, key: str, *, message_id: str, owner_id: str | None = None,
+              takeover: bool = False) -> bool:
+        """Mark the writeback of assignment ``key`` by ``message_id``. With ``owner_id``, only while the lead still
+        has that owner: an old ``LeadAssigned`` delivered after a ``LeadRerouted`` (Salesforce down longer than the
+        SLA) must not put the previous owner back."""
+        mine = f"{key}|{message_tag(message_id)}"
+        condition = "attribute_exists(lead_id)"
+        values: dict[str, Any] = {":m": {"S": mine}}
+        if not takeover:
+            condition += " AND (attribute_not_exists(#wb) OR #wb = :m OR NOT begins_with(#wb, :k))"
+            values[":k"] = {"S": key + "|"}
         if owner_id:
             condition += " AND owner_id = :owner"
             values[":owner"] = {"S": owner_id}
@@ -178,32 +191,22 @@ class WritebackLedger:
             self._ddb.update_item,
             TableName=self._table,
             Key={"lead_id": {"S": lead_id}},
-            UpdateExpression="SET writeback_claim = :k, writeback_claimed_at = :now",
+            UpdateExpression="SET #wb = :m REMOVE writeback_error, " + ", ".join(_LEGACY_MARKS),
             ConditionExpression=condition,
+            ExpressionAttributeNames={"#wb": WRITEBACK_MARK},
             ExpressionAttributeValues=values,
         )
 
-    def done(self, lead_id: str, key: str, *, error_code: str | None = None) -> None:
-        """Settle a claim. A refusal (``error_code``) is recorded but does not mark the key done: the message goes
-        to the DLQ, and redriving it once the cause is fixed must be able to claim and write it again."""
-        values: dict[str, Any] = {":k": {"S": key}}
-        expression = "SET writeback_done = :k REMOVE writeback_claim, writeback_claimed_at, writeback_error"
-        if error_code:
-            expression = "SET writeback_failed = :k, writeback_error = :e REMOVE writeback_claim, writeback_claimed_at"
-            values[":e"] = {"S": error_code}
-        self._ddb.update_item(
-            TableName=self._table,
-            Key={"lead_id": {"S": lead_id}},
-            UpdateExpression=expression,
-            ExpressionAttributeValues=values,
-        )
-
-    def release(self, lead_id: str, key: str) -> None:
-        _written(  # not ours any more (taken over after it went stale): nothing to release
+    def refused(self, lead_id: str, key: str, *, message_id: str, error_code: str) -> None:
+        """Salesforce refused the update, or it waited too long: record why (``writeback_error``,
+        ``writeback_failed``) and free the key, so that redriving the message once the cause is fixed writes it."""
+        _written(  # taken over by a redriven copy meanwhile: that copy records its own outcome
             self._ddb.update_item,
             TableName=self._table,
             Key={"lead_id": {"S": lead_id}},
-            UpdateExpression="REMOVE writeback_claim, writeback_claimed_at",
-            ConditionExpression="writeback_claim = :k",
-            ExpressionAttributeValues={":k": {"S": key}},
+            UpdateExpression="SET writeback_failed = :k, writeback_error = :e REMOVE #wb",
+            ConditionExpression="#wb = :m",
+            ExpressionAttributeNames={"#wb": WRITEBACK_MARK},
+            ExpressionAttributeValues={":k": {"S": key}, ":e": {"S": error_code},
+                                       ":m": {"S": f"{key}|{message_tag(message_id)}"}},
         )

@@ -104,6 +104,7 @@ def record_from_item(item: Mapping[str, Any]) -> LeadRecord:
         tag_method=item.get("tag_method"),
         tag_precision=item.get("tag_precision") or None,
         tag_note=item.get("tag_note"),
+        source_event_id=item.get("source_event_id"),
         owner_id=item.get("owner_id"),
         owner_kind=item.get("owner_kind"),
         owner_name=item.get("owner_name"),
@@ -151,6 +152,9 @@ class _LeadUpdate:
         self.removes: list[str] = []
         self.conditions: list[str] = []
         self.detail: tuple[Mapping[str, Any] | None, Mapping[str, Any]] | None = None  # (lead, trail) to Put
+        # with the tag note (the last ``stamp``'s) and the source event id: ``cold_fields`` (lead_detail.COLD_FIELDS)
+        self.seen = seen
+        self.tag_note: str | None = seen.tag_note if seen is not None else None
         self.set("version", (seen.version or 0) + 1 if seen is not None else 1)
         self.set("updated_at", iso(now))
 
@@ -221,12 +225,16 @@ class _LeadUpdate:
         """Write the detail item (PII + trail) in the same transaction; the hot item drops its ``lead``."""
         data = lead.model_dump(mode="json", exclude_none=True, exclude_defaults=True) if isinstance(lead, Lead) else lead
         self.detail = (data, dict(trail))
-        self.remove("lead", "decision")  # "decision": items written before the detail item existed
+        self.remove("lead", "decision", "tag_note", "source_event_id")  # "decision": items from before the detail
+
+    def cold_fields(self) -> dict[str, Any]:
+        source = self.seen.source_event_id if self.seen is not None else None
+        return {"tag_note": self.tag_note, "source_event_id": source}
 
     def stamp(self, tag: TagResult) -> None:
         self.set("tag_method", tag.method.value)
         self.set("tag_precision", tag.precision.value)
-        self.set("tag_note", tag.note)
+        self.tag_note = tag.note  # to the detail item: every change that stamps also writes it (``cold``)
 
     def owner(self, owner: OwnerChange, *, replace: bool) -> None:
         """The owner's attributes; ``replace``: clear the optional ones the new owner lacks (else leave them)."""
@@ -608,7 +616,7 @@ class DynamoLeadStore:
         pointer, else a conflict)."""
         items = [lead.op(self.leads_table, lead_id)]
         if lead.detail is not None:
-            items.append(detail_put(self.leads_table, lead_id, *lead.detail))
+            items.append(detail_put(self.leads_table, lead_id, *lead.detail, lead.cold_fields()))
         first_counter = len(items)
         items += [self._counter_op(c, now) for c in counters]
         if pointer is not None:

@@ -97,6 +97,7 @@ class LeadRecord:
     tag_method: str | None = None
     tag_precision: str | None = None
     tag_note: str | None = None
+    source_event_id: str | None = None  # the Salesforce event that created the lead (kept with the PII, never routed on)
     owner_id: str | None = None
     owner_kind: OwnerKind | None = None
     owner_name: str | None = None

@@ -1,8 +1,9 @@
 """The writeback of one SQS batch: ``LeadAssigned``/``LeadRerouted``/``LeadEscalated``/``LeadReassigned`` events →
 Salesforce (the orchestration; what is written and which decision wins are ``salesforce.writeback_rules``).
 
-Each assignment is written back once: a claim on the lead record (WritebackLedger) filters duplicates before
-Salesforce is called, and the Collections API updates up to 200 leads per call. What cannot be written now waits
+Each assignment is written back once: one conditional write on the lead record (WritebackLedger: the mark that is
+both the claim and, once Salesforce answered, the record) filters duplicates before Salesforce is called, and the
+Collections API updates up to 200 leads per call. What cannot be written now waits
 in SQS (its visibility set to Salesforce's ``Retry-After``, at least 15 minutes while the API allocation is spent
 or the writeback is paused above its share of it); what can never be written goes to the writeback DLQ with
 Salesforce's error code; a refused owner (inactive user, unknown id, queue without Leads) is handed back for a
@@ -43,13 +44,13 @@ class PoisonWriteback(ValueError):
 def assignment_key(detail: LeadAssignedDetail) -> str:
     """One key per assignment: the same decision delivered twice has the same key.
 
-    ``assigned_at`` counts in whole seconds: the first announcement carries the assignment's clock reading, a
+    ``assigned_at`` counts in whole epoch seconds: the first announcement carries the assignment's clock reading, a
     redelivered message re-announces the decision stored on the lead (ISO seconds), and both must be one key.
     """
     at = detail.assigned_at
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    return f"{detail.owner_id}@{at.astimezone(UTC).replace(microsecond=0).isoformat()}#{detail.reroute_count}"
+    return f"{detail.owner_id}@{int(at.timestamp())}#{detail.reroute_count}"
 
 
 def parse_event_body(body: str) -> LeadAssignedDetail:
@@ -88,6 +89,7 @@ class Delivery:
 
     receive_count: int = 1
     sent_at: float | None = None
+    redriven: bool = False  # sent back from the DLQ by ``territory-router dlq redrive``: takes the mark over
 
 
 def write_back_batch(
@@ -99,7 +101,8 @@ def write_back_batch(
     budget: ApiBudget | None = None,
     deliveries: Mapping[str, Delivery] | None = None,
 ) -> WritebackBatchResult:
-    """Claim, write, and settle each ``(message_id, detail)``. ``write`` is ``writeback_rules.write_back`` bound
+    """Mark, write, and settle each ``(message_id, detail)``: one ledger write per decision written (the mark); a
+    second only for a refusal or a write set aside. ``write`` is ``writeback_rules.write_back`` bound
     to a client.
 
     Decisions of one lead (by ``record_key``: either id form) are written once, as ``latest_decision`` of those
@@ -112,11 +115,15 @@ def write_back_batch(
     result = WritebackBatchResult()
     deliveries = deliveries or {}
     at = now.timestamp()
+    marked: dict[str, bool] = {}  # message id -> this message holds the lead's writeback mark
 
     def defer(message_id: str, code: str, retry_after: float | None) -> None:
+        # A message that waits keeps its mark: its redelivery (same message id) writes again; other copies skip.
         delivery = deliveries.get(message_id, Delivery())
         if delivery.sent_at is not None and at - delivery.sent_at > MAX_DEFER_AGE_S:
-            lead_id = next((d.lead_id for m, d in items if m == message_id), "?")
+            lead_id, key = next(((d.lead_id, assignment_key(d)) for m, d in items if m == message_id), ("?", None))
+            if key is not None and marked.get(message_id):
+                ledger.refused(lead_id, key, message_id=message_id, error_code="DEFERRED_TOO_LONG")
             result.permanent.append((message_id, lead_id, "DEFERRED_TOO_LONG"))
             return
         result.retry.append(message_id)
@@ -132,7 +139,9 @@ def write_back_batch(
     for message_id, detail in items:
         key = assignment_key(detail)
         # Only while the lead still has this owner: a stale event never overwrites a newer owner.
-        if ledger.claim(detail.lead_id, key, now=now, owner_id=detail.owner_id):
+        if ledger.claim(detail.lead_id, key, message_id=message_id, owner_id=detail.owner_id,
+                        takeover=deliveries.get(message_id, Delivery()).redriven):
+            marked[message_id] = True
             claimed.setdefault(record_key(detail.lead_id), []).append((message_id, detail, key))
         else:
             result.skipped_duplicates.append(message_id)
@@ -147,8 +156,7 @@ def write_back_batch(
         retry_after = exc.retry_after if isinstance(exc, SalesforceRetryableError) else None
         result.auth_failed = isinstance(exc, SalesforceAuthError)
         for entries in claimed.values():
-            for message_id, detail, key in entries:
-                ledger.release(detail.lead_id, key)
+            for message_id, _detail, _key in entries:
                 defer(message_id, str(code), retry_after)
         log.exception("Salesforce writeback call failed; the batch will be retried", extra={"code": code})
         return result
@@ -162,17 +170,15 @@ def write_back_batch(
         for message_id, detail, key in entries:
             lead_id = detail.lead_id
             if lead_key in succeeded:
-                ledger.done(lead_id, key)
-                result.written.append(message_id)
+                result.written.append(message_id)  # the mark written before the call is the record
             elif lead_key in permanent:
                 failure = permanent[lead_key]
-                ledger.done(lead_id, key, error_code=failure.code)
+                ledger.refused(lead_id, key, message_id=message_id, error_code=failure.code)
                 if refused_owner(failure):
                     result.refused_owners.append(RefusedOwner(message_id, detail, failure.code, failure.message))
                 else:
                     result.permanent.append((message_id, lead_id, failure.code))
-            else:  # transient, or not mentioned by Salesforce: retry
-                ledger.release(lead_id, key)
+            else:  # transient, or not mentioned by Salesforce: retry (this message keeps its mark)
                 waiting = transient.get(lead_key)
                 defer(message_id, waiting.code if waiting is not None else "NO_RESULT", outcome.retry_after)
                 if waiting is None:
@@ -232,6 +238,7 @@ def process_writeback_batch(records: Sequence[Mapping[str, Any]], *, deps: Write
         deliveries[record["messageId"]] = Delivery(
             receive_count=int(attributes.get("ApproximateReceiveCount") or 1),
             sent_at=int(sent) / 1000 if sent else None,
+            redriven="redriven_from" in (record.get("messageAttributes") or {}),
         )
     result = write_back_batch(items, ledger=deps.ledger, write=deps.write, now=now, budget=deps.budget,
                               deliveries=deliveries)
