@@ -404,27 +404,6 @@ def summarise_cost(raw: dict[str, Any], prices: dict[str, Any]) -> dict[str, Any
 def what_if(raw: dict[str, Any], prices: dict[str, Any], basis: str) -> list[dict[str, Any]]:
     """The same run priced with one design change at a time (and all of them)."""
 
-    def small_leads(r: dict[str, Any]) -> dict[str, Any]:
-        for size in r["table_sizes"].values():
-            if size["logical_id"] == "LeadsTable":
-                size["wru_per_write"] = 1.0
-        return r
-
-    def no_idempotency_records(r: dict[str, Any]) -> dict[str, Any]:
-        table = next((n for n, v in r["table_sizes"].items() if v["logical_id"] == "IdempotencyTable"), None)
-        for c in r["calls"]:
-            if c["caller"] != "LeadIntakeFunction":  # the aggregates' markers in that table stay
-                continue
-            for key in [k for k in c if table and k.endswith("|" + table)]:
-                del c[key]
-        return r
-
-    def no_echo(r: dict[str, Any]) -> dict[str, Any]:
-        r["phases"] = {k: v for k, v in r["phases"].items() if "echo" not in k}
-        r["calls"] = [c for c in r["calls"] if "echo" not in c["phase"]]
-        r["invocations"] = [i for i in r["invocations"] if "echo" not in i["phase"]]
-        return r
-
     def with_unfiltered_echo(r: dict[str, Any]) -> dict[str, Any]:
         """The echoes the channel filter kept in Salesforce, relayed after all (pipeline's echo_without_filter)."""
         extra = r["phases"].pop("echo_without_filter")
@@ -434,28 +413,48 @@ def what_if(raw: dict[str, Any], prices: dict[str, Any], basis: str) -> list[dic
                 row["phase"] = "echo"
         return r
 
+    def no_echo(r: dict[str, Any]) -> dict[str, Any]:
+        r["phases"] = {k: v for k, v in r["phases"].items() if "echo" not in k}
+        r["calls"] = [c for c in r["calls"] if "echo" not in c["phase"]]
+        r["invocations"] = [i for i in r["invocations"] if "echo" not in i["phase"]]
+        return r
+
     def no_aggregates(r: dict[str, Any]) -> dict[str, Any]:
         fn = "ReportAggregatesFunction"
         r["calls"] = [c for c in r["calls"] if c["caller"] not in {fn, f"esm:{fn}"}]
         r["invocations"] = [i for i in r["invocations"] if i["function"] != fn]
         return r
 
+    def no_transactions(r: dict[str, Any]) -> dict[str, Any]:
+        """Every transactional item write billed as a plain write (1x instead of 2x)."""
+        for c in r["calls"]:
+            for key in [k for k in c if k.startswith("twrite|")]:
+                plain = "write|" + key.partition("|")[2]
+                c[plain] = c.get(plain, 0) + c.pop(key)
+        return r
+
+    def no_app_events(r: dict[str, Any]) -> dict[str, Any]:
+        """No custom event per decision: the assignment would queue the writeback itself (the same SQS send)."""
+        for c in r["calls"]:
+            if c["call"].startswith("events:"):
+                c["events"] = 0
+        return r
+
     # The run keeps our writeback's echo in Salesforce (the channel member's filter) unless --no-echo-filter.
     if "echo_without_filter" in raw["phases"]:
         echo_change = ("without the echo filter (our writeback's echo relayed, then recognised and dropped by intake)",
                        [with_unfiltered_echo])
-        lean = [small_leads, no_idempotency_records]
     else:
         echo_change = ("our writeback's echo filtered out on the Salesforce side (CDC channel member filter)", [no_echo])
-        lean = [small_leads, no_idempotency_records, no_echo]
     changes = [
-        ("lead record under 1 KB (decision trail kept in its own item or compressed)", [small_leads]),
-        ("no powertools idempotency record (the lead's conditional writes already de-duplicate)",
-         [no_idempotency_records]),
         echo_change,
-        (both := "all three" if len(lean) == 3 else "both savings above", lean),
-        ("without the report aggregates (ReportAggregatesFunction: one transaction per app event)", [no_aggregates]),
-        (f"{both}, without the report aggregates", [*lean, no_aggregates]),
+        ("without the report aggregates (ReportAggregatesFunction on the LeadsTable stream)", [no_aggregates]),
+        ("no transactions: each item of a decision written alone (caps and counters no longer exact under "
+         "concurrency; not a change we would make)", [no_transactions]),
+        ("no app-bus event per decision (the assignment queues the writeback itself; outside subscribers get "
+         "nothing)", [no_app_events]),
+        ("both of the last two", [no_transactions, no_app_events]),
+        ("both, without the report aggregates", [no_transactions, no_app_events, no_aggregates]),
     ]
     out = []
     for label, steps in changes:
