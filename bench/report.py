@@ -358,12 +358,13 @@ What was done (issue 16, point 3) and what is left:
       f"({_fmt(fixed['salesforce_secret'], 'USD')} a month), and the event source mappings' long polling of idle "
       "queues (not measured locally).\n")  # fmt: skip
     if c.get("what_if"):
-        w("What would bring the cost down (the same run, priced with one change at a time):\n")
+        w("What would bring the cost down, or up (the same run, priced with one change at a time):\n")
         w(_md_table(["change", "USD per million leads", "saving"], [
-            [x["change"], _fmt(x["usd_per_million_leads"], "USD"), _fmt(total - x["usd_per_million_leads"], "USD")]
+            [x["change"], _fmt(x["usd_per_million_leads"], "USD"), _saving(total - x["usd_per_million_leads"])]
             for x in c["what_if"]
         ]))  # fmt: skip
         w("")
+    _storage_section(w, r)
     w(_md_table(["price", "USD", "per", "unit", "source"], [
         [k, f"{v['usd']:g}", f"{v['per']:,}", v["unit"], v["source"]] for k, v in prices["prices"].items()
     ]))  # fmt: skip
@@ -453,6 +454,72 @@ def _ratio_reason(cs: dict[str, Any], which: str) -> str:
     return (f"{fn} at {ratios[fn]:.2f}x; its largest self times are {top} against the baseline's "
             f"{', '.join(f'{k} {v:.0f} ms' for k, v in list(cs['baseline_self_ms_by_package'].items())[:3])} "
             "(see Cold start).")  # fmt: skip
+
+
+def _saving(usd: float) -> str:
+    return _fmt(usd, "USD") if usd >= 0 else f"costs {_fmt(-usd, 'USD')} more"
+
+
+# The lifecycle before issue 16 (lean storage, aggregates on the stream, the echo filter), from the `make bench` of
+# 2026-11-29 at commit eac296c (bench/results.json of that commit): the figures the section below compares against.
+BEFORE_ISSUE_16 = {
+    "commit": "eac296c", "date": "2026-11-29", "usd_per_million_leads": 34.45, "dynamodb_wru": 38.83,
+    "dynamodb_rru": 10.47, "sqs_requests": 7.72, "eventbridge_custom_events": 1.79, "eventbridge_partner_events": 2.79,
+    "lead_item_mean_bytes": 2020, "wru_per_write": 2.3,
+    "wru_by_function": {"LeadIntakeFunction": 12.6, "LeadAssignmentFunction": 8.9, "ReportAggregatesFunction": 7.7,
+                        "SalesforceWritebackFunction": 5.4, "LeadTaggingFunction": 2.3, "LeadRerouteFunction": 1.9},
+}
+
+
+def _storage_section(w: Any, r: dict[str, Any]) -> None:
+    """Issue 16's storage layout, with the figures of the run before it and of this run."""
+    c, p, b = r["cost"], r["pipeline"], BEFORE_ISSUE_16
+    leads = next((v for v in p["table_sizes"].values() if v["logical_id"] == "LeadsTable"), {})
+    units, per_fn = c["units_per_lead"], c["units_per_lead_by_function"]
+    w("### The storage layout, before and after (issue 16)\n")
+    w("Before: one lead item held everything (routing state, the lead's PII, the decision trail) and every step "
+      "rewrote it; intake wrote a powertools idempotency record (put + update) for every event; the writeback "
+      "updated the lead twice; the report aggregates counted each app event in a transaction with a marker item; "
+      "the `RerouteDueIndex` projected ALL, so any write to a waiting lead also rewrote its index copy; our own "
+      "writeback's echo came back through Event Relay and was dropped by intake after it was paid for.\n")
+    w("After (docs/architecture.md, lead storage; docs/reliability.md for each guarantee):\n")
+    w("- **Hot item** `<lead id>`: what routing reads (status, version, territory, tag method and precision, owner, "
+      "counted rep, SLA and re-route keys, timestamps, the writeback's one mark). The lead's PII stays on it only "
+      "until the first decision.\n"
+      "- **Detail item** `<lead id>#detail`: the lead's PII and the decision trail, zlib-compressed JSON with a "
+      "built-in dictionary, Put inside each decision's transaction and read by `leads explain`, re-routes and "
+      "late geocodes; no `status`, so the stream filter and the aggregates never see it.\n"
+      "- **One write per step**: intake one conditional put (it de-duplicates: the idempotency record is kept only "
+      "for reconciliation requests, which name no lead), tagging one update, a decision one transaction (hot, "
+      "detail, the rep's counter, the group's pointer), the writeback one conditional mark before its Salesforce "
+      "call (a refusal writes a second time).\n"
+      "- **`RerouteDueIndex` KEYS_ONLY**: only a write that sets or removes the due keys bills an index write.\n"
+      "- **Report aggregates on the LeadsTable stream**: stream reads by a Lambda trigger are free; a batch is "
+      "merged per territory/rep and day and each aggregate item written once, guarded by the shard's high-water "
+      "mark (no marker per event, no transaction).\n"
+      "- **Echo filter** on the LeadChangeEvent channel member: our writeback's echo stays in Salesforce.\n")
+    rows = [
+        ["cost per million leads", _fmt(b["usd_per_million_leads"], "USD"), _fmt(c["usd_per_million_leads"], "USD")],
+        ["DynamoDB WRU per lead", f"{b['dynamodb_wru']:.1f}", f"{units['dynamodb_wru']:.1f}"],
+        ["DynamoDB RRU per lead", f"{b['dynamodb_rru']:.1f}", f"{units['dynamodb_rru']:.1f}"],
+        ["SQS requests per lead", f"{b['sqs_requests']:.2f}", f"{units['sqs_requests']:.2f}"],
+        ["EventBridge partner events per lead", f"{b['eventbridge_partner_events']:.2f}",
+         f"{units['eventbridge_partner_events']:.2f}"],
+        ["EventBridge custom events per lead", f"{b['eventbridge_custom_events']:.2f}",
+         f"{units['eventbridge_custom_events']:.2f}"],
+        ["lead item, mean bytes", f"{b['lead_item_mean_bytes']:,}",
+         f"hot {leads.get('hot_mean_bytes', 0):.0f} (p95 {leads.get('hot_p95_bytes', 0):.0f}), detail "
+         f"{leads.get('detail_mean_bytes', 0):.0f} (p95 {leads.get('detail_p95_bytes', 0):.0f})"],
+        ["WRU per write of a lead item", f"{b['wru_per_write']:.1f}", f"{leads.get('wru_per_write', 0):.1f}"],
+    ]
+    for fn, before in b["wru_by_function"].items():
+        rows.append([f"WRU per lead, {fn}", f"{before:.1f}", f"{per_fn.get(fn, {}).get('dynamodb_wru', 0):.1f}"])
+    w(_md_table(["per lead", f"before ({b['date']}, {b['commit']})", "this run"], rows))
+    w("\nBoth runs: `make bench`, the same 1,000-lead lifecycle (before, our writeback's echo was relayed and dropped "
+      "by intake). The $10 target is still missed: a decision is one transaction of four items at 2 WRU each, and "
+      "the event path (a partner event in, a custom event out, the SQS hops) is several dollars on its own; the "
+      "what-if rows above price the two changes that would remain, neither of which we would make (exact caps "
+      "need the transaction; outside subscribers and the writeback rule need the app-bus event).\n")
 
 
 def _reasons(r: dict[str, Any], prices: dict[str, Any]) -> dict[str, str]:
