@@ -486,6 +486,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _merge_part(args: argparse.Namespace, results: dict[str, Any], started: float, log: Any) -> int:
+    """Write results.json and the doc after one part (``--only design|scale``) was merged into the previous run."""
+    results["targets"] = targets(results)
+    args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(report.table(results))
+    if not args.no_doc:
+        args.doc.write_text(report.markdown(results, cost_model.load_prices()))
+    log(f"done in {time.monotonic() - started:.0f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=int(os.environ.get("BENCH_LEADS", 1000)))
@@ -512,26 +523,14 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads(args.json.read_text())
         log("territory design (bench/bench_design.py)")
         results["design"] = run_design()
-        results["targets"] = targets(results)
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        print(report.table(results))
-        if not args.no_doc:
-            args.doc.write_text(report.markdown(results, cost_model.load_prices()))
-        log(f"done in {time.monotonic() - started:.0f} s")
-        return 0
+        return _merge_part(args, results, started, log)
     if args.only == "scale":
         results = json.loads(args.json.read_text())
         log("scale: one group's hot keys under N concurrent containers (bench/bench_scale.py)")
         raw_scale = run_scale()
         results["scale"] = summarise_scale(raw_scale, results.get("pipeline"))
         results.setdefault("raw", {})["scale"] = raw_scale
-        results["targets"] = targets(results)
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        print(report.table(results))
-        if not args.no_doc:
-            args.doc.write_text(report.markdown(results, cost_model.load_prices()))
-        log(f"done in {time.monotonic() - started:.0f} s")
-        return 0
+        return _merge_part(args, results, started, log)
     design = None
     scale_raw = None
     if args.reprice or args.only in ("gazetteer", "cold_start"):

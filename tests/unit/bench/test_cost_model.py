@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.unit.bench.bench_modules import load
+
 BENCH = Path(__file__).resolve().parents[3] / "bench"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-cost_model = _load("cost_model")
-pipeline = _load("pipeline")
+cost_model = load("cost_model")
+pipeline = load("pipeline")
 
 LEADS_T, ROUTING_T, IDEM_T = "stack-LeadsTable", "stack-RoutingTable", "stack-IdempotencyTable"
 SIZES = {
@@ -207,7 +200,7 @@ def test_prices_file_names_a_date_and_an_aws_source_for_every_price():
 
 
 def test_what_if_prices_the_echoes_the_channel_filter_kept_in_salesforce():
-    run_all = _load("run_all")
+    run_all = load("run_all")
     raw = _raw()
     raw["echo_filter"] = True
     raw["phases"]["echo"] = {"partner_events": 0}  # the filter relayed none of them

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.unit.bench.bench_modules import load
+
 BENCH = Path(__file__).resolve().parents[3] / "bench"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-m = _load("scale_model")
+m = load("scale_model")
 
 
 def test_percentile_interpolates_between_ranks() -> None:
