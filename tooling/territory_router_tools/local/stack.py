@@ -593,13 +593,17 @@ class LocalStack:
             if self._paused.is_set():
                 time.sleep(self.poll_interval_s)
                 continue
+            invocations = source.function.invocations
             try:
                 source.busy = self.pump_stream(source, streams)
             except Exception as exc:  # keep the stack alive; report
                 log.exception("stream source %s failed", source.function.name)
                 self._touch(error=f"{source.function.name}: {exc}")
                 source.busy = False
-            if not source.busy:
+            if source.function.invocations == invocations:
+                # Nothing was invoked (an empty shard, or a batch left to fill for the batching window): poll again
+                # after the interval, as Lambda's poller does. Polling at once kept reading (and converting) the
+                # shard's records under the emulator's lock while the pipeline wrote (demo, 500-lead phase: 71 s -> 57 s).
                 time.sleep(self.poll_interval_s)
 
     def pump_stream(self, source: StreamSource, streams=None) -> bool:
