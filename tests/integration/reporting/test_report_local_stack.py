@@ -99,13 +99,17 @@ def _run(tmp_path_factory, LocalStack, make_leads, cdc_create_event, cdc_update_
         first = next(i for i in _scan_leads(ddb, r["LeadsTable"]) if i.get("owner_id") and not i.get("reroute_count"))
         ddb.update_item(TableName=r["LeadsTable"], Key={"lead_id": {"S": first["lead_id"]}},
                         UpdateExpression="SET writeback_claim = :k", ExpressionAttributeValues={":k": {"S": "dup"}})
+        assert stack.wait_idle(timeout_s=60)  # the claim's record is read: no batch in flight while we rewind
         (source,) = stack.stream_sources
         assert source.checkpoints  # the poller read the stream
-        before = stack.functions["ReportAggregatesFunction"].invocations
+        aggregates = stack.functions["ReportAggregatesFunction"]
+        before = aggregates.invocations
         source.checkpoints.clear()
-        source.busy = True
+        deadline = time.monotonic() + 60
+        while aggregates.invocations == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert aggregates.invocations > before  # delivered again
         assert stack.wait_idle(timeout_s=60)
-        assert stack.functions["ReportAggregatesFunction"].invocations > before  # delivered again
         sqs = stack.client("sqs")
         leads_after = _scan_leads(ddb, r["LeadsTable"])
         loads = {i["pk"][4:]: i for i in _scan(ddb, r["RoutingTable"]) if i["pk"].startswith("REP#") and i["sk"] == "LOAD"}
